@@ -1,0 +1,3 @@
+"""See the package docs."""
+
+__all__: list[str] = []
