@@ -43,6 +43,22 @@ _LAZY: dict[str, str] = {
     "serve_lobby": "netcode.net.lobby_server",
     "LobbyServer": "netcode.net.lobby_server",
     "SignalingClient": "netcode.net.signaling",
+    "connect": "netcode.net.session",
+    "Session": "netcode.net.session",
+    "connect_sync": "netcode.net.sync",
+    "SyncSession": "netcode.net.sync",
+    "PeerJoined": "netcode.events",
+    "PeerConnected": "netcode.events",
+    "PeerLeft": "netcode.events",
+    "PeerLost": "netcode.events",
+    "PeerConnectFailed": "netcode.events",
+    "StateReceived": "netcode.events",
+    "EventReceived": "netcode.events",
+    "SnapshotReceived": "netcode.events",
+    "PeerStats": "netcode.protocol.reliability",
+    "InterpolationBuffer": "netcode.protocol.interpolation",
+    "Predictor": "netcode.protocol.prediction",
+    "TickClock": "netcode.protocol.clock",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
