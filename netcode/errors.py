@@ -4,6 +4,7 @@
 
     NetcodeError
     ├── ConfigError                 invalid configuration value (raised at construction)
+    ├── EncodeError                 a payload the game passed cannot be sent (type, size, depth)
     ├── ProtocolError               bytes from the network that do not decode
     │   ├── DecodeError             data-channel packet: bad msgpack, bad envelope, too big/deep
     │   └── LobbyProtocolError      lobby message: bad JSON, unknown type, bad fields
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectionClosed",
     "DecodeError",
     "DeltaBaselineMissing",
+    "EncodeError",
     "IllegalTransition",
     "LobbyError",
     "LobbyProtocolError",
@@ -52,6 +54,11 @@ class ConfigError(NetcodeError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+class EncodeError(NetcodeError, ValueError):
+    """A payload handed to a send call cannot be encoded: a type msgpack cannot carry,
+    or over a size/depth limit the receiving peer would reject anyway."""
+
+
 class ProtocolError(NetcodeError):
     """Data received from the network does not follow the protocol."""
 
@@ -63,12 +70,17 @@ class DecodeError(ProtocolError):
 class LobbyProtocolError(ProtocolError):
     """A lobby message is malformed: bad JSON, unknown type, missing or wrong fields.
 
-    ``code`` is the machine-readable error code sent on the wire (see docs/PROTOCOL.md).
+    ``code`` is the machine-readable error code sent on the wire (see docs/PROTOCOL.md);
+    ``rid`` is the request id of the offending message when it had a valid one, so the
+    error reply can echo it.
     """
 
-    def __init__(self, message: str, *, code: str = "bad_message") -> None:
+    def __init__(
+        self, message: str, *, code: str = "bad_message", rid: int | str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.rid = rid
 
 
 class LobbyError(NetcodeError):

@@ -1,0 +1,151 @@
+"""Drives the echo peer process and runs measurement segments.
+
+A *segment* is one transport x condition x size: ``messages`` payloads sent at
+60 Hz, then a drain wait for echoes. Segments are numbered and the payload
+carries the number, so a late echo from an earlier segment is ignored rather
+than counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import RATE_HZ, Condition, decode_payload, make_payload, summarize
+from benchmarks._transports import Client
+from netcode.errors import DecodeError
+
+__all__ = ["PeerProcess", "SegmentResult", "run_segment"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class PeerProcess:
+    """The echo peer child process (``python -m benchmarks._peer``), JSON lines over pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self._next_id = 0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def start(cls) -> PeerProcess:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks._peer",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT), env=env, limit=1 << 24,
+        )  # fmt: skip
+        peer = cls(proc)
+        await peer.call("ping", wait_s=60.0)
+        return peer
+
+    async def call(self, cmd: str, wait_s: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        async with self._lock:
+            self._next_id += 1
+            line = json.dumps({"id": self._next_id, "cmd": cmd, **kwargs}).encode() + b"\n"
+            self._proc.stdin.write(line)
+            await self._proc.stdin.drain()
+            raw = await asyncio.wait_for(self._proc.stdout.readline(), wait_s)
+        if not raw:
+            raise RuntimeError(f"echo peer exited during {cmd!r}")
+        reply: dict[str, Any] = json.loads(raw)
+        if not reply.pop("ok", False):
+            raise RuntimeError(f"echo peer: {cmd}: {reply.get('error')}")
+        return reply
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.call("close_all", wait_s=15.0)
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(self._proc.wait(), 10.0)
+        except TimeoutError:
+            self._proc.kill()
+            await self._proc.wait()
+
+
+@dataclass
+class SegmentResult:
+    metrics: dict[str, Any]
+    rtt_ms: list[float] = field(default_factory=list)
+
+
+class _Echoes:
+    def __init__(self, seg: int, expected: int) -> None:
+        self.seg = seg
+        self.expected = expected
+        self.rtt: dict[int, float] = {}
+        self.done = asyncio.Event()
+
+    def __call__(self, data: Any) -> None:
+        now = time.monotonic()
+        try:
+            seg, n, t = decode_payload(data)
+        except DecodeError:
+            return
+        if seg != self.seg or n in self.rtt:
+            return
+        self.rtt[n] = (now - t) * 1000.0
+        if len(self.rtt) >= self.expected:
+            self.done.set()
+
+
+async def run_segment(
+    client: Client,
+    peer: PeerProcess,
+    *,
+    seg: int,
+    cond: Condition,
+    size: int,
+    messages: int,
+    drain_s: float,
+) -> SegmentResult:
+    """Send ``messages`` payloads at 60 Hz, wait for echoes, collect every metric."""
+    echoes = _Echoes(seg, messages)
+    client.on_echo = echoes
+    begin = await peer.call("seg_begin", seg=seg)
+    cpu0, wire0 = time.process_time(), client.wire_bytes()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n in range(messages):
+        await asyncio.sleep(max(0.0, start + n / RATE_HZ - loop.time()))
+        client.send(make_payload(seg, n, time.monotonic(), size))
+    t_last = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(echoes.done.wait(), drain_s)
+    cpu1, wire1 = time.process_time(), client.wire_bytes()
+    window = cond.one_way_max_s + 1.0 / RATE_HZ
+    end = await peer.call("seg_end", t_last=t_last, window=window)
+    client.on_echo = lambda _m: None
+    rtts = list(echoes.rtt.values())
+    received = int(end["received"])
+    metrics: dict[str, Any] = {
+        "sent": messages,
+        "received": received,
+        "echoed": len(rtts),
+        "delivery_pct": round(100.0 * received / messages, 2),
+        "echo_pct": round(100.0 * len(rtts) / messages, 2),
+        "rtt_ms": summarize(rtts),
+        "age_ms": summarize(end["age_ms"], (50, 99)),
+        "cpu_ms_per_1000": {
+            "sender": round((cpu1 - cpu0) * 1e6 / messages, 2),
+            "receiver": round((end["cpu"] - begin["cpu"]) * 1e6 / max(1, received), 2),
+        },
+        "wire_bytes_per_msg": (
+            round((wire1 - wire0) / messages, 1)
+            if wire0 is not None and wire1 is not None
+            else None
+        ),
+    }
+    return SegmentResult(metrics, rtts)

@@ -1,0 +1,376 @@
+"""Side-by-side latency benchmark: netcode vs bare aiortc vs websocket relay vs raw UDP.
+
+Run: ``python -m benchmarks.latency [--quick] [--out DIR]`` (or ``netcode bench``).
+
+Five paths, 100 B and 1000 B msgpack payloads at 60 Hz, each echoed by a peer
+in a separate process, under six network conditions (clean, 2/5/10 % loss,
+20±5 ms one-way, 5 % + 20±5 ms). Per path and condition: echo RTT
+percentiles, delivery, state age at the receiver, CPU per 1000 messages on
+each side, bytes on the wire. Plus netcode connect time for 2/4/8 peers, max
+sustained state rate and snapshot sizes (``benchmarks.snapshots`` if present).
+Writes ``latency.json`` + ``latency.png`` (``latency-quick.*`` with --quick)
+to ``benchmarks/results`` or ``--out``. docs/BENCHMARKS.md explains columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmarks._common import CONDITIONS, RATE_HZ, SIZES, TRANSPORTS, Condition, make_payload
+from benchmarks._report import evaluate_goals, plot_cdf, results_table, write_json
+from benchmarks._runner import ROOT, PeerProcess, run_segment
+from benchmarks._transports import (
+    LOOPBACK,
+    Client,
+    NetcodeClient,
+    RtcClient,
+    UdpClient,
+    WireCounter,
+    WsClient,
+    open_session,
+    pin_loopback,
+)
+
+__all__ = ["Settings", "main", "run"]
+
+SEED = 1000
+ClientFactory = Callable[[contextlib.AsyncExitStack], Awaitable[dict[str, Client]]]
+
+
+class Settings:
+    def __init__(self, quick: bool, messages: int | None = None) -> None:
+        self.quick = quick
+        self.messages = messages or (15 if quick else 300)
+        self.reliable_drain_s = 1.5 if quick else 5.0
+        self.connect_reps = {2: 3, 4: 1, 8: 1} if quick else {2: 10, 4: 5, 8: 3}
+        self.rate_seconds = 1.0 if quick else 3.0
+
+
+def _drain_s(settings: Settings, transport: str, cond: Condition) -> float:
+    base = 2.0 * cond.one_way_max_s + 0.05  # reorder hold is 0 here: no reorder in the grid
+    if transport in ("netcode_reliable", "websocket_relay"):
+        return base + settings.reliable_drain_s
+    return base + 0.15
+
+
+class Bench:
+    def __init__(self, settings: Settings, progress: Progress) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.task = progress.add_task("starting", total=self._total())
+        self.results: dict[str, Any] = {}
+        self.samples: dict[str, dict[str, list[float]]] = {}
+        self.errors: dict[str, str] = {}
+        self.seg = 0
+        self.extras: dict[str, Any] = {"max_rate": None}
+        self._netcode: tuple[Any, str] | None = None
+        self.peer: PeerProcess
+
+    def _total(self) -> int:
+        segments = len(TRANSPORTS) * len(CONDITIONS) * len(SIZES)
+        return segments + sum(self.settings.connect_reps.values()) + 1  # + max rate
+
+    def step(self, description: str) -> None:
+        self.progress.update(self.task, description=description)
+        self.progress.refresh()
+
+    def advance(self, n: int = 1) -> None:
+        # Refreshed by hand: rich's refresh thread would add its CPU to the
+        # sender's process_time.
+        self.progress.advance(self.task, n)
+        self.progress.refresh()
+
+    async def run_group(self, keys: list[str], factory: ClientFactory) -> None:
+        """Set up the clients of ``keys``, run every condition x size, tear down."""
+        per = len(CONDITIONS) * len(SIZES)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                self.step(f"{'/'.join(keys)}: connecting")
+                clients = await factory(stack)
+                for key in keys:
+                    await self._run_transport(key, clients[key])
+                if self._netcode is not None:
+                    await self._max_rate_safely()
+            except Exception as exc:  # recorded in the JSON; the other paths still run
+                for key in keys:
+                    self.errors[key] = f"{type(exc).__name__}: {exc}"
+                    done = sum(len(v) for v in self.results.get(key, {}).values())
+                    self.advance(per - done)
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.peer.call("close_all")
+
+    async def _max_rate_safely(self) -> None:
+        session, peer_id = self._netcode or (None, "")
+        self._netcode = None
+        try:
+            await self.max_rate(session, peer_id)
+        except Exception as exc:
+            self.errors["max_rate"] = f"{type(exc).__name__}: {exc}"
+            self.advance()
+
+    async def _run_transport(self, key: str, client: Client) -> None:
+        out: dict[str, Any] = self.results.setdefault(key, {})
+        # Warm-up, not recorded: first messages on a fresh connection pay for
+        # lazy allocations and SCTP's initial window.
+        self.step(f"{key}: warm-up")
+        self.seg += 1
+        await run_segment(
+            client, self.peer, seg=self.seg, cond=CONDITIONS[0], size=SIZES[0],
+            messages=10, drain_s=1.0,
+        )  # fmt: skip
+        for index, cond in enumerate(CONDITIONS):
+            await client.set_conditions(cond, SEED + 10 * index)
+            for size in SIZES:
+                self.step(f"{key}: {cond.label}, {size} B")
+                self.seg += 1
+                res = await run_segment(
+                    client, self.peer, seg=self.seg, cond=cond, size=size,
+                    messages=self.settings.messages,
+                    drain_s=_drain_s(self.settings, key, cond),
+                )  # fmt: skip
+                out.setdefault(cond.key, {})[str(size)] = res.metrics
+                if size == SIZES[0]:
+                    self.samples.setdefault(key, {})[cond.key] = res.rtt_ms
+                self.advance()
+        await client.set_conditions(CONDITIONS[0], SEED)
+
+    # -- groups ----------------------------------------------------------
+
+    async def udp(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        port = (await self.peer.call("udp_start"))["port"]
+        client = UdpClient()
+        await client.open(port)
+        stack.push_async_callback(client.close)
+        return {"udp_raw": client}
+
+    async def websocket(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        url = (await self.peer.call("ws_start"))["url"]
+        client = WsClient()
+        await client.open(url)
+        stack.push_async_callback(client.close)
+        return {"websocket_relay": client}
+
+    async def aiortc(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        client = RtcClient()
+        stack.push_async_callback(client.close)
+        offer = await client.offer()
+        answer = await self.peer.call("rtc_answer", sdp=offer["sdp"], type=offer["type"])
+        await client.accept(answer)
+        return {"aiortc_unordered": client}
+
+    async def netcode(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        from netcode.events import EventReceived, StateReceived
+
+        info = await self.peer.call("netcode_start")
+        session = await open_session(stack, info["url"], room=info["room"])
+        await session.wait_for_peers(1, timeout=15.0)
+        peer_id = next(iter(session.peers))
+        state = NetcodeClient(session, peer_id, reliable=False, remote=self.peer.call)
+        events = NetcodeClient(session, peer_id, reliable=True, remote=self.peer.call)
+
+        async def dispatch() -> None:
+            async for ev in session:
+                if isinstance(ev, StateReceived):
+                    state.on_echo(ev.data)
+                elif isinstance(ev, EventReceived):
+                    events.on_echo(ev.data)
+
+        task = asyncio.ensure_future(dispatch())
+        stack.callback(task.cancel)
+        self._netcode = (session, peer_id)
+        return {"netcode_state": state, "netcode_reliable": events}
+
+    # -- extras ------------------------------------------------------------
+
+    async def max_rate(self, session: Any, peer_id: str) -> None:
+        """Offer state as fast as the loop allows; count what the peer receives."""
+        self.step("netcode: max state rate")
+        self.seg += 1
+        begin = await self.peer.call("seg_begin", seg=self.seg, echo=False)
+        offered = accepted = 0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        end = start + self.settings.rate_seconds
+        while loop.time() < end:
+            for _ in range(20):
+                obj = make_payload(self.seg, offered, time.monotonic(), SIZES[0])
+                offered += 1
+                accepted += bool(session.send_state(obj, to=peer_id))
+            await asyncio.sleep(0)
+        elapsed = loop.time() - start
+        await asyncio.sleep(0.2)  # let in-flight datagrams land before counting
+        res = await self.peer.call("seg_end", t_last=time.monotonic(), window=0.0)
+        self.extras["max_rate"] = {
+            "payload_bytes": SIZES[0],
+            "seconds": round(elapsed, 2),
+            "received_per_s": round(res["received"] / elapsed),
+            "accepted_per_s": round(accepted / elapsed),
+            "offered_per_s": round(offered / elapsed),
+            "receiver_cpu_ms_per_1000": round(
+                (res["cpu"] - begin["cpu"]) * 1e6 / max(1, res["received"]), 2
+            ),
+        }
+        self.advance()
+
+    async def connect_times(self) -> dict[str, Any]:
+        """Join -> every peer connected (channels open), n peers in one process."""
+        import netcode
+
+        out: dict[str, Any] = {}
+        async with await netcode.serve_lobby(host=LOOPBACK, port=0) as server:
+            for n, reps in self.settings.connect_reps.items():
+                times = []
+                for _ in range(reps):
+                    self.step(f"connect time: {n} peers")
+                    times.append(await self._mesh_once(server.url, n))
+                    self.advance()
+                out[str(n)] = {
+                    "samples_ms": [round(t, 1) for t in times],
+                    "median_ms": round(statistics.median(times), 1),
+                    "max_ms": round(max(times), 1),
+                }
+        return out
+
+    async def _mesh_once(self, url: str, n: int) -> float:
+        async with contextlib.AsyncExitStack() as stack:
+            host = await open_session(stack, url, create=True, max_players=n)
+            t0 = time.perf_counter()
+
+            async def join() -> Any:
+                return await open_session(stack, url, room=host.room, max_players=n)
+
+            sessions = [host, *await asyncio.gather(*(join() for _ in range(n - 1)))]
+            await asyncio.gather(*(s.wait_for_peers(n - 1, timeout=30.0) for s in sessions))
+            return (time.perf_counter() - t0) * 1000.0
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "note": "shared 2-core machine; other work may run concurrently",
+    }
+
+
+async def run(settings: Settings, console: Console | None = None) -> dict[str, Any]:
+    """Run every measurement; returns the JSON-able result document."""
+    pin_loopback()
+    WireCounter.install()
+    console = console or Console(stderr=True)
+    started = datetime.datetime.now(datetime.UTC)
+    with Progress(
+        TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False, auto_refresh=False,
+    ) as progress:  # fmt: skip
+        bench = Bench(settings, progress)
+        bench.peer = await PeerProcess.start()
+        try:
+            await bench.run_group(["udp_raw"], bench.udp)
+            await bench.run_group(["websocket_relay"], bench.websocket)
+            await bench.run_group(["aiortc_unordered"], bench.aiortc)
+            await bench.run_group(["netcode_state", "netcode_reliable"], bench.netcode)
+        finally:
+            await bench.peer.close()
+        try:
+            connect = await bench.connect_times()
+        except Exception as exc:
+            bench.errors["connect"] = f"{type(exc).__name__}: {exc}"
+            connect = {}
+        bench.step("done")
+    return _document(settings, bench, connect, started)
+
+
+def _snapshots(quick: bool) -> Any:
+    try:
+        from benchmarks import snapshots  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        result: Any = snapshots.run(quick)
+        return result
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _document(
+    settings: Settings, bench: Bench, connect: dict[str, Any], started: datetime.datetime
+) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "quick": settings.quick,
+        "date": started.isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "config": {
+            "rate_hz": RATE_HZ,
+            "messages_per_segment": settings.messages,
+            "sizes": list(SIZES),
+            "clock": "time.monotonic (CLOCK_MONOTONIC, shared by both processes)",
+            "echo_peer": "separate process (python -m benchmarks._peer)",
+        },
+        "transports": {t.key: dataclasses.asdict(t) for t in TRANSPORTS},
+        "conditions": {c.key: dataclasses.asdict(c) for c in CONDITIONS},
+        "results": bench.results,
+        "connect": connect,
+        "max_rate": bench.extras.get("max_rate"),
+        "snapshots": _snapshots(settings.quick),
+        "errors": bench.errors,
+        "goals": evaluate_goals(bench.results, connect),
+        "_samples": bench.samples,
+        "duration_s": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1),
+    }
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="netcode bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run (< 60 s), same schema")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--messages", type=int, default=None, help="messages per segment")
+    return parser.parse_args(argv)
+
+
+def _print(console: Console, doc: dict[str, Any]) -> None:
+    for size in SIZES:
+        console.print(results_table(doc["results"], size, f"{size} B msgpack at {RATE_HZ} Hz"))
+    console.print("connect (join -> all connected):", doc["connect"])
+    console.print("max state rate:", doc["max_rate"])
+    for goal in doc["goals"]:
+        mark = "[green]met[/]" if goal["met"] else "[red]NOT met[/]"
+        console.print(f"{mark} {goal['goal']}: {goal['measured']} (target {goal['target']})")
+    if doc["errors"]:
+        console.print("[red]errors:[/]", doc["errors"])
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    settings = Settings(args.quick, args.messages)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    doc = asyncio.run(run(settings, console))
+    stem = "latency-quick" if args.quick else "latency"
+    samples: dict[str, dict[str, list[float]]] = doc.pop("_samples")
+    write_json(args.out / f"{stem}.json", doc)
+    plot_cdf(args.out / f"{stem}.png", samples, SIZES[0])
+    _print(console, doc)
+    console.print(f"wrote {args.out / stem}.json and .png in {doc['duration_s']} s")
+    return 1 if doc["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,253 @@
+"""Putting it together: lobby, room, bot processes, session, window, stats file.
+
+``run(opts)`` is the whole program. It never leaves anything behind: the
+session, the bot processes and the embedded lobby are closed in ``finally``
+blocks, in reverse order of creation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import netcode
+from netcode import NetcodeError, SessionConfig
+
+from .cli import Options, ice_addresses_for
+from .loop import GameLoop, _conditions
+from .procs import BotProcesses, EmbeddedLobby, bot_stats_path
+from .render import WINDOW_SIZE, Renderer, Scene, SceneEntity
+from .sim import DT, Input
+
+if TYPE_CHECKING:
+    import pygame
+
+__all__ = ["run"]
+
+_END_GRACE_S = 8.0
+
+
+def _session_config(opts: Options, url: str) -> SessionConfig:
+    return SessionConfig(
+        host_addresses=ice_addresses_for(url, opts.ice_address),
+        conditions=_conditions(opts) if opts.condition_handshake else None,
+        token=opts.token,
+        connect_timeout_s=15.0,
+    )
+
+
+def _child_args(opts: Options, url: str, code: str, index: int) -> list[str]:
+    args = ["--join", code, "--lobby", url, "--seed", str(opts.seed + index)]
+    if opts.duration is not None:  # a backstop; normally the "end" event stops children
+        args += ["--duration", str(opts.duration + 20.0)]
+    if opts.ice_address:
+        for a in opts.ice_address:
+            args += ["--ice-address", a]
+    if opts.token:
+        args += ["--token", opts.token]
+    return args
+
+
+def run(opts: Options) -> int:
+    """Run one peer until --duration, window close, Esc, or the match ending."""
+    if opts.headless:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    lobby = EmbeddedLobby() if opts.embedded else None
+    children = BotProcesses()
+    result: dict[str, Any] = {"ok": False}
+    try:
+        url = lobby.start() if lobby is not None else str(opts.lobby)
+        result = _play(opts, url, children)
+    except (NetcodeError, OSError) as exc:
+        print(f"demo_game: {type(exc).__name__}: {exc}", file=sys.stderr)
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        result["children_exit_codes"] = children.stop()
+        if lobby is not None:
+            lobby.close()
+        if opts.stats_json:
+            Path(opts.stats_json).write_text(json.dumps(result, indent=2, sort_keys=True))
+    return 0 if result.get("ok") else 1
+
+
+def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
+    config = _session_config(opts, url)
+    with netcode.connect_sync(
+        url, room=opts.join, create=opts.creates_room, max_players=8, config=config
+    ) as session:
+        code = str(session.room)
+        want = _expected_peers(opts)
+        if opts.embedded:
+            serve_args = _child_args(opts, url, code, 100)
+            children.spawn(["--serve", *serve_args, *_stats_arg(opts, "host")])
+        for i in range(1, opts.bots + 1):
+            children.spawn(
+                ["--bot", *_child_args(opts, url, code, i), *_stats_arg(opts, f"bot{i}")]
+            )
+        if not opts.bot:
+            print(f"room {code}  join with: python -m demo_game --join {code} --lobby {url}")
+        game = GameLoop(session, opts, want_peers=want)
+        _frames(game, opts, code, url)
+        if opts.creates_room or opts.role == "server":
+            session.send_event({"k": "end"})
+            children.wait(_END_GRACE_S)
+        out = game.result()
+        out["ok"] = True
+        out["lobby"] = url
+        out["bot_stats"] = [bot_stats_path(opts.stats_json, i) for i in range(1, opts.bots + 1)]
+        return out
+
+
+def _stats_arg(opts: Options, tag: str) -> list[str]:
+    if opts.stats_json is None:
+        return []
+    p = Path(opts.stats_json)
+    return ["--stats-json", str(p.with_name(f"{p.stem}.{tag}{p.suffix or '.json'}"))]
+
+
+def _expected_peers(opts: Options) -> int | None:
+    """Peers the status line counts towards: known only when we spawned them."""
+    if opts.embedded:
+        return opts.bots + 1
+    return opts.bots if opts.creates_room and opts.bots else None
+
+
+class _Window:
+    """The pygame side: a real window, or (headless) an off-screen surface for screenshots."""
+
+    def __init__(self, visible: bool) -> None:
+        import pygame
+
+        self.visible = visible
+        pygame.display.init() if visible else None
+        if visible:
+            self.surface = pygame.display.set_mode(WINDOW_SIZE)
+            pygame.display.set_caption("netcode demo")
+        else:
+            self.surface = pygame.Surface(WINDOW_SIZE)
+        self.renderer = Renderer()
+
+    def keys(self, game: GameLoop) -> Input | None:
+        """Handle window events; returns the keyboard's steering (None if not visible)."""
+        import pygame
+
+        if not self.visible:
+            return None
+        for ev in pygame.event.get():
+            if ev.type == pygame.QUIT:
+                game.stop_reason = "window closed"
+            elif ev.type == pygame.KEYDOWN:
+                _key(game, ev.key)
+        pressed = pygame.key.get_pressed()
+        dx = int(pressed[pygame.K_RIGHT] or pressed[pygame.K_d]) - int(
+            pressed[pygame.K_LEFT] or pressed[pygame.K_a]
+        )
+        dy = int(pressed[pygame.K_DOWN] or pressed[pygame.K_s]) - int(
+            pressed[pygame.K_UP] or pressed[pygame.K_w]
+        )
+        return Input(dx, dy)
+
+    def draw(self, game: GameLoop, code: str, url: str, now: float) -> pygame.Surface:
+        import pygame
+
+        scene = build_scene(game, code, url, now)
+        self.renderer.draw(self.surface, scene, game.graph if game.toggles.graph else None)
+        if self.visible:
+            pygame.display.flip()
+        return self.surface
+
+
+def _key(game: GameLoop, key: int) -> None:
+    import pygame
+
+    if key == pygame.K_ESCAPE:
+        game.stop_reason = "escape"
+    elif key == pygame.K_i:
+        game.toggles.interpolation = not game.toggles.interpolation
+    elif key == pygame.K_p:
+        game.toggles.prediction = not game.toggles.prediction
+    elif key == pygame.K_g:
+        game.toggles.graph = not game.toggles.graph
+    elif key == pygame.K_c:
+        game.toggle_conditioner()
+
+
+def build_scene(game: GameLoop, code: str, url: str, now: float) -> Scene:
+    """What one frame shows, from the host's world or the client's view."""
+    t = game.toggles
+    scene = Scene(
+        room=code,
+        join_hint=f"join: python -m demo_game --join {code} --lobby {url}",
+        role=game.role,
+        interpolation=t.interpolation,
+        prediction=t.prediction,
+        conditioner=game.conditioner_label(),
+    )
+    if game.host is not None:
+        w = game.host.world
+        scene.players = [
+            SceneEntity(p.pid, p.x, p.y, p.color, p.score, local=p.pid == game.me)
+            for p in w.players.values()
+        ]
+        scene.pickups = [(k.x, k.y) for k in w.pickups]
+    elif game.client is not None:
+        c = game.client
+        rendered = c.players(now, interpolate=t.interpolation, predict=t.prediction)
+        scene.players = [SceneEntity(r.pid, r.x, r.y, r.color, r.score, r.local) for r in rendered]
+        scene.pickups = c.pickups()
+        mine = c.latest.players.get(game.me) if c.latest else None
+        if mine is not None and t.prediction:
+            scene.ghost = (mine.x, mine.y)
+    return scene
+
+
+def _frames(game: GameLoop, opts: Options, code: str, url: str) -> None:
+    """The frame loop; paced by the tick clock, renders only where someone can see it."""
+    window = _Window(visible=not opts.headless) if not opts.bot else None
+    if window is None and opts.screenshot:
+        window = _Window(visible=False)
+    shot_done = opts.screenshot is None
+    prev = time.monotonic()
+    while game.stop_reason is None:
+        now = time.monotonic()
+        game.handle_events(now)
+        keys = window.keys(game) if window is not None else None
+        local = keys if keys is not None else game.bot_input()
+        game.run_ticks(now, local if game.role != "server" else None)
+        game.sample_stats(now)
+        elapsed = now - game.start
+        if window is not None and (window.visible or not shot_done):
+            want_shot = not shot_done and elapsed >= opts.screenshot_after
+            surface = window.draw(game, code, url, now) if window.visible or want_shot else None
+            if want_shot and surface is not None and opts.screenshot:
+                _save(surface, opts.screenshot)
+                shot_done = True
+        if opts.headless and opts.parent_pid is None:
+            game.maybe_status(now)
+        if opts.duration is not None and elapsed >= opts.duration:
+            game.stop_reason = "duration"
+        if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
+            game.stop_reason = "parent exited"
+        game.frame_done(now - prev)
+        prev = now
+        _sleep_until(game, time.monotonic())
+
+
+def _save(surface: pygame.Surface, path: str) -> None:
+    import pygame
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pygame.image.save(surface, path)
+    print(f"screenshot saved to {path}", flush=True)
+
+
+def _sleep_until(game: GameLoop, now: float) -> None:
+    """Frame pacing (not synchronisation): wake for the next tick."""
+    delay = game.next_tick_at() - now
+    if delay > 0:
+        time.sleep(min(delay, DT))

@@ -1,0 +1,167 @@
+"""Command line of ``python -m demo_game``: parse flags into :class:`Options`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+__all__ = ["Options", "build_parser", "ice_addresses_for", "is_headless", "parse_args"]
+
+_EPILOG = """\
+examples:
+  python -m demo_game                      embedded lobby + room + host + 2 bots + your window
+  python -m demo_game --join ABC123 --lobby ws://127.0.0.1:PORT
+  netcode lobby --port 8765 & python -m demo_game --host --lobby ws://127.0.0.1:8765
+  python -m demo_game --headless --duration 6 --stats-json out.json --loss 0.1
+
+keys: arrows/WASD move, I interpolation, P prediction, C conditioner, G net graph, Esc quit
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything the command line decides."""
+
+    join: str | None
+    lobby: str | None
+    host: bool
+    serve: bool
+    bot: bool
+    headless: bool
+    duration: float | None
+    stats_json: str | None
+    loss: float
+    latency: float
+    jitter: float
+    seed: int
+    bots: int
+    condition_handshake: bool
+    screenshot: str | None
+    screenshot_after: float
+    ice_address: tuple[str, ...] | None
+    token: str | None
+    parent_pid: int | None
+
+    @property
+    def embedded(self) -> bool:
+        """No lobby given and not joining: run the lobby in-process."""
+        return not self.join and not self.host and not self.bot and not self.serve
+
+    @property
+    def role(self) -> str:
+        """ "host" (authority + a player), "server" (authority only) or "client"."""
+        if self.serve:
+            return "server"
+        return "host" if self.host else "client"
+
+    @property
+    def creates_room(self) -> bool:
+        return self.embedded or self.host
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m demo_game",
+        description="netcode demo: a host-authoritative arena over WebRTC data channels.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--join", metavar="CODE", help="join the room CODE (needs --lobby)")
+    p.add_argument("--lobby", metavar="URL", help="lobby URL, e.g. ws://127.0.0.1:8765")
+    p.add_argument("--host", action="store_true", help="create a room on --lobby and host it")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="join room CODE as its dedicated authoritative host, without a player",
+    )
+    p.add_argument("--bot", action="store_true", help="play as a headless bot (used for spawns)")
+    p.add_argument("--headless", action="store_true", help="no window; the local player is a bot")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--stats-json", metavar="PATH", help="write final per-peer stats here")
+    p.add_argument("--loss", type=float, default=0.0, help="simulated loss, 0..1")
+    p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="added latency")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="latency jitter")
+    p.add_argument(
+        "--condition-handshake",
+        action="store_true",
+        help="impair the connection handshake too (default: each link once connected)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="seed for world, bots and conditioner")
+    p.add_argument("--bots", type=int, help="bots to spawn (default 2 embedded, else 0)")
+    p.add_argument("--screenshot", metavar="PATH", help="save one frame as PNG")
+    p.add_argument("--screenshot-after", type=float, default=3.0, metavar="S")
+    p.add_argument(
+        "--ice-address",
+        action="append",
+        metavar="ADDR",
+        help="ICE host address to offer (repeatable; default 127.0.0.1 for a loopback lobby, "
+        "all interfaces otherwise)",
+    )
+    p.add_argument("--token", help="lobby token, if the lobby requires one")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    return p
+
+
+def is_headless(flag: bool, env: dict[str, str] | None = None) -> bool:
+    """Headless when asked, or when there is no X11/Wayland display to open a window on."""
+    e = os.environ if env is None else env
+    if flag:
+        return True
+    if e.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return True
+    return not (e.get("DISPLAY") or e.get("WAYLAND_DISPLAY"))
+
+
+def ice_addresses_for(lobby_url: str, override: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Pin ICE to loopback when the lobby is on loopback (aioice never offers 127.0.0.1)."""
+    if override:
+        return override
+    host = urlparse(lobby_url).hostname or ""
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        return ("127.0.0.1",)
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = build_parser()
+    a = p.parse_args(argv)
+    if (a.bot or a.serve) and not a.join:
+        p.error("--bot/--serve need --join CODE")
+    if a.bot and a.serve:
+        p.error("--bot and --serve are exclusive")
+    if (a.join or a.host) and not a.lobby:
+        p.error("--join/--host need --lobby URL")
+    if a.join and a.host:
+        p.error("--join and --host are exclusive")
+    for name in ("loss",):
+        if not 0.0 <= getattr(a, name) <= 1.0:
+            p.error(f"--{name} must be in 0..1")
+    if a.latency < 0 or a.jitter < 0:
+        p.error("--latency and --jitter must be >= 0")
+    if a.duration is not None and a.duration <= 0:
+        p.error("--duration must be > 0")
+    embedded = not (a.join or a.host or a.bot or a.serve)
+    bots = a.bots if a.bots is not None else (2 if embedded else 0)
+    return Options(
+        join=a.join,
+        lobby=a.lobby,
+        host=a.host,
+        serve=a.serve,
+        bot=a.bot,
+        headless=is_headless(a.headless or a.bot or a.serve),
+        duration=a.duration,
+        stats_json=a.stats_json,
+        loss=a.loss,
+        latency=a.latency,
+        jitter=a.jitter,
+        seed=a.seed,
+        bots=max(0, bots) if a.join is None else 0,
+        condition_handshake=a.condition_handshake,
+        screenshot=a.screenshot,
+        screenshot_after=a.screenshot_after,
+        ice_address=tuple(a.ice_address) if a.ice_address else None,
+        token=a.token,
+        parent_pid=a.parent_pid,
+    )

@@ -1,0 +1,317 @@
+"""The frame loop: poll the session, tick the game, draw, repeat.
+
+Synchronous on purpose (pygame wants the main thread): the session is a
+``netcode.connect_sync`` :class:`SyncSession` whose event loop lives in a
+background thread, and the loop polls it once per frame, matchbox style.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import netcode
+from netcode import DecodeError, NetworkConditions
+
+from .bot import bot_input
+from .cli import Options
+from .client import ClientGame
+from .host import HostGame
+from .messages import decode_inputs, decode_snapshot
+from .netgraph import NetGraphData, NetSample
+from .sim import DT, Input
+from .stats import StatsLike, StatsRecorder, movement_json
+
+__all__ = ["GameLoop", "SessionLike"]
+
+SNAPSHOT_EVERY = 2  # ticks: 30 snapshots/s, like most shooters' default update rate
+_STATS_EVERY_S = 0.1
+_STATUS_EVERY_S = 1.0
+# The conditioner the C key switches on when none was given on the command line.
+_DEMO_CONDITIONS = NetworkConditions(loss=0.05, latency_ms=60.0, jitter_ms=15.0)
+
+
+class SessionLike(Protocol):
+    """The part of netcode's SyncSession the loop uses (a fake can stand in)."""
+
+    @property
+    def peer_id(self) -> str: ...
+    @property
+    def room(self) -> str | None: ...
+    @property
+    def peers(self) -> dict[str, Any]: ...
+    def poll(self) -> list[Any]: ...
+    def send_state(self, obj: Any, to: str | None = None) -> bool: ...
+    def send_event(self, obj: Any, to: str | None = None) -> None: ...
+    def send_snapshot(self, entities: Any, to: str | None = None) -> Any: ...
+    def stats(self, peer_id: str) -> Any: ...
+    def set_conditions(
+        self, conditions: NetworkConditions | None, peer: str | None = None
+    ) -> Any: ...
+
+
+@dataclass(slots=True)
+class _Rate:
+    """Packets/s towards one peer, to turn kbps into bytes per snapshot."""
+
+    t: float = 0.0
+    sent: int = 0
+    received: int = 0
+    bytes_out: float = 0.0
+    bytes_in: float = 0.0
+
+
+@dataclass(slots=True)
+class Toggles:
+    """What the I / P / C / G keys switch."""
+
+    interpolation: bool = True
+    prediction: bool = True
+    conditions: NetworkConditions | None = None
+    graph: bool = True
+    bad_packets: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class GameLoop:
+    """One peer's match: host, dedicated server or client."""
+
+    def __init__(self, session: SessionLike, opts: Options, *, want_peers: int | None) -> None:
+        self.s = session
+        self.opts = opts
+        self.me = session.peer_id
+        self.role = opts.role
+        self.want_peers = want_peers
+        self.host: HostGame | None = None
+        self.client: ClientGame | None = None
+        if self.role == "client":
+            self.client = ClientGame(self.me)
+        else:
+            self.host = HostGame(self.me if self.role == "host" else None, seed=opts.seed)
+        self.host_pid: str | None = None
+        self.stats = StatsRecorder()
+        self.graph = NetGraphData()
+        cond = _conditions(opts)
+        self.toggles = Toggles(conditions=cond)
+        self.stop_reason: str | None = None
+        self.ticks = 0
+        self.snapshots_sent = 0
+        self.start = time.monotonic()
+        self._next_tick = self.start
+        self._next_stats = self.start
+        self._next_status = self.start + _STATUS_EVERY_S
+        self._rates: dict[str, _Rate] = {}
+        self._fps = 0.0
+
+    # ---- events -------------------------------------------------------------------
+    def handle_events(self, now: float) -> None:
+        for ev in self.s.poll():
+            self._dispatch(ev, now)
+
+    def _dispatch(self, ev: Any, now: float) -> None:
+        if isinstance(ev, netcode.PeerConnected):
+            self._on_connected(ev.peer_id)
+        elif isinstance(ev, netcode.PeerLeft | netcode.PeerLost):
+            self._on_left(ev.peer_id, str(getattr(ev, "reason", "lost")))
+        elif isinstance(ev, netcode.PeerConnectFailed):
+            self.stats.left(ev.peer_id, f"connect failed: {ev.reason}")
+        elif isinstance(ev, netcode.SnapshotReceived):
+            self._on_snapshot(ev.peer_id, ev.entities, now)
+        elif isinstance(ev, netcode.StateReceived):
+            self._on_state(ev.peer_id, ev.data, now)
+        elif isinstance(ev, netcode.EventReceived):
+            self._on_event(ev.peer_id, ev.data)
+
+    def _on_connected(self, pid: str) -> None:
+        self.stats.connected(pid)
+        if self.toggles.conditions is not None and not self.opts.condition_handshake:
+            # Impair each link once it is up: under loss the DTLS/SCTP handshake waits on
+            # aiortc's 1-3 s retransmit timers, which would eat the match, not show netcode.
+            self.s.set_conditions(self.toggles.conditions, peer=pid)
+        if self.host is not None:
+            self.host.add_peer(pid)
+            self.s.send_event({"k": "welcome", "host": True}, to=pid)
+
+    def _on_left(self, pid: str, reason: str) -> None:
+        self.stats.left(pid, reason)
+        if self.host is not None:
+            self.host.remove_peer(pid)
+        elif pid == self.host_pid:
+            self.stop_reason = f"host left ({reason})"
+
+    def _on_event(self, pid: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            self.toggles.bad_packets += 1
+        elif data.get("k") == "welcome" and self.client is not None:
+            self.host_pid = pid
+        elif data.get("k") == "end":
+            self.stop_reason = f"match ended by {pid[:8]}"
+
+    def _on_snapshot(self, pid: str, entities: Any, now: float) -> None:
+        if self.client is None:
+            return
+        try:
+            view = decode_snapshot(entities)
+        except DecodeError:
+            self.toggles.bad_packets += 1
+            return
+        self.host_pid = pid
+        self.client.on_snapshot(view, now)
+
+    def _on_state(self, pid: str, data: Any, now: float) -> None:
+        if self.host is None:
+            if isinstance(data, dict) and data.get("k") == "snap":
+                self._on_snapshot(pid, data.get("e"), now)  # plain-state fallback path
+            return
+        try:
+            packet = decode_inputs(data)
+        except DecodeError:
+            self.toggles.bad_packets += 1
+            return
+        self.host.receive_inputs(pid, packet)
+
+    # ---- simulation ---------------------------------------------------------------
+    def run_ticks(self, now: float, local_input: Input | None) -> int:
+        """Catch up on due fixed ticks (at most 5 at once; beyond that, skip time)."""
+        n = 0
+        while now >= self._next_tick and n < 5:
+            self._tick(local_input)
+            self._next_tick += DT
+            n += 1
+        if now - self._next_tick > 5 * DT:
+            self._next_tick = now
+        return n
+
+    def next_tick_at(self) -> float:
+        return self._next_tick
+
+    def _tick(self, local_input: Input | None) -> None:
+        self.ticks += 1
+        if self.host is not None:
+            self.host.tick(local_input)
+            if self.ticks % SNAPSHOT_EVERY == 0 and self.host.queues:
+                self.s.send_snapshot(self.host.snapshot())
+                self.snapshots_sent += 1
+        elif self.client is not None and local_input is not None:
+            packet = self.client.tick(local_input)
+            if self.client.latest is not None:
+                self.s.send_state(packet, to=self.host_pid)
+
+    def bot_input(self) -> Input:
+        """The local player's steering when a bot drives it."""
+        seed = self.opts.seed
+        if self.host is not None:
+            p = self.host.world.players.get(self.me)
+            pickups = [(k.x, k.y) for k in self.host.world.pickups]
+            return bot_input((p.x, p.y) if p else (0.0, 0.0), pickups, self.ticks, seed)
+        assert self.client is not None
+        pos = self.client.my_position() or (0.0, 0.0)
+        return bot_input(pos, self.client.pickups(), self.ticks, seed)
+
+    # ---- stats --------------------------------------------------------------------
+    def sample_stats(self, now: float) -> None:
+        if now < self._next_stats:
+            return
+        self._next_stats = now + _STATS_EVERY_S
+        worst: StatsLike | None = None
+        size = 0
+        for pid, info in list(self.s.peers.items()):
+            if getattr(info, "state", "") != "connected":
+                continue
+            st = self.s.stats(pid)
+            self.stats.sample(pid, st)
+            size = max(size, self._packet_size(pid, st, now))
+            if worst is None or st.rtt_ms > worst.rtt_ms:
+                worst = st
+        if worst is not None:
+            live = [r.last for r in self.stats.peers.values() if r.last and r.left is None]
+            self.graph.add(
+                NetSample(
+                    rtt_ms=worst.rtt_ms,
+                    jitter_ms=worst.jitter_ms,
+                    loss=worst.loss,
+                    kbps_in=sum(s.kbps_received for s in live),
+                    kbps_out=sum(s.kbps_sent for s in live),
+                    snapshot_bytes=size,
+                    tick=self.ticks,
+                    fps=self._fps,
+                )
+            )
+
+    def _packet_size(self, pid: str, st: StatsLike, now: float) -> int:
+        """Average bytes per state packet on the snapshot direction, from kbps / pps."""
+        r = self._rates.setdefault(
+            pid, _Rate(t=now, sent=st.packets_sent, received=st.packets_received)
+        )
+        dt = now - r.t
+        if dt >= 0.5:
+            if self.host is not None:
+                pps = (st.packets_sent - r.sent) / dt
+                r.bytes_out = st.kbps_sent * 125.0 / pps if pps > 0 else 0.0
+            else:
+                pps = (st.packets_received - r.received) / dt
+                r.bytes_in = st.kbps_received * 125.0 / pps if pps > 0 else 0.0
+            r.t, r.sent, r.received = now, st.packets_sent, st.packets_received
+        return round(r.bytes_out if self.host is not None else r.bytes_in)
+
+    def frame_done(self, frame_dt: float) -> None:
+        if frame_dt > 0:
+            self._fps = 0.9 * self._fps + 0.1 * (1.0 / frame_dt) if self._fps else 1.0 / frame_dt
+
+    def maybe_status(self, now: float) -> None:
+        if now < self._next_status:
+            return
+        self._next_status = now + _STATUS_EVERY_S
+        line = self.stats.status_line(now - self.start, self.want_peers)
+        print(f"{self.role} {self.me[:8]} {line}", flush=True)
+
+    # ---- toggles ------------------------------------------------------------------
+    def toggle_conditioner(self) -> None:
+        t = self.toggles
+        if t.conditions is None:
+            t.conditions = _conditions(self.opts) or _DEMO_CONDITIONS
+        else:
+            t.conditions = None
+        self.s.set_conditions(t.conditions)
+
+    def conditioner_label(self) -> str:
+        c = self.toggles.conditions
+        if c is None:
+            return "off"
+        return f"{c.loss * 100:.0f}% {c.latency_ms:.0f}+-{c.jitter_ms:.0f}ms"
+
+    # ---- results ------------------------------------------------------------------
+    def result(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "peer_id": self.me,
+            "room": self.s.room,
+            "elapsed_s": round(time.monotonic() - self.start, 2),
+            "ticks": self.ticks,
+            "stop_reason": self.stop_reason,
+            "bad_packets": self.toggles.bad_packets,
+            "peers": self.stats.as_json(),
+            "pid": os.getpid(),
+        }
+        if self.host is not None:
+            out["snapshots_sent"] = self.snapshots_sent
+            out["moved"] = movement_json(self.host.moved)
+            out["inputs_received"] = {p: q.received for p, q in self.host.queues.items()}
+            out["scores"] = {p: pl.score for p, pl in self.host.world.players.items()}
+        if self.client is not None:
+            out["host"] = self.host_pid
+            out["snapshots_received"] = self.client.snapshots
+            out["stale_snapshots"] = self.client.stale
+            out["corrections"] = self.client.corrections
+            out["moved"] = movement_json(self.client.moved)
+        return out
+
+
+def _conditions(opts: Options) -> NetworkConditions | None:
+    if opts.loss == 0 and opts.latency == 0 and opts.jitter == 0:
+        return None
+    return NetworkConditions(
+        loss=opts.loss, latency_ms=opts.latency, jitter_ms=opts.jitter, seed=opts.seed
+    )

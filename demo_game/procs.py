@@ -1,0 +1,98 @@
+"""Process plumbing: the embedded lobby thread and the bot subprocesses.
+
+The game loop is synchronous (pygame), so the embedded lobby gets its own
+thread and event loop. Bots are real separate processes, each with its own
+WebRTC stack, exactly like a second terminal would be; they are always reaped,
+first politely (the host's "end" event), then SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import netcode
+
+__all__ = ["BotProcesses", "EmbeddedLobby", "bot_stats_path"]
+
+
+class EmbeddedLobby:
+    """``netcode.serve_lobby`` on 127.0.0.1, port 0, in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host, self._port = host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lobby", daemon=True)
+        self._server: Any = None
+        self.url = ""
+
+    def start(self, timeout: float = 10.0) -> str:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(
+            netcode.serve_lobby(host=self._host, port=self._port), self._loop
+        )
+        self._server = fut.result(timeout)
+        self.url = str(self._server.url)
+        return self.url
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._server is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._server.close(), self._loop)
+            with contextlib.suppress(Exception):
+                fut.result(timeout)
+            self._server = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+        if not self._loop.is_running():
+            self._loop.close()
+
+
+def bot_stats_path(stats_json: str | None, index: int) -> str | None:
+    """Bot ``index`` writes next to the host's file: out.json -> out.bot1.json."""
+    if stats_json is None:
+        return None
+    p = Path(stats_json)
+    return str(p.with_name(f"{p.stem}.bot{index}{p.suffix or '.json'}"))
+
+
+class BotProcesses:
+    """Spawns ``python -m demo_game --bot|--serve ...`` children and makes sure they end."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, args: list[str]) -> None:
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+        cmd = [sys.executable, "-m", "demo_game", "--parent-pid", str(os.getpid())]
+        proc = subprocess.Popen(cmd + args, env=env, stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for all children to exit by themselves; True if they all did."""
+        ok = True
+        for proc in self.procs:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                ok = False
+        return ok
+
+    def stop(self, grace: float = 5.0) -> list[int | None]:
+        """SIGTERM whoever is still running, SIGKILL after ``grace``; returns exit codes."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(grace)
+        return [p.returncode for p in self.procs]

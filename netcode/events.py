@@ -1,0 +1,120 @@
+"""Events a session hands to the game, from ``session.poll()`` or ``await session.next_event()``.
+
+Frozen, slotted dataclasses (the h11 ``_events.py`` shape): match on the class::
+
+    for ev in session.poll():
+        match ev:
+            case StateReceived(peer_id=p, data=d): ...
+            case PeerLeft(peer_id=p): ...
+
+Lifecycle of one remote peer, as this session sees it::
+
+    PeerJoined -> PeerConnected -> (StateReceived | EventReceived | SnapshotReceived)*
+               -> PeerLeft            the peer left the room (goodbye or lobby notice)
+               -> PeerLost            the link died (no heartbeat for peer_timeout_s,
+                                      or the connection failed/closed without goodbye);
+                                      PeerLeft follows once the lobby drops the peer
+    PeerJoined -> PeerConnectFailed   no connection within connect_timeout_s;
+                                      PeerLeft follows once the lobby drops the peer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Event",
+    "EventReceived",
+    "PeerConnectFailed",
+    "PeerConnected",
+    "PeerJoined",
+    "PeerLeft",
+    "PeerLost",
+    "SnapshotReceived",
+    "StateReceived",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerJoined:
+    """A peer is in the room (already there when we joined, or joined after us).
+
+    Not usable yet: wait for :class:`PeerConnected`.
+    """
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConnected:
+    """The peer-to-peer link is up: every configured data channel is open."""
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft:
+    """The peer left the room. ``reason``: "left", "disconnected", "timeout" or "kicked"."""
+
+    peer_id: str
+    reason: str = "left"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLost:
+    """The link to a connected peer died without a goodbye (heartbeat timeout or
+    connection failed/closed). Its resources are already freed."""
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConnectFailed:
+    """No link could be established with the peer (``reason`` says why)."""
+
+    peer_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateReceived:
+    """Unreliable game state from ``send_state``; only newer-than-seen state is delivered.
+
+    ``seq``: the 16-bit packet sequence (wraps), useful to spot gaps.
+    """
+
+    peer_id: str
+    data: Any
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceived:
+    """A reliable message from ``send_event``, in the order sent on its ``channel``."""
+
+    peer_id: str
+    data: Any
+    channel: str = "events"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReceived:
+    """A snapshot from ``send_snapshot``: the full entity map, deltas already applied."""
+
+    peer_id: str
+    seq: int
+    entities: dict[Any, Any]
+
+
+Event = (
+    PeerJoined
+    | PeerConnected
+    | PeerLeft
+    | PeerLost
+    | PeerConnectFailed
+    | StateReceived
+    | EventReceived
+    | SnapshotReceived
+)
+"""Any of the events above."""

@@ -1,0 +1,396 @@
+"""The lobby/signaling server: a thin websockets adapter around the pure LobbyCore.
+
+Everything that decides (rooms, ids, validation, limits, abuse) lives in
+:mod:`netcode.lobby.rooms`; this module only moves frames between sockets and the
+core, answers ``GET /healthz``, checks the token during the HTTP handshake, and
+runs the command line ``netcode lobby``.
+
+Each connection has its own writer task and outbound queue, so one slow client
+cannot stall the handler that relays a message to it (head-of-line blocking
+across clients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import http
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..config import IceServer, LobbyConfig
+from ..errors import ConfigError
+from ..lobby.messages import serialize
+from ..lobby.rooms import (
+    CLOSE_POLICY_VIOLATION,
+    CloseConnection,
+    ConnId,
+    DisconnectReason,
+    LobbyCore,
+    Output,
+)
+
+__all__ = ["LobbyServer", "cli_main", "serve_lobby"]
+
+log = logging.getLogger("netcode.lobby")
+
+# A client that lets this many messages pile up unread is dropped (1008).
+MAX_OUTBOUND_QUEUE = 1_024
+# websockets' reason for a keepalive failure; maps to peer_left reason "timeout".
+_KEEPALIVE_CLOSE_CODE = 1011
+
+
+@dataclass(eq=False, slots=True)
+class _Link:
+    """One websocket as the server sees it: its socket, queue and writer task."""
+
+    ws: ServerConnection
+    queue: asyncio.Queue[str | CloseConnection] = field(default_factory=asyncio.Queue)
+    writer: asyncio.Task[None] | None = None
+    closing: bool = False
+    kicked: bool = False
+
+
+def _format_url(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"ws://{host}:{port}"
+
+
+class LobbyServer:
+    """A running lobby. Get one from :func:`serve_lobby`; ``async with`` closes it.
+
+    ``close()`` stops accepting, closes every websocket with 1001 (going away) and
+    waits for the handlers to finish.
+    """
+
+    def __init__(self, config: LobbyConfig | None = None) -> None:
+        self.config = config if config is not None else LobbyConfig()
+        self.core = LobbyCore(self.config)
+        self._links: dict[ConnId, _Link] = {}
+        self._ids = itertools.count(1)
+        self._started = time.monotonic()
+        self._server: Server | None = None
+        self._host = ""
+        self._port = 0
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> None:
+        cfg = self.config
+        self._server = await serve(
+            self._handler,
+            host,
+            port,
+            process_request=self._process_request,
+            # Signaling frames are small; per-connection deflate state costs ~64 KiB.
+            compression=None,
+            max_size=cfg.max_message_bytes,
+            ping_interval=cfg.ping_interval_s,
+            ping_timeout=cfg.ping_timeout_s,
+            close_timeout=5,
+            logger=logging.getLogger("netcode.lobby.websockets"),
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self._host, self._port = host, int(sockname[1])
+        self._started = time.monotonic()
+        log.info("lobby listening on %s", self.url)
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return _format_url(self._host, self._port)
+
+    async def close(self) -> None:
+        """Close every connection with 1001 and stop. Idempotent."""
+        if self._server is None:
+            return
+        self._server.close(code=1001, reason="lobby shutting down")
+        await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled or closed."""
+        assert self._server is not None, "call start() first"
+        await self._server.wait_closed()
+
+    async def __aenter__(self) -> LobbyServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz body."""
+        stats = self.core.stats()
+        return {
+            "status": "ok",
+            "v": 1,
+            "rooms": stats.rooms,
+            "connections": stats.connections,
+            "peers_in_rooms": stats.peers_in_rooms,
+            "uptime_s": round(time.monotonic() - self._started, 3),
+        }
+
+    # --- HTTP handshake --------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Healthz, plain-HTTP 404s, and the token check; None lets websockets accept."""
+        parts = urlsplit(request.path)
+        if parts.path == "/healthz":
+            return self._json_response(connection, http.HTTPStatus.OK, self.health())
+        upgrade = request.headers.get("Upgrade", "")
+        if upgrade.lower() != "websocket":
+            if parts.path not in ("", "/"):
+                return connection.respond(http.HTTPStatus.NOT_FOUND, "Not found\n")
+            return None  # websockets answers 426 Upgrade Required
+        if not self._token_ok(parts.query, request.headers):
+            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "Missing or invalid token\n")
+        return None
+
+    def _token_ok(self, query: str, headers: Headers) -> bool:
+        expected = self.config.token
+        if expected is None:
+            return True
+        given = parse_qs(query).get("token", [""])[-1]
+        auth = headers.get("Authorization", "")
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        # Constant time: the comparison must not leak how much of the token matched.
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    @staticmethod
+    def _json_response(
+        connection: ServerConnection, status: http.HTTPStatus, body: dict[str, Any]
+    ) -> Response:
+        response = connection.respond(status, json.dumps(body) + "\n")
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # --- websocket connections -------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        conn_id = next(self._ids)
+        link = _Link(ws)
+        self._links[conn_id] = link
+        link.writer = asyncio.create_task(self._write_loop(link))
+        try:
+            self._dispatch(self.core.connect(conn_id, time.monotonic()))
+            async for data in ws:
+                self._dispatch(self.core.receive(conn_id, data, time.monotonic()))
+        except WsConnectionClosed:
+            pass  # abnormal close (1006, 1009, keepalive...): cleaned up below
+        finally:
+            reason = self._disconnect_reason(link)
+            del self._links[conn_id]
+            self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
+            await self._stop_writer(link)
+
+    @staticmethod
+    def _disconnect_reason(link: _Link) -> DisconnectReason:
+        if link.kicked:
+            return "kicked"
+        sent, rcvd = link.ws.protocol.close_sent, link.ws.protocol.close_rcvd
+        if rcvd is None and sent is not None and sent.code == _KEEPALIVE_CLOSE_CODE:
+            return "timeout"
+        return "disconnected"
+
+    async def _stop_writer(self, link: _Link) -> None:
+        writer = link.writer
+        if writer is None:
+            return
+        if not writer.done() and not link.closing:
+            writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+
+    def _dispatch(self, out: Output) -> None:
+        """Queue the core's output on each recipient's writer (never blocks)."""
+        for conn_id, item in out:
+            link = self._links.get(conn_id)
+            if link is None or link.closing:
+                continue
+            if isinstance(item, CloseConnection):
+                link.closing = link.kicked = True
+                link.queue.put_nowait(item)
+            elif link.queue.qsize() >= MAX_OUTBOUND_QUEUE:
+                log.warning(
+                    "dropping connection %s: %d messages unread", conn_id, MAX_OUTBOUND_QUEUE
+                )
+                link.closing = link.kicked = True
+                link.queue.put_nowait(CloseConnection(CLOSE_POLICY_VIOLATION, "not reading"))
+            else:
+                link.queue.put_nowait(serialize(item))
+
+    @staticmethod
+    async def _write_loop(link: _Link) -> None:
+        try:
+            while True:
+                item = await link.queue.get()
+                if isinstance(item, CloseConnection):
+                    await link.ws.close(item.code, item.reason)
+                    return
+                await link.ws.send(item)
+        except WsConnectionClosed:
+            return
+
+
+async def serve_lobby(
+    host: str = "127.0.0.1", port: int = 0, config: LobbyConfig | None = None
+) -> LobbyServer:
+    """Start a lobby on ``host:port`` (0: a free port) and return its handle.
+
+    ``server.url`` is what clients connect to; ``await server.close()`` or
+    ``async with await serve_lobby(...) as server:`` shuts it down.
+    """
+    server = LobbyServer(config)
+    await server.start(host, port)
+    return server
+
+
+# --- command line ------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = LobbyConfig()
+    p = argparse.ArgumentParser(
+        prog="netcode lobby",
+        description="Run the netcode lobby/signaling server (websockets, JSON protocol v1).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("NETCODE_LOBBY_TOKEN"),
+        help="require this token (?token=...); default $NETCODE_LOBBY_TOKEN",
+    )
+    p.add_argument("--max-players-limit", type=int, default=d.max_players_limit)
+    p.add_argument("--default-max-players", type=int, default=d.default_max_players)
+    p.add_argument("--max-rooms", type=int, default=d.max_rooms)
+    p.add_argument("--max-connections", type=int, default=d.max_connections)
+    p.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes)
+    p.add_argument("--max-metadata-bytes", type=int, default=d.max_metadata_bytes)
+    p.add_argument("--rate-limit", type=float, default=d.rate_limit_per_s, help="msgs/s per conn")
+    p.add_argument("--max-errors", type=int, default=d.max_errors_before_close)
+    p.add_argument("--ping-interval", type=float, default=d.ping_interval_s, help="seconds")
+    p.add_argument("--ping-timeout", type=float, default=d.ping_timeout_s, help="seconds")
+    p.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN/TURN url handed to clients (repeatable)",
+    )
+    p.add_argument("--ice-username", default=None, help="username for turn: urls")
+    p.add_argument("--ice-credential", default=None, help="credential for turn: urls")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
+    return p
+
+
+def _ice_servers(args: argparse.Namespace) -> tuple[IceServer, ...]:
+    servers = []
+    for url in args.ice_server:
+        is_turn = url.startswith(("turn:", "turns:"))
+        servers.append(
+            IceServer(
+                urls=(url,),
+                username=args.ice_username if is_turn else None,
+                credential=args.ice_credential if is_turn else None,
+            )
+        )
+    return tuple(servers)
+
+
+def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
+    return LobbyConfig(
+        max_message_bytes=args.max_message_bytes,
+        max_rooms=args.max_rooms,
+        max_connections=args.max_connections,
+        max_players_limit=args.max_players_limit,
+        default_max_players=args.default_max_players,
+        max_metadata_bytes=args.max_metadata_bytes,
+        max_errors_before_close=args.max_errors,
+        rate_limit_per_s=args.rate_limit,
+        ping_interval_s=args.ping_interval,
+        ping_timeout_s=args.ping_timeout,
+        token=args.token or None,
+        ice_servers=_ice_servers(args),
+    )
+
+
+async def _run(host: str, port: int, config: LobbyConfig) -> int:
+    try:
+        server = await serve_lobby(host, port, config)
+    except OSError as exc:
+        print(f"netcode lobby: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows
+            loop.add_signal_handler(sig, stop.set)
+    auth = " (token required)" if config.token else ""
+    print(f"netcode lobby listening on {server.url}{auth}", flush=True)
+    print(f"health check: http://{server.url[5:]}/healthz", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("netcode lobby: shutting down", flush=True)
+        await server.close()
+    return 0
+
+
+def cli_main(argv: list[str]) -> int:
+    """``netcode lobby [options]``: run until Ctrl-C / SIGTERM, then exit 0."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error
+        return exc.code if isinstance(exc.code, int) else 2
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = _config_from_args(args)
+    except ConfigError as exc:
+        print(f"netcode lobby: invalid option: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(args.host, args.port, config))
+    except KeyboardInterrupt:  # platforms without add_signal_handler
+        return 0

@@ -1,0 +1,486 @@
+"""The async facade a game holds: ``async with netcode.connect(url, room=...) as session``.
+
+A session is one seat in one lobby room, with a full mesh of peer links: on
+joining, this side offers a connection to every peer already in the room (the
+newcomer always offers, so there is no glare); peers that join later offer to
+us. The lobby relays the offers and answers; game traffic then flows peer to
+peer over the data channels of :mod:`netcode.net.rtc`.
+
+Two ways to consume events, both fed from one queue (use one per session):
+
+* ``session.poll()`` once per game frame, non-blocking (also safe to call from
+  another thread, which is what :mod:`netcode.net.sync` relies on);
+* ``await session.next_event()`` / ``async for event in session``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+from ..config import ChannelConfig, NetworkConditions, SessionConfig
+from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
+from ..events import (
+    Event,
+    PeerConnected,
+    PeerConnectFailed,
+    PeerJoined,
+    PeerLeft,
+    PeerLost,
+)
+from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
+from ..protocol import wire
+from ..protocol.reliability import PeerStats
+from ..protocol.snapshot import Entities
+from .rtc import STATE_LABEL, PeerLink
+from .signaling import SignalingClient
+
+__all__ = ["PeerInfo", "PeerState", "Session", "connect"]
+
+logger = logging.getLogger("netcode.session")
+
+PeerState = Literal["connecting", "connected", "lost", "failed"]
+EVENTS_LABEL = "events"
+# How long a clean close waits for queued reliable data to reach SCTP.
+CLOSE_DRAIN_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """One remote peer in the room and the state of our link to it.
+
+    ``connecting``: negotiating; ``connected``: all channels open; ``lost``: the
+    link died (the peer may still be in the lobby room); ``failed``: the link
+    never came up. A peer that left the room is no longer listed.
+    """
+
+    peer_id: str
+    state: PeerState
+
+
+def _check_channels(config: SessionConfig) -> None:
+    labels = {c.label: c for c in config.channels}
+    state = labels.get(STATE_LABEL)
+    if state is None or state.reliable:
+        raise ConfigError(f"channels: need an unreliable channel labelled {STATE_LABEL!r}")
+    events = labels.get(EVENTS_LABEL)
+    if events is None or not events.reliable or not events.ordered:
+        raise ConfigError(f"channels: need a reliable ordered channel labelled {EVENTS_LABEL!r}")
+
+
+class Session:
+    """A seat in a lobby room with peer-to-peer links to every other seat.
+
+    Created by :func:`connect`; not constructed directly.
+    """
+
+    def __init__(
+        self,
+        client: SignalingClient,
+        room: str,
+        peers: Sequence[str],
+        config: SessionConfig,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._client = client
+        self._room = room
+        self._config = config
+        self._channels: dict[str, ChannelConfig] = {c.label: c for c in config.channels}
+        self._ice_servers = config.ice_servers or tuple(client.ice_servers)
+        self._conditions: NetworkConditions | None = config.conditions
+        self._links: dict[str, PeerLink] = {}
+        self._retired: dict[str, PeerLink] = {}  # lost/failed/left: kept for stats()
+        self._states: dict[str, PeerState] = {}
+        self._peers_view: dict[str, PeerInfo] = {}
+        self._events: deque[Event] = deque()
+        self._event_ready = asyncio.Event()
+        self._peers_changed = asyncio.Event()
+        self._msg_id = 0
+        self._closed = False
+        self.lobby_connected = True
+        for peer_id in peers:
+            self._add_peer(peer_id, offer=True)
+        self._signal_task = self._loop.create_task(self._signal_loop())
+
+    # -- properties ---------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        """Our id in the lobby (assigned by the lobby)."""
+        return str(self._client.peer_id)
+
+    @property
+    def room(self) -> str:
+        """The room code: share it so others can join."""
+        return self._room
+
+    @property
+    def peers(self) -> dict[str, PeerInfo]:
+        """The other peers in the room, by id (a fresh dict; safe from any thread)."""
+        return dict(self._peers_view)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def config(self) -> SessionConfig:
+        return self._config
+
+    def stats(self, peer_id: str) -> PeerStats:
+        """Link statistics for one peer (RTT, jitter, loss, kbps, drops, bad packets)."""
+        link = self._links.get(peer_id) or self._retired.get(peer_id)
+        if link is None:
+            raise KeyError(f"unknown peer {peer_id!r}")
+        return link.stats()
+
+    @property
+    def oversize_states(self) -> int:
+        """State/snapshot packets sent although larger than ``Limits.max_state_bytes``."""
+        links = [*self._links.values(), *self._retired.values()]
+        return sum(link.oversize_states for link in links)
+
+    # -- peers ----------------------------------------------------------------------------
+
+    def _set_state(self, peer_id: str, state: PeerState | None) -> None:
+        if state is None:
+            self._states.pop(peer_id, None)
+        else:
+            self._states[peer_id] = state
+        # Replaced, never mutated: readers in other threads see a consistent dict.
+        self._peers_view = {p: PeerInfo(p, s) for p, s in self._states.items()}
+        self._peers_changed.set()
+
+    def _add_peer(self, peer_id: str, *, offer: bool) -> PeerLink:
+        async def send_signal(kind: str, data: dict[str, Any]) -> None:
+            await self._client.send_signal(peer_id, kind, data)
+
+        def emit(event: Event) -> None:
+            # A retired link may still be winding down: its events are stale.
+            if self._links.get(peer_id) is link:
+                self._on_link_event(event)
+
+        link = PeerLink(
+            peer_id,
+            self._config,
+            emit=emit,
+            send_signal=send_signal,
+            ice_servers=self._ice_servers,
+        )
+        if self._conditions is not None:
+            link.set_conditions(self._conditions)
+        self._retired.pop(peer_id, None)
+        self._links[peer_id] = link
+        self._set_state(peer_id, "connecting")
+        self._push(PeerJoined(peer_id))
+        link.start(offer=offer)
+        return link
+
+    def _retire(self, peer_id: str) -> None:
+        link = self._links.pop(peer_id, None)
+        if link is not None:
+            self._retired[peer_id] = link
+            link.begin_close()
+
+    def _on_link_event(self, event: Event) -> None:
+        """Events from a link: keep peer states in step, then hand them to the game."""
+        if isinstance(event, PeerConnected):
+            self._set_state(event.peer_id, "connected")
+        elif isinstance(event, PeerLost):
+            self._retire(event.peer_id)
+            self._set_state(event.peer_id, "lost")
+        elif isinstance(event, PeerConnectFailed):
+            self._retire(event.peer_id)
+            self._set_state(event.peer_id, "failed")
+        elif isinstance(event, PeerLeft):  # goodbye on the data channel
+            self._retire(event.peer_id)
+            self._set_state(event.peer_id, None)
+        self._push(event)
+
+    def _push(self, event: Event) -> None:
+        self._events.append(event)
+        self._event_ready.set()
+
+    # -- lobby ------------------------------------------------------------------------------
+
+    async def _signal_loop(self) -> None:
+        try:
+            async for msg in self._client:
+                self._on_lobby_message(msg)
+        except ConnectionClosed:
+            pass
+        except Exception:  # never let a lobby hiccup kill established peer links
+            logger.exception("lobby connection failed")
+        self.lobby_connected = False
+        if not self._closed:
+            logger.warning("lost the lobby connection; peer links stay up")
+
+    def _on_lobby_message(self, msg: object) -> None:
+        if isinstance(msg, SignalMsg):
+            self._on_signal(msg)
+        elif isinstance(msg, PeerJoinedMsg):
+            if msg.peer_id not in self._links and msg.peer_id != self.peer_id:
+                self._add_peer(msg.peer_id, offer=False)
+        elif isinstance(msg, PeerLeftMsg) and msg.peer_id in self._states:
+            self._retire(msg.peer_id)
+            self._set_state(msg.peer_id, None)
+            self._push(PeerLeft(msg.peer_id, msg.reason))
+
+    def _on_signal(self, msg: SignalMsg) -> None:
+        if not isinstance(msg.data, dict):
+            logger.debug("signal %r from %s without a data object", msg.kind, msg.sender)
+            return
+        link = self._links.get(msg.sender)
+        if link is None and msg.kind == "offer" and msg.sender not in self._states:
+            link = self._add_peer(msg.sender, offer=False)  # offer raced its peer_joined
+        if link is not None:
+            link.handle_signal(msg.kind, msg.data)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _targets(self, to: str | None) -> list[PeerLink]:
+        if to is None:
+            return list(self._links.values())
+        link = self._links.get(to)
+        return [] if link is None else [link]
+
+    def send_state(self, data: Any, to: str | None = None) -> bool:
+        """Send game state unreliably and unordered (newest wins), to all peers or ``to``.
+
+        Returns False if it reached no connected peer or was dropped for at least one
+        peer by backpressure (counted in ``stats(peer).state_drops``); never queues.
+        Raises :class:`EncodeError` for data msgpack cannot carry or over the limits.
+        """
+        packed = wire.pack_payload(data, self._config.limits)
+        results = [link.send_state(packed) for link in self._targets(to)]
+        return bool(results) and all(results)
+
+    def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
+        """Send ``{entity_id: {field: value}}``, delta-compressed per peer against the
+        newest snapshot that peer acknowledged. Unreliable like :meth:`send_state`."""
+        results = [link.send_snapshot(entities) for link in self._targets(to)]
+        return bool(results) and all(results)
+
+    def encode_event(self, data: Any, channel: str = EVENTS_LABEL) -> list[bytes]:
+        """The packets of one event (chunked when over a packet); pure, thread-safe."""
+        cfg = self._channels.get(channel)
+        if cfg is None or channel == STATE_LABEL:
+            raise ConfigError(f"send_event: no event channel {channel!r}")
+        packets = wire.encode_reliable(data, 0, self._config.limits)
+        if len(packets) > 1 and not (cfg.reliable and cfg.ordered):
+            raise EncodeError(
+                f"event of {sum(map(len, packets))} bytes needs chunking, which only a "
+                f"reliable ordered channel can carry ({channel!r} is not)"
+            )
+        return packets
+
+    def send_event(self, data: Any, to: str | None = None, *, channel: str = EVENTS_LABEL) -> None:
+        """Send a reliable, ordered message to all peers or ``to``; never dropped.
+
+        Messages over one packet (64 KiB) are split and reassembled transparently, up
+        to ``Limits.max_event_bytes``. Peers still connecting get it once connected.
+        """
+        self.send_packets(self.encode_event(data, channel), to, channel)
+
+    def send_packets(self, packets: Sequence[bytes], to: str | None, channel: str) -> None:
+        """Queue pre-encoded event packets (from :meth:`encode_event`)."""
+        if channel == STATE_LABEL or channel not in self._channels:
+            raise ConfigError(f"send_event: no event channel {channel!r}")
+        for link in self._targets(to):
+            link.send_reliable(channel, packets)
+
+    def set_conditions(self, conditions: NetworkConditions | None, peer: str | None = None) -> None:
+        """Simulate loss/latency/jitter on outbound datagrams (None: clean), for testing
+        a game under bad networks. Without ``peer`` it also applies to future peers."""
+        if peer is None:
+            self._conditions = conditions
+        for link in self._targets(peer):
+            link.set_conditions(conditions)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def poll(self) -> list[Event]:
+        """Every event received since the last call, oldest first; never blocks.
+
+        Thread-safe: only atomic deque operations.
+        """
+        out: list[Event] = []
+        with contextlib.suppress(IndexError):
+            while True:
+                out.append(self._events.popleft())
+        return out
+
+    async def next_event(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109
+        """The next event; raises TimeoutError after ``timeout`` s and
+        :class:`ConnectionClosed` once the session is closed and drained."""
+        async with asyncio.timeout(timeout):
+            while not self._events:
+                if self._closed:
+                    raise ConnectionClosed("session closed")
+                self._event_ready.clear()
+                await self._event_ready.wait()
+        return self._events.popleft()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self.next_event()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def wait_for_peers(self, n: int, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until at least ``n`` peers are connected; :class:`ConnectTimeout` otherwise.
+
+        Does not consume events.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while self._connected_count() < n:
+                    if self._closed:
+                        raise ConnectionClosed("session closed")
+                    self._peers_changed.clear()
+                    await self._peers_changed.wait()
+        except TimeoutError:
+            raise ConnectTimeout(
+                f"{self._connected_count()} of {n} peers connected after {timeout} s"
+            ) from None
+
+    def _connected_count(self) -> int:
+        return sum(1 for s in self._states.values() if s == "connected")
+
+    # -- closing -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Leave cleanly: flush queued events, say goodbye, leave the room, free everything."""
+        if self._closed:
+            return
+        self._closed = True
+        links = list(self._links.values())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_DRAIN_S):
+                await asyncio.gather(*(link.drain() for link in links))
+        for link in links:
+            link.send_bye()
+        if self.lobby_connected:
+            # A lobby round trip also lets the goodbyes leave before the connections close.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._config.lobby_timeout_s):
+                    await self._client.leave_room()
+        await asyncio.gather(
+            *(link.close() for link in [*links, *self._retired.values()]),
+            return_exceptions=True,
+        )
+        self._links.clear()
+        self._signal_task.cancel()
+        with contextlib.suppress(Exception):
+            await self._client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._signal_task
+        self._event_ready.set()
+        self._peers_changed.set()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _open(
+    url: str,
+    *,
+    room: str | None,
+    create: bool,
+    max_players: int,
+    private: bool,
+    metadata: Mapping[str, Any] | None,
+    config: SessionConfig,
+) -> Session:
+    _check_channels(config)
+    if room is not None and create:
+        raise ConfigError("connect: pass room= to join, or create=True, not both")
+    try:
+        client = await SignalingClient.connect(
+            url, token=config.token, timeout=config.lobby_timeout_s
+        )
+    except ConnectionClosed as exc:  # refused or closed during the handshake
+        raise ConnectTimeout(f"lobby {url} unreachable: {exc}") from exc
+    try:
+        if room is None:
+            info = await client.create_room(
+                max_players=max_players,
+                private=private,
+                metadata=dict(metadata) if metadata is not None else None,
+            )
+        else:
+            info = await client.join_room(room)
+        return Session(client, info.room, info.peers, config)
+    except BaseException:
+        await client.close()
+        raise
+
+
+class _Connecting:
+    """What :func:`connect` returns: await it, or use it as ``async with``."""
+
+    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+        self._url = url
+        self._kwargs = kwargs
+        self._session: Session | None = None
+
+    def __await__(self) -> Generator[Any, None, Session]:
+        return _open(self._url, **self._kwargs).__await__()
+
+    async def __aenter__(self) -> Session:
+        self._session = await _open(self._url, **self._kwargs)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def connect(
+    url: str,
+    *,
+    room: str | None = None,
+    create: bool = False,
+    max_players: int = 8,
+    private: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    config: SessionConfig | None = None,
+) -> _Connecting:
+    """Join (``room="CODE"``) or create (``create=True``, or no room) a lobby room.
+
+    ``async with netcode.connect(url, room="ABC123") as session: ...`` or
+    ``session = await netcode.connect(url, create=True)`` (then ``await session.close()``).
+    Raises :class:`ConnectTimeout` if the lobby is unreachable, :class:`RoomNotFound` /
+    :class:`RoomFull` / :class:`AuthError` as the lobby answers.
+    """
+    kwargs: dict[str, Any] = {
+        "room": room,
+        "create": create,
+        "max_players": max_players,
+        "private": private,
+        "metadata": metadata,
+        "config": config if config is not None else SessionConfig(),
+    }
+    return _Connecting(url, kwargs)

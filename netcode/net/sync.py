@@ -1,0 +1,196 @@
+"""``connect_sync()``: a session for game loops that are not asyncio (pygame, arcade, ...).
+
+The event loop runs in a background thread; every method here is called from
+the game's thread. Sends are encoded in the caller's thread (so a bad payload
+raises right there) and handed to the loop with ``call_soon_threadsafe``; events
+are drained from the session's queue, which is safe across threads::
+
+    with netcode.connect_sync("ws://127.0.0.1:8765", create=True) as session:
+        while running:
+            session.send_state({"x": x, "y": y})
+            for event in session.poll():
+                ...
+            clock.tick(60)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ..config import NetworkConditions, SessionConfig
+from ..errors import ConnectionClosed
+from ..events import Event
+from ..protocol import wire
+from ..protocol.reliability import PeerStats
+from ..protocol.snapshot import Entities
+from .session import EVENTS_LABEL, PeerInfo, Session, connect
+
+__all__ = ["SyncSession", "connect_sync"]
+
+_T = TypeVar("_T")
+# Slack on top of the session's own timeouts when the caller blocks on the loop.
+_CALL_SLACK_S = 5.0
+
+
+class _LoopThread:
+    """A private event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="netcode-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
+        """Run ``coro`` on the loop and block for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=_CALL_SLACK_S)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class SyncSession:
+    """Thread-safe, blocking-free facade over a :class:`Session` (see :func:`connect_sync`)."""
+
+    def __init__(self, runner: _LoopThread, session: Session) -> None:
+        self._runner = runner
+        self._session = session
+        self._limits = session.config.limits
+        self._closed = False
+
+    @property
+    def peer_id(self) -> str:
+        return self._session.peer_id
+
+    @property
+    def room(self) -> str:
+        return self._session.room
+
+    @property
+    def peers(self) -> dict[str, PeerInfo]:
+        return self._session.peers
+
+    @property
+    def session(self) -> Session:
+        """The asyncio session underneath; only touch it from its loop's thread."""
+        return self._session
+
+    def _post(self, fn: Any, *args: Any) -> None:
+        if self._closed:
+            raise ConnectionClosed("session closed")
+        self._runner.loop.call_soon_threadsafe(fn, *args)
+
+    def _any_connected(self, to: str | None) -> bool:
+        peers = self._session.peers
+        infos = peers.values() if to is None else [p for p in (peers.get(to),) if p]
+        return any(p.state == "connected" for p in infos)
+
+    def send_state(self, data: Any, to: str | None = None) -> bool:
+        """Queue state for the loop thread. False if no target peer is connected.
+
+        Backpressure drops happen later in the loop thread and show in
+        ``stats(peer).state_drops``.
+        """
+        packed = wire.pack_payload(data, self._limits)  # EncodeError raised here
+        if not self._any_connected(to):
+            return False
+        self._post(self._session.send_state, packed, to)
+        return True
+
+    def send_event(self, data: Any, to: str | None = None, *, channel: str = EVENTS_LABEL) -> None:
+        """Reliable ordered message (see :meth:`Session.send_event`)."""
+        packets = self._session.encode_event(data, channel)  # pure: safe in this thread
+        self._post(self._session.send_packets, packets, to, channel)
+
+    def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
+        """Snapshot (see :meth:`Session.send_snapshot`); entities are copied one level deep,
+        so the game may mutate its entity dicts right after the call."""
+        copied = {eid: dict(fields) for eid, fields in entities.items()}
+        if not self._any_connected(to):
+            return False
+        self._post(self._session.send_snapshot, copied, to)
+        return True
+
+    def poll(self) -> list[Event]:
+        """Events since the last call; never blocks."""
+        return self._session.poll()
+
+    def stats(self, peer_id: str) -> PeerStats:
+        async def get() -> PeerStats:
+            return self._session.stats(peer_id)
+
+        return self._runner.call(get(), _CALL_SLACK_S)
+
+    def set_conditions(self, conditions: NetworkConditions | None, peer: str | None = None) -> None:
+        self._post(self._session.set_conditions, conditions, peer)
+
+    def wait_for_peers(self, n: int, timeout: float | None = None) -> None:
+        """Block until ``n`` peers are connected (:class:`ConnectTimeout` otherwise)."""
+        wait = None if timeout is None else timeout + _CALL_SLACK_S
+        self._runner.call(self._session.wait_for_peers(n, timeout), wait)
+
+    def close(self) -> None:
+        """Leave cleanly and stop the background loop. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._runner.call(self._session.close(), self._session.config.lobby_timeout_s + 10)
+        finally:
+            self._runner.stop()
+
+    def __enter__(self) -> SyncSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect_sync(
+    url: str,
+    *,
+    room: str | None = None,
+    create: bool = False,
+    max_players: int = 8,
+    private: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    config: SessionConfig | None = None,
+) -> SyncSession:
+    """Like :func:`netcode.connect`, for code without asyncio; blocks until in the room."""
+    cfg = config if config is not None else SessionConfig()
+    runner = _LoopThread()
+
+    async def open_session() -> Session:
+        return await connect(
+            url,
+            room=room,
+            create=create,
+            max_players=max_players,
+            private=private,
+            metadata=metadata,
+            config=cfg,
+        )
+
+    try:
+        session = runner.call(open_session(), cfg.lobby_timeout_s * 2 + _CALL_SLACK_S)
+    except BaseException:
+        runner.stop()
+        raise
+    return SyncSession(runner, session)

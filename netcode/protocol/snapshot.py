@@ -1,0 +1,355 @@
+"""Snapshots of game entities, delta-compressed against the last acked baseline.
+
+Pure: no I/O. This is the Quake 3 model: the sender keeps a ring of the
+snapshots it sent, keyed by packet sequence; each new snapshot is encoded as a
+delta from the newest one the receiver has acknowledged (only new entities,
+changed fields, removed entities and removed fields), or as a full snapshot
+when no usable baseline is acked. The receiver keeps a ring of the snapshots
+it reconstructed, keyed the same way, and refuses a delta whose baseline it no
+longer holds (:class:`~netcode.errors.DeltaBaselineMissing`).
+
+State is plain data: ``{entity_id: {field_name: value}}`` where an entity id
+is an ``int`` (not ``bool``) or a ``str``, a field name is a ``str`` and a value
+is anything msgpack can carry (None, bool, int, float, str, bytes, lists and
+str/int-keyed dicts of those). Use lists, not tuples: msgpack gives lists back
+(the sender stores tuples as lists so both ends compare equal). NaN never
+compares equal, so a NaN field is resent every snapshot.
+
+Payload (a msgpack-able dict; docs/STATE_SYNC.md is the normative text):
+
+* ``"e"``: ``{id: {field: value}}``. Full snapshot: every entity with every
+  field. Delta: entities absent from the baseline with every field, entities
+  present in both with only the fields whose value changed. Always present.
+* ``"b"``: the baseline's packet sequence (0..65535). Present only in deltas.
+* ``"r"``: ``[id, ...]`` entities of the baseline that no longer exist. Deltas
+  only, omitted when empty.
+* ``"x"``: ``{id: [field, ...]}`` fields removed from entities that still
+  exist. Deltas only, omitted when empty.
+
+Quantization (``quantize={"x": 0.01}``) sends a float field as the integer
+``round(value / step)`` and the receiver returns ``n * step``; it must be
+configured identically on both ends and it applies to every entity's field of
+that name, which must then hold a finite number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from ..errors import DecodeError, DeltaBaselineMissing
+from .sequence import SEQ_MASK, SequenceBuffer, seq_diff, seq_greater_than
+
+__all__ = [
+    "Entities",
+    "EntityId",
+    "SnapshotReceiver",
+    "SnapshotSender",
+    "apply_delta",
+    "encode_delta",
+    "encode_full",
+]
+
+EntityId: TypeAlias = int | str
+# A union because Mapping is invariant in its key: a game's dict[int, dict[str, float]]
+# must type-check without casts.
+Entities: TypeAlias = (
+    Mapping[int, Mapping[str, Any]]
+    | Mapping[str, Mapping[str, Any]]
+    | Mapping[EntityId, Mapping[str, Any]]
+)
+# Internal wire-form state: never mutated once stored in a ring, so snapshots
+# share unchanged entity dicts instead of copying them every tick.
+_Wire: TypeAlias = dict[EntityId, dict[str, Any]]
+
+DEFAULT_RING_SIZE = 64
+DEFAULT_MAX_ENTITIES = 4096
+_PAYLOAD_KEYS = frozenset({"b", "e", "r", "x"})
+
+
+def _is_id(value: object) -> bool:
+    return (type(value) is int) or isinstance(value, str)
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of containers (tuples become lists, as after msgpack); scalars as is."""
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that also requires equal types (``1``, ``1.0`` and ``True`` differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    return bool(a == b)
+
+
+def encode_full(state: _Wire) -> dict[str, Any]:
+    """Payload carrying every entity and field of ``state`` (wire form)."""
+    return {"e": {eid: dict(fields) for eid, fields in state.items()}}
+
+
+def encode_delta(baseline: _Wire, state: _Wire, baseline_seq: int) -> dict[str, Any]:
+    """Payload turning ``baseline`` into ``state``: only what differs."""
+    changed: dict[EntityId, dict[str, Any]] = {}
+    removed_fields: dict[EntityId, list[str]] = {}
+    for eid, fields in state.items():
+        old = baseline.get(eid)
+        if old is None:
+            changed[eid] = dict(fields)
+            continue
+        diff = {k: v for k, v in fields.items() if k not in old or not _same(old[k], v)}
+        if diff:
+            changed[eid] = diff
+        gone = [k for k in old if k not in fields]
+        if gone:
+            removed_fields[eid] = gone
+    payload: dict[str, Any] = {"b": baseline_seq, "e": changed}
+    removed = [eid for eid in baseline if eid not in state]
+    if removed:
+        payload["r"] = removed
+    if removed_fields:
+        payload["x"] = removed_fields
+    return payload
+
+
+def apply_delta(baseline: _Wire, payload: Mapping[str, Any]) -> _Wire:
+    """The state a delta payload describes, given its baseline (both wire form).
+
+    The payload must have passed :func:`_check_payload`; ``baseline`` is not
+    modified and unchanged entity dicts are shared with it.
+    """
+    state = dict(baseline)
+    for eid in payload.get("r", ()):
+        if eid not in state:
+            raise DecodeError(f"snapshot delta removes unknown entity {eid!r}")
+        del state[eid]
+    for eid, names in payload.get("x", {}).items():
+        if eid not in state:
+            raise DecodeError(f"snapshot delta removes fields of unknown entity {eid!r}")
+        state[eid] = {k: v for k, v in state[eid].items() if k not in names}
+    for eid, fields in payload["e"].items():
+        old = state.get(eid)
+        state[eid] = dict(fields) if old is None else {**old, **fields}
+    return state
+
+
+def _check_payload(payload: object, max_entities: int) -> Mapping[str, Any]:
+    """Structure check of a payload from the network; raises :class:`DecodeError`."""
+    if not isinstance(payload, dict):
+        raise DecodeError(f"snapshot payload must be a map, got {type(payload).__name__}")
+    unknown = payload.keys() - _PAYLOAD_KEYS
+    if unknown:
+        raise DecodeError(f"snapshot payload has unknown keys {sorted(map(str, unknown))}")
+    entities = payload.get("e")
+    if not isinstance(entities, dict) or len(entities) > max_entities:
+        raise DecodeError(f"snapshot 'e' must be a map of at most {max_entities} entities")
+    for eid, fields in entities.items():
+        _check_id(eid)
+        if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):
+            raise DecodeError(f"snapshot entity {eid!r}: fields must be a str-keyed map")
+    if "b" not in payload:
+        if "r" in payload or "x" in payload:
+            raise DecodeError("snapshot 'r'/'x' are only allowed in a delta (with 'b')")
+        return payload
+    base = payload["b"]
+    if type(base) is not int or not 0 <= base <= SEQ_MASK:
+        raise DecodeError(f"snapshot 'b' must be an int in 0..65535, got {base!r}")
+    removed = payload.get("r", [])
+    if not isinstance(removed, list):
+        raise DecodeError("snapshot 'r' must be an array of entity ids")
+    for eid in removed:
+        _check_id(eid)
+    removed_fields = payload.get("x", {})
+    if not isinstance(removed_fields, dict):
+        raise DecodeError("snapshot 'x' must be a map of entity id -> field names")
+    for eid, names in removed_fields.items():
+        _check_id(eid)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DecodeError(f"snapshot 'x' of {eid!r} must be an array of field names")
+    return payload
+
+
+def _check_id(eid: object) -> None:
+    if not _is_id(eid):
+        raise DecodeError(f"entity id must be an int or a str, got {eid!r}")
+
+
+class _Quantizer:
+    """Float fields <-> integer multiples of a step, identical on both ends."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, steps: Mapping[str, float] | None) -> None:
+        steps = dict(steps or {})
+        for name, step in steps.items():
+            if not isinstance(name, str) or not (isinstance(step, int | float) and step > 0):
+                raise ValueError(f"quantize: step of {name!r} must be a number > 0")
+            if not math.isfinite(step):
+                raise ValueError(f"quantize: step of {name!r} must be finite")
+        self._steps = steps
+
+    def to_wire(self, entities: Entities) -> _Wire:
+        """Copy of ``entities`` in wire form (validated, quantized, tuples as lists)."""
+        out: _Wire = {}
+        for eid, fields in entities.items():
+            if not _is_id(eid):
+                raise ValueError(f"entity id must be an int or a str, got {eid!r}")
+            entity: dict[str, Any] = {}
+            for name, value in fields.items():
+                if not isinstance(name, str):
+                    raise ValueError(f"entity {eid!r}: field names must be str, got {name!r}")
+                step = self._steps.get(name)
+                entity[name] = _copy(value) if step is None else self._quantize(eid, name, value)
+            out[eid] = entity
+        return out
+
+    def _quantize(self, eid: EntityId, name: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"entity {eid!r}: quantized field {name!r} must be a number")
+        if not math.isfinite(value):
+            raise ValueError(f"entity {eid!r}: quantized field {name!r} must be finite")
+        return round(value / self._steps[name])
+
+    def from_wire(self, state: _Wire) -> dict[EntityId, dict[str, Any]]:
+        """Fresh copy of a wire-form state for the game (it may mutate it freely)."""
+        out: dict[EntityId, dict[str, Any]] = {}
+        for eid, fields in state.items():
+            entity: dict[str, Any] = {}
+            for name, value in fields.items():
+                step = self._steps.get(name)
+                if step is None:
+                    entity[name] = _copy(value)
+                elif type(value) is int:
+                    entity[name] = value * step
+                else:
+                    raise DecodeError(f"entity {eid!r}: quantized field {name!r} is not an int")
+            out[eid] = entity
+        return out
+
+
+def _check_ring_size(ring_size: int) -> None:
+    if ring_size < 2 or (ring_size & (ring_size - 1)) or ring_size > 32768:
+        raise ValueError(f"ring_size must be a power of two in 2..32768, got {ring_size}")
+
+
+class SnapshotSender:
+    """Encodes snapshots for ONE receiver, as deltas from its newest acked snapshot.
+
+    ``encode(seq, entities)`` with the packet sequence the payload will travel
+    under (``ReliabilityEndpoint.next_seq``), then ``on_ack(seq)`` for every
+    sequence the peer acks (``ReliabilityEndpoint.take_acked()``; sequences of
+    non-snapshot packets are ignored). A baseline is only used if it is fewer
+    than ``ring_size`` sequences old, which guarantees a receiver with the
+    same ``ring_size`` still holds it.
+    """
+
+    def __init__(
+        self,
+        *,
+        ring_size: int = DEFAULT_RING_SIZE,
+        quantize: Mapping[str, float] | None = None,
+    ) -> None:
+        _check_ring_size(ring_size)
+        self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
+        self._quantizer = _Quantizer(quantize)
+        self._acked: int | None = None
+        self.full_count = 0
+        self.delta_count = 0
+
+    def encode(self, seq: int, entities: Entities) -> dict[str, Any]:
+        """The payload for ``entities`` sent as packet ``seq``; remembers it as a baseline."""
+        seq &= SEQ_MASK
+        state = self._quantizer.to_wire(entities)
+        base_seq = self.baseline_for(seq)
+        if base_seq is None:
+            payload = encode_full(state)
+            self.full_count += 1
+        else:
+            baseline = self._ring.get(base_seq)
+            assert baseline is not None  # baseline_for checked it
+            payload = encode_delta(baseline, state, base_seq)
+            self.delta_count += 1
+        self._ring.insert(seq, state)
+        return payload
+
+    def baseline_for(self, seq: int) -> int | None:
+        """The baseline a snapshot sent as ``seq`` would use, or None (full snapshot)."""
+        acked = self._acked
+        if acked is None or acked not in self._ring:
+            return None
+        if not 0 < seq_diff(seq, acked) < self._ring.size:
+            return None
+        return acked
+
+    def on_ack(self, seq: int) -> None:
+        """The receiver acked packet ``seq``; newer acked snapshots become the baseline."""
+        if seq in self._ring and (self._acked is None or seq_greater_than(seq, self._acked)):
+            self._acked = seq
+
+    def sent(self, seq: int) -> dict[EntityId, dict[str, Any]] | None:
+        """What the receiver reconstructs for ``seq`` (after quantization), if still held."""
+        state = self._ring.get(seq)
+        return None if state is None else self._quantizer.from_wire(state)
+
+    def reset(self) -> None:
+        """Forget every baseline (e.g. the peer reconnected): the next snapshot is full."""
+        self._ring.clear()
+        self._acked = None
+
+
+class SnapshotReceiver:
+    """Reconstructs full snapshots from full or delta payloads of ONE sender."""
+
+    def __init__(
+        self,
+        *,
+        ring_size: int = DEFAULT_RING_SIZE,
+        quantize: Mapping[str, float] | None = None,
+        max_entities: int = DEFAULT_MAX_ENTITIES,
+    ) -> None:
+        _check_ring_size(ring_size)
+        self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
+        self._quantizer = _Quantizer(quantize)
+        self._max_entities = max_entities
+
+    def decode(self, seq: int, payload: object) -> dict[EntityId, dict[str, Any]]:
+        """Full entities of the snapshot sent as packet ``seq`` (a fresh, mutable copy).
+
+        Raises :class:`DecodeError` for a malformed payload and
+        :class:`DeltaBaselineMissing` when the baseline is not held (then call
+        ``ReliabilityEndpoint.discard_received(seq)`` so it is not acked).
+        """
+        if type(seq) is not int or not 0 <= seq <= SEQ_MASK:
+            raise DecodeError(f"snapshot seq must be an int in 0..65535, got {seq!r}")
+        checked = _check_payload(payload, self._max_entities)
+        if "b" in checked:
+            base_seq: int = checked["b"]
+            if not seq_greater_than(seq, base_seq):
+                raise DecodeError(f"snapshot {seq} has a baseline {base_seq} that is not older")
+            baseline = self._ring.get(base_seq)
+            if baseline is None:
+                raise DeltaBaselineMissing(f"snapshot {seq}: baseline {base_seq} is not held")
+            state = apply_delta(baseline, checked)
+        else:
+            state = {eid: dict(fields) for eid, fields in checked["e"].items()}
+        if len(state) > self._max_entities:
+            raise DecodeError(f"snapshot {seq} has more than {self._max_entities} entities")
+        result = self._quantizer.from_wire(state)  # validates quantized fields before storing
+        self._ring.insert(seq, state)
+        return result
+
+    def has(self, seq: int) -> bool:
+        """True if the snapshot of ``seq`` is held (usable as a baseline)."""
+        return seq in self._ring
+
+    def reset(self) -> None:
+        self._ring.clear()

@@ -1,0 +1,526 @@
+"""Data-channel envelope codec: msgpack arrays ``[version, type, *header, payload]``.
+
+PURE: no asyncio, aiortc or websockets; time values are passed in by the caller.
+The byte-level specification is ``docs/PROTOCOL.md`` section 2 (draft in
+``docs/_channels.md``); this module is its reference implementation.
+
+Why an array and not a map: field names would cost more bytes than the header
+itself, and game state must fit one SCTP chunk (``Limits.max_state_bytes``).
+
+Decoding is strict and bounded (the websockets ``frames.py`` discipline): the
+packet size is checked before msgpack sees it, msgpack's own length limits are
+set from :class:`netcode.config.Limits`, ext types are refused, the nesting
+depth and map key types are checked after decoding, and every header field is
+range-checked. Bytes from the network never raise anything but
+:class:`netcode.errors.DecodeError` out of :func:`parse`.
+
+Map keys in payloads may be ``str`` or ``int`` (not ``bool``): int keys let a
+snapshot key entities by integer id without stringifying them.
+
+Every codec follows ``parse`` / ``serialize`` / ``check``; ``serialize`` calls
+``check`` so nothing is sent that a conforming peer would reject.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final
+
+import msgpack
+
+from ..config import Limits
+from ..errors import DecodeError, EncodeError
+
+__all__ = [
+    "CHUNK_OVERHEAD",
+    "DEFAULT_LIMITS",
+    "VERSION",
+    "Bye",
+    "Chunk",
+    "ChunkAssembler",
+    "Event",
+    "Message",
+    "MsgType",
+    "Packed",
+    "Ping",
+    "Pong",
+    "Snapshot",
+    "State",
+    "check",
+    "check_payload",
+    "encode_reliable",
+    "pack_payload",
+    "parse",
+    "parse_reassembled",
+    "serialize",
+    "split_chunks",
+    "timestamp_us",
+    "us_elapsed",
+]
+
+VERSION: Final = 1
+DEFAULT_LIMITS: Final = Limits()
+# Bytes a CHUNK envelope adds around its data, worst case: fixarray(1) + version(1)
+# + type(1) + msg_id uint32(5) + index uint16(3) + count uint16(3) + bin32 header(5).
+CHUNK_OVERHEAD: Final = 19
+MAX_BYE_REASON: Final = 256
+_U16: Final = 0xFFFF
+_U32: Final = 0xFFFF_FFFF
+_I64_MIN: Final = -(2**63)
+_U64_MAX: Final = 2**64 - 1
+
+
+class MsgType(IntEnum):
+    """Envelope type ids (second array element)."""
+
+    STATE = 1
+    EVENT = 2
+    SNAPSHOT = 3
+    PING = 4
+    PONG = 5
+    BYE = 6
+    CHUNK = 7
+
+
+def timestamp_us(now: float) -> int:
+    """A wire timestamp: ``now`` (seconds, any monotonic clock) in microseconds mod 2**32.
+
+    Wraps every ~71.6 minutes; :func:`us_elapsed` subtracts modulo 2**32.
+    """
+    return int(now * 1_000_000) & _U32
+
+
+def us_elapsed(later_us: int, earlier_us: int) -> int:
+    """Microseconds from ``earlier_us`` to ``later_us`` across the 2**32 wrap."""
+    return (later_us - earlier_us) & _U32
+
+
+def _require_uint(value: object, bits_max: int, name: str) -> None:
+    if type(value) is not int or not 0 <= value <= bits_max:
+        raise EncodeError(f"{name} must be an int in 0..{bits_max}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A payload already msgpack-encoded by :func:`pack_payload`.
+
+    Lets a sender encode a state once and wrap it in a different header per peer.
+    """
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Unreliable game state, with the reliability header of its channel."""
+
+    seq: int
+    ack: int
+    ack_bits: int
+    sent_us: int
+    payload: Any
+
+    def __post_init__(self) -> None:
+        _check_header(self.seq, self.ack, self.ack_bits, self.sent_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot (payload from SnapshotSender.encode), same header as :class:`State`."""
+
+    seq: int
+    ack: int
+    ack_bits: int
+    sent_us: int
+    payload: Any
+
+    def __post_init__(self) -> None:
+        _check_header(self.seq, self.ack, self.ack_bits, self.sent_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A reliable message; its channel is the data channel it travels on."""
+
+    payload: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Heartbeat request; ``sent_us`` is the sender's clock, echoed back in :class:`Pong`."""
+
+    sent_us: int
+
+    def __post_init__(self) -> None:
+        _require_uint(self.sent_us, _U32, "sent_us")
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """Heartbeat reply: ``echo_us`` from the ping, ``sent_us`` the replier's own clock."""
+
+    echo_us: int
+    sent_us: int
+
+    def __post_init__(self) -> None:
+        _require_uint(self.echo_us, _U32, "echo_us")
+        _require_uint(self.sent_us, _U32, "sent_us")
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """Clean goodbye: the peer is leaving on purpose (not lost)."""
+
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if type(self.reason) is not str or len(self.reason) > MAX_BYE_REASON:
+            raise EncodeError(f"reason must be a str of at most {MAX_BYE_REASON} chars")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One part of a reliable message too big for one packet (see :func:`split_chunks`)."""
+
+    msg_id: int
+    index: int
+    count: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _require_uint(self.msg_id, _U32, "msg_id")
+        _require_uint(self.count, _U16, "count")
+        if self.count < 1:
+            raise EncodeError("count must be >= 1")
+        _require_uint(self.index, self.count - 1, "index")
+        if type(self.data) is not bytes:
+            raise EncodeError("data must be bytes")
+
+
+Message = State | Snapshot | Event | Ping | Pong | Bye | Chunk
+
+
+def _check_header(seq: int, ack: int, ack_bits: int, sent_us: int) -> None:
+    _require_uint(seq, _U16, "seq")
+    _require_uint(ack, _U16, "ack")
+    _require_uint(ack_bits, _U32, "ack_bits")
+    _require_uint(sent_us, _U32, "sent_us")
+
+
+# --------------------------------------------------------------------------- payloads
+
+_SCALARS: Final = frozenset({type(None), bool, float, bytes})
+
+
+def _utf8_len_over(s: str, limit: int) -> bool:
+    if len(s) > limit:
+        return True
+    # A char is at most 4 UTF-8 bytes: only encode when the length could be over.
+    return len(s) * 4 > limit and len(s.encode("utf-8")) > limit
+
+
+def _check_key(key: object, limits: Limits) -> None:
+    if type(key) is int:
+        if not _I64_MIN <= key <= _U64_MAX:
+            raise EncodeError(f"map key {key} out of the msgpack int range")
+    elif type(key) is str:
+        if _utf8_len_over(key, limits.max_str_len):
+            raise EncodeError(f"map key longer than max_str_len={limits.max_str_len}")
+    else:
+        raise EncodeError(f"map keys must be str or int, got {type(key).__name__}")
+
+
+def _check_value(value: object, limits: Limits, depth: int) -> None:
+    t = type(value)
+    if t in _SCALARS:
+        return
+    if t is int:
+        if not _I64_MIN <= value <= _U64_MAX:  # type: ignore[operator]
+            raise EncodeError(f"int {value} out of the msgpack range")
+        return
+    if t is str:
+        if _utf8_len_over(value, limits.max_str_len):  # type: ignore[arg-type]
+            raise EncodeError(f"str longer than max_str_len={limits.max_str_len}")
+        return
+    if t is list or t is tuple or t is dict:
+        if depth >= limits.max_depth:
+            raise EncodeError(f"payload nested deeper than max_depth={limits.max_depth}")
+        if len(value) > limits.max_container_len:  # type: ignore[arg-type]
+            raise EncodeError(f"container longer than max_container_len={limits.max_container_len}")
+        if t is dict:
+            for k, v in value.items():  # type: ignore[attr-defined]
+                _check_key(k, limits)
+                _check_value(v, limits, depth + 1)
+        else:
+            for v in value:  # type: ignore[attr-defined]
+                _check_value(v, limits, depth + 1)
+        return
+    raise EncodeError(f"cannot send a {t.__name__}: use None/bool/int/float/str/bytes/list/dict")
+
+
+def check_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise :class:`EncodeError` unless ``payload`` is sendable and within ``limits``.
+
+    Types: None, bool, int (64-bit), float, str, bytes, list/tuple, dict with str or
+    int keys; nesting at most ``max_depth`` containers deep (a scalar is depth 0).
+    """
+    _check_value(payload, limits, 0)
+
+
+def pack_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> Packed:
+    """Check and msgpack-encode a payload once, to wrap in several envelopes."""
+    if isinstance(payload, Packed):
+        return payload
+    check_payload(payload, limits)
+    try:
+        data = msgpack.packb(payload, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - check() caught it
+        raise EncodeError(f"cannot encode payload: {exc}") from exc
+    return Packed(data)
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+def _header_fields(msg: Message) -> tuple[MsgType, tuple[object, ...], Any]:
+    """(type, header fields, payload-or-None) of a message, in wire order."""
+    if isinstance(msg, State):
+        return MsgType.STATE, (msg.seq, msg.ack, msg.ack_bits, msg.sent_us), msg.payload
+    if isinstance(msg, Snapshot):
+        return MsgType.SNAPSHOT, (msg.seq, msg.ack, msg.ack_bits, msg.sent_us), msg.payload
+    if isinstance(msg, Event):
+        return MsgType.EVENT, (), msg.payload
+    if isinstance(msg, Ping):
+        return MsgType.PING, (msg.sent_us,), None
+    if isinstance(msg, Pong):
+        return MsgType.PONG, (msg.echo_us, msg.sent_us), None
+    if isinstance(msg, Bye):
+        return MsgType.BYE, (msg.reason,), None
+    if isinstance(msg, Chunk):
+        return MsgType.CHUNK, (msg.msg_id, msg.index, msg.count, msg.data), None
+    raise EncodeError(f"not a wire message: {type(msg).__name__}")
+
+
+_HAS_PAYLOAD: Final = frozenset({MsgType.STATE, MsgType.SNAPSHOT, MsgType.EVENT})
+
+
+def check(msg: Message, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise :class:`EncodeError` unless ``msg`` can be serialized within ``limits``.
+
+    Header fields are validated by each message's constructor; this checks the payload.
+    """
+    kind, _, payload = _header_fields(msg)
+    if kind in _HAS_PAYLOAD and not isinstance(payload, Packed):
+        check_payload(payload, limits)
+
+
+def serialize(msg: Message, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Encode ``msg`` as one envelope. A :class:`Packed` payload is spliced in as is.
+
+    The envelope is built by concatenation (array header, header fields, payload
+    bytes): a msgpack array is just its elements back to back, so a pre-packed
+    payload needs no second encoding.
+    """
+    check(msg, limits)
+    kind, fields, payload = _header_fields(msg)
+    items = (VERSION, int(kind), *fields)
+    n = len(items) + (1 if kind in _HAS_PAYLOAD else 0)
+    parts = [bytes((0x90 | n,)), *(msgpack.packb(f, use_bin_type=True) for f in items)]
+    if kind in _HAS_PAYLOAD:
+        parts.append(pack_payload(payload, limits).data)
+    return b"".join(parts)
+
+
+def _unpack(data: bytes, limits: Limits, max_bytes: int) -> object:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"packet must be binary, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise DecodeError(f"packet of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=False,  # int keys allowed; key types checked below
+            max_str_len=limits.max_str_len,
+            max_bin_len=max_bytes,
+            max_array_len=limits.max_container_len,
+            max_map_len=limits.max_container_len,
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"bad msgpack: {exc}") from exc
+
+
+def _as_uint(value: object, limit: int, name: str) -> int:
+    if type(value) is not int or not 0 <= value <= limit:
+        raise DecodeError(f"{name}: expected an int in 0..{limit}, got {value!r}")
+    return value
+
+
+def _fields(obj: list[Any], kind: MsgType, count: int) -> list[Any]:
+    if len(obj) != count + 2:
+        raise DecodeError(f"{kind.name}: expected {count} fields, got {len(obj) - 2}")
+    return obj[2:]
+
+
+def _build(kind: MsgType, f: list[Any], limits: Limits) -> Message:
+    if kind in (MsgType.STATE, MsgType.SNAPSHOT):
+        seq, ack, bits, sent, payload = _fields_h(f)
+        cls = State if kind is MsgType.STATE else Snapshot
+        return cls(seq, ack, bits, sent, _checked_payload(payload, limits))
+    if kind is MsgType.EVENT:
+        return Event(_checked_payload(f[0], limits))
+    if kind is MsgType.PING:
+        return Ping(_as_uint(f[0], _U32, "sent_us"))
+    if kind is MsgType.PONG:
+        return Pong(_as_uint(f[0], _U32, "echo_us"), _as_uint(f[1], _U32, "sent_us"))
+    if kind is MsgType.BYE:
+        if type(f[0]) is not str:
+            raise DecodeError("BYE: reason must be a str")
+        return Bye(f[0])
+    if type(f[3]) is not bytes:
+        raise DecodeError("CHUNK: data must be bin")
+    return Chunk(_as_uint(f[0], _U32, "msg_id"), _as_uint(f[1], _U16, "index"), f[2], f[3])
+
+
+def _fields_h(f: list[Any]) -> tuple[int, int, int, int, Any]:
+    return (
+        _as_uint(f[0], _U16, "seq"),
+        _as_uint(f[1], _U16, "ack"),
+        _as_uint(f[2], _U32, "ack_bits"),
+        _as_uint(f[3], _U32, "sent_us"),
+        f[4],
+    )
+
+
+def _checked_payload(payload: Any, limits: Limits) -> Any:
+    try:
+        check_payload(payload, limits)
+    except EncodeError as exc:
+        raise DecodeError(f"payload: {exc}") from exc
+    return payload
+
+
+_FIELD_COUNT: Final = {
+    MsgType.STATE: 5,
+    MsgType.SNAPSHOT: 5,
+    MsgType.EVENT: 1,
+    MsgType.PING: 1,
+    MsgType.PONG: 2,
+    MsgType.BYE: 1,
+    MsgType.CHUNK: 4,
+}
+
+
+def parse(data: bytes, limits: Limits = DEFAULT_LIMITS, *, max_bytes: int | None = None) -> Message:
+    """Decode one envelope; raise :class:`DecodeError` on anything off-spec.
+
+    ``max_bytes`` defaults to ``limits.max_packet_bytes``.
+    """
+    obj = _unpack(data, limits, limits.max_packet_bytes if max_bytes is None else max_bytes)
+    if type(obj) is not list or len(obj) < 2:
+        raise DecodeError("envelope must be an array [version, type, ...]")
+    if obj[0] != VERSION or type(obj[0]) is not int:
+        raise DecodeError(f"unsupported envelope version {obj[0]!r}")
+    if type(obj[1]) is not int or obj[1] not in _FIELD_COUNT:
+        raise DecodeError(f"unknown message type {obj[1]!r}")
+    kind = MsgType(obj[1])
+    fields = _fields(obj, kind, _FIELD_COUNT[kind])
+    try:
+        return _build(kind, fields, limits)
+    except EncodeError as exc:  # a constructor rejected a field
+        raise DecodeError(f"{kind.name}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def split_chunks(data: bytes, msg_id: int, chunk_data_bytes: int) -> list[Chunk]:
+    """Cut an encoded envelope into CHUNKs of at most ``chunk_data_bytes`` each."""
+    if chunk_data_bytes < 1:
+        raise EncodeError("chunk_data_bytes must be >= 1")
+    count = max(1, math.ceil(len(data) / chunk_data_bytes))
+    if count > _U16:
+        raise EncodeError(f"message needs {count} chunks, more than {_U16}")
+    view = memoryview(data)
+    return [
+        Chunk(msg_id, i, count, bytes(view[i * chunk_data_bytes : (i + 1) * chunk_data_bytes]))
+        for i in range(count)
+    ]
+
+
+def encode_reliable(payload: Any, msg_id: int, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
+    """Packets for one reliable event: one EVENT, or CHUNKs when it exceeds a packet.
+
+    Raises :class:`EncodeError` if the encoded event exceeds ``limits.max_event_bytes``.
+    ``msg_id`` identifies the chunked message (a per-channel counter, mod 2**32).
+    """
+    data = serialize(Event(payload), limits)
+    if len(data) <= limits.max_packet_bytes:
+        return [data]
+    if len(data) > limits.max_event_bytes:
+        raise EncodeError(
+            f"event of {len(data)} bytes exceeds max_event_bytes={limits.max_event_bytes}"
+        )
+    per_chunk = limits.max_packet_bytes - CHUNK_OVERHEAD
+    return [serialize(c, limits) for c in split_chunks(data, msg_id & _U32, per_chunk)]
+
+
+def parse_reassembled(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
+    """Decode the bytes a :class:`ChunkAssembler` returned: must be one EVENT."""
+    msg = parse(data, limits, max_bytes=limits.max_event_bytes)
+    if not isinstance(msg, Event):
+        raise DecodeError(f"a chunked message must be an EVENT, got {type(msg).__name__}")
+    return msg
+
+
+class ChunkAssembler:
+    """Reassembles CHUNKs of one reliable ordered channel.
+
+    The channel is reliable and ordered, and a sender never interleaves two chunked
+    messages on one channel, so chunks must arrive as index 0, 1, ... count-1 of one
+    ``msg_id``. Anything else is a protocol violation: the partial message is
+    dropped and :class:`DecodeError` raised. Memory is bounded by ``max_event_bytes``.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limit = limits.max_event_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._msg_id: int | None = None
+        self._count = 0
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held for an incomplete message."""
+        return self._size
+
+    def _fail(self, why: str) -> DecodeError:
+        self._reset()
+        return DecodeError(f"CHUNK: {why}")
+
+    def feed(self, chunk: Chunk) -> bytes | None:
+        """Add a chunk; return the whole message once its last chunk arrived."""
+        if chunk.index == 0:
+            if self._msg_id is not None:
+                raise self._fail("new message started before the previous one completed")
+            self._msg_id, self._count = chunk.msg_id, chunk.count
+        elif chunk.msg_id != self._msg_id or chunk.count != self._count:
+            raise self._fail("chunk of an unknown message")
+        elif chunk.index != len(self._parts):
+            raise self._fail(f"expected index {len(self._parts)}, got {chunk.index}")
+        self._size += len(chunk.data)
+        if self._size > self._limit:
+            raise self._fail(f"message exceeds max_event_bytes={self._limit}")
+        self._parts.append(chunk.data)
+        if len(self._parts) < self._count:
+            return None
+        data = b"".join(self._parts)
+        self._reset()
+        return data

@@ -1,0 +1,167 @@
+"""The frame loop's game logic over an in-memory fake session hub (no sockets):
+event dispatch, host/client roles, toggles, stats and the result file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import netcode
+from demo_game.app import build_scene
+from demo_game.cli import parse_args
+from demo_game.loop import GameLoop
+from demo_game.sim import DT
+from netcode import NetworkConditions
+from netcode.events import EventReceived, PeerConnected, PeerLeft, SnapshotReceived, StateReceived
+
+
+@dataclass
+class _Info:
+    peer_id: str
+    state: str = "connected"
+
+
+@dataclass
+class FakeSession:
+    """Delivers instantly to the hub's other sessions; counts like PeerStats would."""
+
+    hub: FakeHub
+    peer_id: str
+    room: str | None = "ROOM42"
+    inbox: list[Any] = field(default_factory=list)
+    peers: dict[str, Any] = field(default_factory=dict)
+    conditions: list[NetworkConditions | None] = field(default_factory=list)
+    sent: int = 0
+
+    def poll(self) -> list[Any]:
+        out, self.inbox = self.inbox, []
+        return out
+
+    def _targets(self, to: str | None) -> list[FakeSession]:
+        return [s for s in self.hub.sessions if s is not self and to in (None, s.peer_id)]
+
+    def send_state(self, obj: Any, to: str | None = None) -> bool:
+        for s in self._targets(to):
+            self.sent += 1
+            s.inbox.append(StateReceived(self.peer_id, obj, self.sent & 0xFFFF))
+        return True
+
+    def send_event(self, obj: Any, to: str | None = None) -> None:
+        for s in self._targets(to):
+            s.inbox.append(EventReceived(self.peer_id, obj))
+
+    def send_snapshot(self, entities: Any, to: str | None = None) -> None:
+        for s in self._targets(to):
+            self.sent += 1
+            s.inbox.append(SnapshotReceived(self.peer_id, self.sent, dict(entities)))
+
+    def stats(self, peer_id: str) -> Any:
+        return netcode.PeerStats(rtt_ms=2.0, packets_sent=self.sent, kbps_sent=10.0)
+
+    def set_conditions(self, conditions: NetworkConditions | None, peer: str | None = None) -> None:
+        self.conditions.append(conditions)
+
+
+@dataclass
+class FakeHub:
+    sessions: list[FakeSession] = field(default_factory=list)
+
+    def join(self, pid: str) -> FakeSession:
+        s = FakeSession(self, pid)
+        for other in self.sessions:
+            other.peers[pid] = _Info(pid)
+            s.peers[other.peer_id] = _Info(other.peer_id)
+            other.inbox.append(PeerConnected(pid))
+            s.inbox.append(PeerConnected(other.peer_id))
+        self.sessions.append(s)
+        return s
+
+
+def _match(ticks: int) -> tuple[GameLoop, list[GameLoop]]:
+    hub = FakeHub()
+    lobby = ["--lobby", "ws://127.0.0.1:1"]
+    server = GameLoop(hub.join("srv"), parse_args(["--serve", "--join", "R", *lobby]), want_peers=2)
+    clients = [
+        GameLoop(
+            hub.join(f"c{i}"),
+            parse_args(["--bot", "--join", "R", *lobby, "--seed", str(i)]),
+            want_peers=2,
+        )
+        for i in range(2)
+    ]
+    loops = [server, *clients]
+    for k in range(1, ticks + 1):
+        for g in loops:
+            now = g.start + k * DT
+            g.handle_events(now)
+            g.run_ticks(now, None if g.role == "server" else g.bot_input())
+            g.sample_stats(now)
+    return server, clients
+
+
+def test_fake_match_moves_everyone_and_reports() -> None:
+    server, clients = _match(ticks=240)
+    res = server.result()
+    assert res["role"] == "server" and set(res["moved"]) == {"c0", "c1"}
+    assert all(d > 30 for d in res["moved"].values())
+    assert all(n > 200 for n in res["inputs_received"].values())
+    assert res["snapshots_sent"] > 100
+    for c in clients:
+        r = c.result()
+        assert r["host"] == "srv" and r["snapshots_received"] > 100
+        assert set(r["moved"]) == {"c0", "c1"} - {c.me}
+        assert all(d > 30 for d in r["moved"].values())
+        assert all(p["connected"] for p in r["peers"].values())
+        assert r["peers"]["srv"]["rtt_p50_ms"] == 2.0
+        assert r["bad_packets"] == 0
+    assert clients[0].graph.latest is not None
+
+
+def test_bad_packets_are_counted_not_fatal() -> None:
+    server, clients = _match(ticks=2)
+    c = clients[0]
+    for ev in (
+        SnapshotReceived("srv", 1, {"zz": {}}),
+        StateReceived("srv", {"k": "in"}, 1),
+        EventReceived("srv", [1, 2]),
+    ):
+        c._dispatch(ev, c.start)
+    server._dispatch(StateReceived("c0", {"k": "in", "i": [[1, 9, 9]]}, 1), server.start)
+    assert c.toggles.bad_packets == 2 and server.toggles.bad_packets == 1
+
+
+def test_host_leaving_stops_clients_and_end_event_stops_everyone() -> None:
+    server, clients = _match(ticks=4)
+    clients[0]._dispatch(PeerLeft("srv", "left"), clients[0].start)
+    assert clients[0].stop_reason == "host left (left)"
+    clients[1]._dispatch(EventReceived("c0", {"k": "end"}), clients[1].start)
+    assert clients[1].stop_reason is not None
+    server._dispatch(PeerLeft("c0", "left"), server.start)
+    assert server.host is not None and "c0" not in server.host.world.players
+
+
+def test_conditioner_toggle_and_scene() -> None:
+    _server, clients = _match(ticks=60)
+    c = clients[0]
+    c.toggle_conditioner()
+    c.toggle_conditioner()
+    s: FakeSession = c.s  # type: ignore[assignment]
+    assert s.conditions[0] is not None and s.conditions[0].loss > 0 and s.conditions[1] is None
+    scene = build_scene(c, "ROOM42", "ws://x", c.start + 60 * DT)
+    assert {e.pid for e in scene.players} == {"c0", "c1"}
+    assert [e.local for e in scene.players if e.pid == "c0"] == [True]
+    assert len(scene.pickups) > 0 and scene.ghost is not None
+
+
+def test_renders_a_frame_offscreen(tmp_path: Any) -> None:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import pygame
+
+    from demo_game.render import WINDOW_SIZE, Renderer
+
+    server, _clients = _match(ticks=60)
+    surf = pygame.Surface(WINDOW_SIZE)
+    Renderer().draw(surf, build_scene(server, "ROOM42", "ws://x", server.start), server.graph)
+    colors = {tuple(surf.get_at((x, y)))[:3] for x in range(0, 960, 7) for y in range(0, 640, 7)}
+    assert len(colors) > 10  # arena, players, coins and HUD were drawn

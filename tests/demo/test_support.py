@@ -1,0 +1,111 @@
+"""Stats bookkeeping, net-graph scaling, CLI parsing, bot steering, smoothing helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from demo_game.bot import bot_input
+from demo_game.cli import ice_addresses_for, is_headless, parse_args
+from demo_game.netgraph import NetGraphData, NetSample
+from demo_game.procs import bot_stats_path
+from demo_game.sim import Input
+from demo_game.smoothing import ClockOffset, Track
+from demo_game.stats import StatsRecorder, percentile
+
+
+@dataclass(frozen=True)
+class FakeStats:
+    rtt_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+    packets_sent: int = 0
+    packets_received: int = 0
+    kbps_sent: float = 0.0
+    kbps_received: float = 0.0
+
+
+@given(st.lists(st.floats(0, 1e4), min_size=1, max_size=200))
+def test_percentiles_are_order_statistics(values: list[float]) -> None:
+    p50, p99 = percentile(values, 50), percentile(values, 99)
+    assert p50 in values and p99 in values
+    assert p50 is not None and p99 is not None and p50 <= p99 <= max(values)
+
+
+def test_recorder_reports_connected_peers_and_rtt_percentiles() -> None:
+    rec = StatsRecorder()
+    rec.sample("x", FakeStats(rtt_ms=9.0))  # before connection: not an RTT sample
+    rec.connected("a")
+    for r in (1.0, 2.0, 3.0, 100.0):
+        rec.sample("a", FakeStats(rtt_ms=r, packets_sent=10, packets_received=7, loss=0.1))
+    out = rec.as_json()
+    assert out["a"]["connected"] is True and out["x"]["connected"] is False
+    assert out["a"]["rtt_p50_ms"] == 2.0 and out["a"]["rtt_p99_ms"] == 100.0
+    assert out["a"]["state_packets_received"] == 7 and out["a"]["loss"] == 0.1
+    assert "peers 1/2" in rec.status_line(1.0, 2)
+    rec.left("a", "left")
+    assert "peers 0/2" in rec.status_line(2.0, 2)
+
+
+def test_net_graph_scales_and_text() -> None:
+    g = NetGraphData(capacity=3)
+    assert g.text_lines() == ["net_graph: waiting for peers"]
+    for rtt in (10.0, 80.0, 30.0, 5.0):
+        g.add(NetSample(rtt, 1.0, 0.02, 10.0, 20.0, 300, 7, 60.0))
+    assert len(g.samples) == 3
+    assert g.rtt_scale() == 100.0 and g.size_scale() == 384
+    assert any("loss   2.0 %" in line for line in g.text_lines())
+
+
+def test_cli_modes() -> None:
+    o = parse_args(["--headless", "--duration", "3"])
+    assert o.embedded and o.role == "client" and o.creates_room and o.bots == 2
+    o = parse_args(["--join", "ABCD", "--lobby", "ws://127.0.0.1:1", "--headless"])
+    assert not o.embedded and o.role == "client" and o.bots == 0 and not o.creates_room
+    o = parse_args(["--serve", "--join", "ABCD", "--lobby", "ws://x:1"])
+    assert o.role == "server" and o.headless
+    o = parse_args(["--host", "--lobby", "ws://x:1", "--headless"])
+    assert o.role == "host" and o.creates_room and o.bots == 0
+    for bad in (["--join", "X"], ["--bot"], ["--loss", "2"], ["--duration", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_headless_detection_and_ice_pinning() -> None:
+    assert is_headless(False, {})
+    assert not is_headless(False, {"DISPLAY": ":0"})
+    assert is_headless(False, {"DISPLAY": ":0", "SDL_VIDEODRIVER": "dummy"})
+    assert is_headless(True, {"DISPLAY": ":0"})
+    assert ice_addresses_for("ws://127.0.0.1:5", None) == ("127.0.0.1",)
+    assert ice_addresses_for("ws://localhost:5", None) == ("127.0.0.1",)
+    assert ice_addresses_for("ws://10.0.0.2:5", None) is None
+    assert ice_addresses_for("ws://127.0.0.1:5", ("10.0.0.2",)) == ("10.0.0.2",)
+    assert bot_stats_path("/tmp/s.json", 2) == "/tmp/s.bot2.json"
+
+
+def test_bot_steers_towards_the_nearest_pickup() -> None:
+    # phase well outside the wander window for seed 0
+    assert bot_input((100.0, 100.0), [(500.0, 100.0), (10.0, 500.0)], 100, 0) == Input(1, 0)
+    assert bot_input((100.0, 100.0), [(100.0, 300.0)], 100, 0) == Input(0, 1)
+
+
+def test_track_interpolates_and_bounds_extrapolation() -> None:
+    t = Track()
+    assert t.sample(0.0) is None
+    t.push(0.0, (0.0, 0.0))
+    t.push(1.0, (10.0, 20.0))
+    t.push(0.5, (99.0, 99.0))  # older than newest: ignored
+    assert t.sample(0.5) == (5.0, 10.0)
+    assert t.sample(-1.0) == (0.0, 0.0)
+    assert t.sample(10.0) == pytest.approx((11.0, 22.0))  # at most 0.1 s ahead
+
+
+def test_clock_offset_tracks_the_least_delayed_packet() -> None:
+    c = ClockOffset(drift_per_s=0.0)
+    c.observe(remote_t=0.0, local_t=100.05)
+    c.observe(remote_t=1.0, local_t=101.01)
+    c.observe(remote_t=2.0, local_t=102.09)
+    assert c.remote_now(103.01) == pytest.approx(3.0)

@@ -1,0 +1,86 @@
+"""End to end: the demo as a user runs it, headless, as subprocesses, asserting on the
+stats JSON every process writes (host, the local player, each bot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TIMESCALE
+
+ROOT = Path(__file__).resolve().parents[2]
+MIN_MOVED_PX = 30.0
+
+
+def _run_demo(tmp_path: Path, *extra: str, duration: float = 7.0) -> dict[str, Any]:
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    out = tmp_path / "stats.json"
+    cmd = [sys.executable, "-m", "demo_game", "--duration", str(duration), "--seed", "5"]
+    proc = subprocess.run(
+        [*cmd, "--stats-json", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90 * TIMESCALE,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    files = {p.name: json.loads(p.read_text()) for p in tmp_path.glob("stats*.json")}
+    assert set(files) == {"stats.json", "stats.host.json", "stats.bot1.json", "stats.bot2.json"}
+    return files
+
+
+def _assert_match(files: dict[str, Any]) -> None:
+    main, host = files["stats.json"], files["stats.host.json"]
+    everyone = {f["peer_id"] for f in files.values()}
+    assert len(everyone) == 4
+    for name, f in files.items():
+        assert f["ok"] is True, name
+        others = everyone - {f["peer_id"]}
+        # every peer connected to every other peer (full mesh)
+        assert {p for p, r in f["peers"].items() if r["connected"]} == others, name
+        assert f["bad_packets"] == 0, name
+    assert main["children_exit_codes"] == [0, 0, 0]  # host and both bots ended cleanly
+    # the host really received inputs and moved every player by them
+    assert set(host["moved"]) == everyone - {host["peer_id"]}
+    assert all(d > MIN_MOVED_PX for d in host["moved"].values()), host["moved"]
+    assert all(n > 60 for n in host["inputs_received"].values()), host["inputs_received"]
+    for name in ("stats.json", "stats.bot1.json", "stats.bot2.json"):
+        f = files[name]
+        assert f["host"] == host["peer_id"], name
+        assert f["snapshots_received"] > 30, name
+        # remote entities moved on this client: the host's snapshots crossed the network
+        remote = everyone - {f["peer_id"], host["peer_id"]}
+        assert set(f["moved"]) == remote, name
+        assert all(d > MIN_MOVED_PX for d in f["moved"].values()), (name, f["moved"])
+        link = f["peers"][host["peer_id"]]
+        assert link["state_packets_received"] > 30 and link["state_packets_sent"] > 30
+        assert link["rtt_p50_ms"] is not None and link["rtt_p50_ms"] > 0
+    for f in files.values():  # no orphan processes
+        with pytest.raises(ProcessLookupError):
+            os.kill(f["pid"], 0)
+
+
+@pytest.mark.timeout(150)
+def test_headless_match_host_and_two_bots(tmp_path: Path) -> None:
+    files = _run_demo(tmp_path)
+    _assert_match(files)
+    main = files["stats.json"]
+    assert main["peers"][files["stats.host.json"]["peer_id"]]["loss"] < 0.05
+
+
+@pytest.mark.timeout(150)
+def test_headless_match_under_ten_percent_loss(tmp_path: Path) -> None:
+    files = _run_demo(tmp_path, "--loss", "0.1")
+    _assert_match(files)
+    link = files["stats.json"]["peers"][files["stats.host.json"]["peer_id"]]
+    assert 0.03 <= link["loss"] <= 0.3, link

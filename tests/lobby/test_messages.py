@@ -1,0 +1,157 @@
+"""Lobby message codec: round trips, and only LobbyProtocolError out of parse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netcode.config import IceServer
+from netcode.errors import LobbyProtocolError
+from netcode.lobby import messages as m
+
+from .strategies import any_message, json_values
+
+
+@given(any_message)
+def test_parse_serialize_round_trip(message: m.Message) -> None:
+    text = m.serialize(message)
+    assert m.parse(text, origin=message.ORIGIN, max_bytes=2**24) == message
+
+
+@given(st.text(max_size=300), st.sampled_from(["client", "server"]))
+def test_arbitrary_text_raises_only_protocol_errors(text: str, origin: m.Origin) -> None:
+    try:
+        m.parse(text, origin=origin)
+    except LobbyProtocolError as exc:
+        assert exc.code
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "rid", "room", "to", "kind", "data", "metadata", "v", "from"]),
+        json_values,
+        max_size=6,
+    ),
+    st.sampled_from(sorted(m._DECODERS["client"])),
+    st.sampled_from(["client", "server"]),
+)
+def test_arbitrary_objects_raise_only_protocol_errors(
+    obj: dict[str, Any], kind: str, origin: m.Origin
+) -> None:
+    """Right type name, arbitrary fields: the fields are validated, not trusted."""
+    obj["type"] = kind
+    try:
+        msg = m.parse(json.dumps(obj), origin=origin)
+    except LobbyProtocolError:
+        return
+    assert kind == msg.TYPE
+    m.check(msg)
+
+
+def _code(text: str | bytes, origin: m.Origin = "client", max_bytes: int = 65_536) -> str:
+    with pytest.raises(LobbyProtocolError) as info:
+        m.parse(text, origin=origin, max_bytes=max_bytes)
+    return info.value.code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("", "bad_json"),
+        ('{"type": "join_room", "room": NaN}', "bad_json"),
+        ('{"type": "join_room", "room": Infinity}', "bad_json"),
+        ("[1, 2]", "bad_message"),
+        ('"hello"', "bad_message"),
+        ('{"room": "ABCDEF"}', "bad_message"),
+        ('{"type": 7}', "bad_message"),
+        ('{"type": "explode"}', "unknown_type"),
+        ('{"type": "welcome", "peer_id": "x"}', "unknown_type"),  # server-only type
+        ('{"type": "join_room", "v": 2, "room": "ABCDEF"}', "unsupported_version"),
+        ('{"type": "join_room", "room": 12}', "bad_message"),
+        ('{"type": "join_room"}', "bad_message"),
+        ('{"type": "join_room", "room": ""}', "bad_message"),
+        ('{"type": "create_room", "max_players": true}', "bad_message"),
+        ('{"type": "create_room", "max_players": 2.5}', "bad_message"),
+        ('{"type": "create_room", "max_players": 0}', "bad_message"),
+        ('{"type": "create_room", "private": "yes"}', "bad_message"),
+        ('{"type": "create_room", "metadata": [1]}', "bad_message"),
+        ('{"type": "leave_room", "rid": true}', "bad_message"),
+        ('{"type": "leave_room", "rid": 1e300}', "bad_message"),
+        ('{"type": "leave_room", "rid": 9007199254740993}', "bad_message"),
+        ('{"type": "signal", "to": "p", "kind": "hack"}', "bad_message"),
+        ('{"type": "signal", "to": "p", "kind": "offer", "from": "x"}', "forbidden_field"),
+    ],
+)
+def test_malformed_client_messages(text: str, code: str) -> None:
+    assert _code(text) == code
+
+
+def test_binary_frames_and_size_limit() -> None:
+    assert _code(b'{"type":"leave_room"}') == "binary_frame"
+    big = json.dumps({"type": "signal", "to": "p", "kind": "offer", "data": "x" * 2000})
+    assert _code(big, max_bytes=1024) == "too_large"
+    # The cap counts UTF-8 bytes, not characters: 600 'é' are 1200 bytes.
+    accented = json.dumps({"type": "join_room", "room": "A", "pad": "é" * 600}, ensure_ascii=False)
+    assert len(accented) < 1024 < len(accented.encode())
+    assert _code(accented, max_bytes=1024) == "too_large"
+
+
+def test_deep_nesting_is_refused_without_recursion_error() -> None:
+    deep = '{"type":"signal","to":"p","kind":"offer","data":' + "[" * 5000 + "]" * 5000 + "}"
+    assert _code(deep, max_bytes=2**20) in ("bad_json", "bad_message")
+    nested = "[" * 40 + "]" * 40
+    text = '{"type":"signal","to":"p","kind":"offer","data":' + nested + "}"
+    assert _code(text) == "bad_message"
+
+
+def test_huge_integer_is_bad_json_not_a_crash() -> None:
+    assert _code('{"type":"leave_room","rid":' + "9" * 5000 + "}") == "bad_json"
+
+
+def test_error_carries_the_rid_of_the_offending_request() -> None:
+    with pytest.raises(LobbyProtocolError) as info:
+        m.parse('{"type":"join_room","room":5,"rid":"abc"}', origin="client")
+    assert info.value.rid == "abc"
+
+
+def test_client_may_send_version_one_and_unknown_fields() -> None:
+    msg = m.parse('{"type":"join_room","v":1,"room":"abc","extra":{"x":1}}', origin="client")
+    assert msg == m.JoinRoom(room="abc")
+
+
+def test_signal_from_is_server_side_only() -> None:
+    relayed = m.parse('{"type":"signal","from":"peer1","kind":"bye"}', origin="server")
+    assert relayed == m.SignalMsg(sender="peer1", kind="bye")
+    assert json.loads(m.serialize(relayed))["from"] == "peer1"
+
+
+def test_constructors_validate() -> None:
+    with pytest.raises(LobbyProtocolError):
+        m.JoinRoom(room="")
+    with pytest.raises(LobbyProtocolError):
+        m.SendSignal(to="p", kind="offer", data={1: "non-string key"})
+    with pytest.raises(LobbyProtocolError):
+        m.SendSignal(to="p", kind="offer", data=float("nan"))
+    with pytest.raises(LobbyProtocolError):
+        m.PeerLeftMsg(room="R", peer_id="p", reason="vanished")
+
+
+def test_serialize_rechecks_mutated_payloads() -> None:
+    msg = m.SendSignal(to="p", kind="offer", data={"ok": 1})
+    msg.data["bad"] = object()
+    with pytest.raises(LobbyProtocolError):
+        m.serialize(msg)
+
+
+def test_welcome_normalises_a_single_url() -> None:
+    welcome = m.Welcome(peer_id="p", ice_servers=(IceServer(urls="stun:example.org"),))
+    assert welcome.ice_servers[0].urls == ("stun:example.org",)
+    assert m.parse(m.serialize(welcome), origin="server") == welcome
+    wire = json.loads(m.serialize(welcome))
+    assert wire["ice_servers"] == [{"urls": ["stun:example.org"]}]
+    assert wire["v"] == m.PROTOCOL_VERSION

@@ -1,0 +1,191 @@
+"""Hypothesis state machine over the pure lobby core with several connections.
+
+Invariants: no room over capacity, no peer in two rooms, no message crosses rooms,
+leave/disconnect always clean up, empty rooms are removed, and the core's answer
+to every request matches a tiny model of what should happen.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from netcode.config import LobbyConfig
+from netcode.lobby import messages as m
+from netcode.lobby.rooms import CloseConnection, LobbyCore, Output
+
+CONNS = st.integers(0, 5)
+KINDS = st.sampled_from(sorted(m.SIGNAL_KINDS))
+
+
+class LobbyMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        config = LobbyConfig(
+            max_players_limit=4,
+            default_max_players=3,
+            max_rooms=3,
+            max_connections=5,
+            max_errors_before_close=6,
+            rate_limit_per_s=1e9,
+        )
+        self.core = LobbyCore(config, randbelow=random.Random(0).randrange)
+        self.now = 0.0
+        self.known_codes: list[str] = ["NOROOM"]
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def send(self, conn: int, obj: dict[str, object]) -> Output:
+        self.now += 0.01
+        before = self.core.rooms()
+        sender_room = self.core.room_of(conn)
+        out = self.core.receive(conn, json.dumps(obj), self.now)
+        self.check_routing(conn, sender_room, before, out)
+        return out
+
+    def check_routing(
+        self, sender: int, sender_room: str | None, before: dict[str, tuple[int, ...]], out: Output
+    ) -> None:
+        after = self.core.rooms()
+        for conn, msg in out:
+            if isinstance(msg, m.SignalMsg):
+                assert sender_room is not None and self.core.room_of(conn) == sender_room
+                assert msg.sender == self.core.peer_id(sender) and conn != sender
+            elif isinstance(msg, m.PeerJoinedMsg | m.PeerLeftMsg):
+                members = set(before.get(msg.room, ())) | set(after.get(msg.room, ()))
+                assert conn in members and conn != sender
+            elif isinstance(msg, m.RoomJoined | m.RoomLeft | m.ErrorMsg | m.RoomList):
+                assert conn == sender  # replies go to the requester only
+            elif isinstance(msg, CloseConnection):
+                assert conn == sender and self.core.state_of(conn) is None
+
+    def code_for(self, index: int, lower: bool) -> str:
+        """Mostly a live room (so joins and room_full happen), sometimes a dead code."""
+        live = sorted(self.core.rooms())
+        codes = live if live and index < 16 else self.known_codes
+        code = codes[index % len(codes)]
+        return code.lower() if lower else code
+
+    # --- rules -----------------------------------------------------------------------
+
+    @rule(conn=CONNS)
+    def connect(self, conn: int) -> None:
+        if self.core.state_of(conn) is not None:
+            return
+        full = self.core.stats().connections >= self.core.config.max_connections
+        ((target, msg),) = self.core.connect(conn, self.now)
+        assert target == conn
+        assert isinstance(msg, CloseConnection) == full
+        assert (self.core.state_of(conn) is None) == full
+
+    @rule(conn=CONNS, reason=st.sampled_from(["disconnected", "timeout", "kicked"]))
+    def disconnect(self, conn: int, reason: str) -> None:
+        room = self.core.room_of(conn)
+        others = [c for c in self.core.rooms().get(room or "", ()) if c != conn]
+        out = self.core.disconnect(conn, reason, self.now)  # type: ignore[arg-type]
+        assert self.core.state_of(conn) is None
+        assert sorted(c for c, _ in out) == sorted(others)
+        assert all(isinstance(e, m.PeerLeftMsg) and e.reason == reason for _, e in out)
+
+    @rule(conn=CONNS, max_players=st.none() | st.integers(0, 6), private=st.booleans())
+    def create(self, conn: int, max_players: int | None, private: bool) -> None:
+        state = self.core.state_of(conn)
+        obj: dict[str, object] = {"type": "create_room", "private": private}
+        if max_players is not None:
+            obj["max_players"] = max_players
+        rooms_before = self.core.stats().rooms
+        out = self.send(conn, obj)
+        if state is None:
+            assert out == []
+            return
+        reply = out[0][1]
+        ok = (
+            state == "lobby"
+            and (max_players is None or 1 <= max_players <= 4)
+            and rooms_before < self.core.config.max_rooms
+        )
+        assert isinstance(reply, m.RoomJoined) == ok, reply
+        if isinstance(reply, m.RoomJoined):
+            self.known_codes.append(reply.room)
+            assert reply.peers == () and self.core.room_of(conn) == reply.room
+
+    @rule(conn=CONNS, index=st.integers(0, 20), lower=st.booleans())
+    def join(self, conn: int, index: int, lower: bool) -> None:
+        state = self.core.state_of(conn)
+        code = self.code_for(index, lower)
+        room = self.core.rooms().get(code.upper())
+        out = self.send(conn, {"type": "join_room", "room": code})
+        if state is None:
+            assert out == []
+            return
+        reply = out[0][1]
+        if state == "in_room":
+            assert isinstance(reply, m.ErrorMsg) and reply.code == "already_in_room"
+        elif room is None:
+            assert isinstance(reply, m.ErrorMsg) and reply.code == "room_not_found"
+        elif len(room) >= self.core.room_capacity(code.upper()):
+            assert isinstance(reply, m.ErrorMsg) and reply.code == "room_full"
+        else:
+            assert isinstance(reply, m.RoomJoined)
+            assert reply.peers == tuple(self.core.peer_id(c) for c in room)
+            assert sorted(c for c, _ in out[1:]) == sorted(room)
+
+    @rule(conn=CONNS)
+    def leave(self, conn: int) -> None:
+        state = self.core.state_of(conn)
+        out = self.send(conn, {"type": "leave_room"})
+        if state is not None:
+            reply = out[0][1]
+            assert isinstance(reply, m.RoomLeft) == (state == "in_room")
+        assert self.core.room_of(conn) is None
+
+    @rule(conn=CONNS, dest=CONNS, kind=KINDS, data=st.none() | st.integers())
+    def signal(self, conn: int, dest: int, kind: str, data: int | None) -> None:
+        to = self.core.peer_id(dest) or "gone"
+        room = self.core.room_of(conn)
+        same = room is not None and room == self.core.room_of(dest)
+        out = self.send(conn, {"type": "signal", "to": to, "kind": kind, "data": data})
+        delivered = [c for c, msg in out if isinstance(msg, m.SignalMsg)]
+        assert delivered == ([dest] if same and conn != dest else [])
+
+    @rule(conn=CONNS)
+    def list_rooms(self, conn: int) -> None:
+        out = self.send(conn, {"type": "list_rooms"})
+        for _, msg in out:
+            if isinstance(msg, m.RoomList):
+                rooms = self.core.rooms()
+                for summary in msg.rooms:
+                    assert summary.players == len(rooms[summary.room])
+
+    @rule(conn=CONNS, junk=st.text(max_size=30) | st.binary(max_size=10))
+    def garbage(self, conn: int, junk: str | bytes) -> None:
+        self.now += 0.01
+        sender_room = self.core.room_of(conn)
+        before = self.core.rooms()
+        out = self.core.receive(conn, junk, self.now)
+        self.check_routing(conn, sender_room, before, out)
+
+    # --- invariants ------------------------------------------------------------------
+
+    @invariant()
+    def rooms_are_consistent(self) -> None:
+        seen: set[int] = set()
+        for code, members in self.core.rooms().items():
+            assert members, "empty rooms are removed"
+            assert len(members) <= self.core.room_capacity(code)
+            for conn in members:
+                assert conn not in seen, "a peer in two rooms"
+                seen.add(conn)
+                assert self.core.room_of(conn) == code
+        connected = set(self.core.connections())
+        assert seen <= connected
+        for conn in connected - seen:
+            assert self.core.room_of(conn) is None
+        stats = self.core.stats()
+        assert stats.peers_in_rooms == len(seen) and stats.connections == len(connected)
+
+
+TestLobbyMachine = LobbyMachine.TestCase

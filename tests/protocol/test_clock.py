@@ -1,0 +1,135 @@
+"""TickClock, RemoteClockEstimator and TimestampUnwrapper."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netcode.config import TickConfig
+from netcode.protocol.clock import RemoteClockEstimator, TickClock, TimestampUnwrapper
+
+
+def test_first_advance_starts_the_clock() -> None:
+    clock = TickClock(TickConfig(rate=10))
+    assert clock.next_deadline() is None
+    assert clock.advance(100.0) == 0
+    assert clock.next_deadline() == pytest.approx(100.1)
+    assert clock.advance(100.05) == 0
+    assert clock.alpha == pytest.approx(0.5)
+    assert clock.advance(100.25) == 2
+    assert clock.tick == 2
+    assert clock.alpha == pytest.approx(0.5)
+    assert clock.dt == pytest.approx(0.1) and clock.rate == 10
+
+
+def test_catchup_is_capped_and_the_rest_dropped() -> None:
+    clock = TickClock(TickConfig(rate=60, max_catchup_ticks=5))
+    clock.advance(0.0)
+    assert clock.advance(1.0) == 5  # a one-second stall
+    assert clock.dropped_ticks == 55
+    assert clock.advance(1.0 + 1 / 60) == 1  # back to normal, no snowball
+    assert clock.tick == 6
+
+
+def test_time_going_backwards_runs_nothing() -> None:
+    clock = TickClock(TickConfig(rate=10))
+    clock.advance(5.0)
+    clock.advance(5.35)
+    assert clock.advance(5.0) == 0
+    assert clock.alpha == 0.0
+    assert clock.advance(5.45) == 1
+    assert clock.tick == 4
+
+
+def test_shift_and_reset() -> None:
+    clock = TickClock(TickConfig(rate=10))
+    clock.advance(0.0)
+    clock.shift(0.3)
+    assert clock.advance(0.0) == 3
+    clock.shift(-0.5)
+    assert clock.advance(0.3) == 0
+    clock.reset()
+    assert clock.advance(50.0) == 0 and clock.tick == 3
+    assert clock.advance(50.1) == 1
+
+
+@given(
+    st.integers(1, 240),
+    st.floats(-1e6, 1e6),
+    st.lists(st.floats(0.0, 0.2), max_size=200),
+)
+def test_no_drift_ticks_match_elapsed_time(rate: int, start: float, frames: list[float]) -> None:
+    clock = TickClock(TickConfig(rate=rate, max_catchup_ticks=1000))
+    now = start
+    clock.advance(now)
+    total = 0
+    for dt in frames:
+        now += dt
+        total += clock.advance(now)
+        assert 0.0 <= clock.alpha < 1.0
+    assert total == clock.tick
+    assert abs(total - (now - start) * rate) < 1.0 + 1e-6 * rate * abs(start)
+
+
+def test_estimator_finds_offset_from_the_least_delayed_sample() -> None:
+    rng = random.Random(4)
+    true_offset = 1234.5  # remote clock is ahead of ours by this
+    one_way = 0.03
+    est = RemoteClockEstimator()
+    for i in range(300):
+        remote = 1000.0 + i / 60 + true_offset
+        delay = one_way + (0.0 if i % 10 == 0 else rng.uniform(0, 0.05))  # queuing only adds
+        est.add_sample(remote, remote - true_offset + delay, rtt=2 * one_way)
+    assert est.offset == pytest.approx(true_offset, abs=0.002)
+    assert est.remote_now(10.0) == pytest.approx(10.0 + true_offset, abs=0.002)
+    assert est.to_local(true_offset + 5.0) == pytest.approx(5.0, abs=0.002)
+    assert est.arrival_time(true_offset + 5.0) == pytest.approx(5.0 + one_way, abs=0.002)
+    assert est.remote_tick(0.0, 60) == pytest.approx(true_offset * 60, abs=0.2)
+
+
+@given(
+    st.floats(-1e5, 1e5),
+    st.floats(0.0, 0.5),
+    st.lists(st.floats(0.0, 0.2), min_size=1, max_size=31),
+)
+def test_estimate_is_exact_with_one_undelayed_sample(
+    offset: float, one_way: float, extra: list[float]
+) -> None:
+    est = RemoteClockEstimator(smoothing=1.0, window=32)
+    for i, d in enumerate([0.0, *extra]):
+        remote = 100.0 + i * 0.016 + offset
+        est.add_sample(remote, remote - offset + one_way + d, rtt=2 * one_way)
+    assert est.offset is not None
+    assert math.isclose(est.offset, offset, abs_tol=1e-6)
+
+
+def test_estimator_restarts_when_the_remote_clock_jumps() -> None:
+    est = RemoteClockEstimator()
+    with pytest.raises(RuntimeError):
+        est.remote_now(0.0)
+    for i in range(10):
+        est.add_sample(100.0 + i, 0.0 + i)
+    assert est.offset == pytest.approx(100.0)
+    est.add_sample(3.0, 20.0)  # the peer restarted its clock
+    assert est.resets == 1
+    assert est.offset == pytest.approx(-17.0)
+    with pytest.raises(ValueError):
+        est.add_sample(math.nan, 0.0)
+    with pytest.raises(ValueError):
+        est.add_sample(0.0, 0.0, rtt=-1)
+    with pytest.raises(ValueError):
+        RemoteClockEstimator(smoothing=0)
+
+
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(-(2**20), 2**20), max_size=50))
+def test_unwrapper_follows_the_true_timeline(start: int, steps: list[int]) -> None:
+    unwrap = TimestampUnwrapper()
+    true = start
+    assert unwrap.unwrap(start) == pytest.approx(start * 1e-6)
+    for s in steps:
+        true += s
+        assert unwrap.unwrap(true % 2**32) == pytest.approx(true * 1e-6)

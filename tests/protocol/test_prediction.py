@@ -1,0 +1,149 @@
+"""Predictor and InputReceiver: prediction equals authority under any loss pattern."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netcode.errors import DecodeError
+from netcode.protocol.prediction import InputReceiver, Predictor
+
+
+def step(state: int, inp: int) -> int:
+    """Order-sensitive on purpose: a reordered or repeated input gives another result."""
+    return (state * 31 + inp) % 1_000_003
+
+
+def replay(state: int, inputs: list[tuple[int, int]]) -> int:
+    return reduce(step, (i for _, i in inputs), state)
+
+
+def test_push_predicts_immediately_and_pending_is_newest_first_n() -> None:
+    p: Predictor[int, int] = Predictor(0, step)
+    seqs = [p.push(i) for i in (5, 6, 7)]
+    assert seqs == [0, 1, 2]
+    assert p.state == replay(0, [(0, 5), (1, 6), (2, 7)])
+    assert p.pending_inputs() == [(0, 5), (1, 6), (2, 7)]
+    assert p.pending_inputs(2) == [(1, 6), (2, 7)]
+    assert p.pending_inputs(0) == []
+
+
+def test_reconcile_drops_confirmed_and_replays_the_rest() -> None:
+    p: Predictor[int, int] = Predictor(0, step)
+    for i in (1, 2, 3, 4):
+        p.push(i)
+    host = replay(0, [(0, 1), (1, 2)])
+    assert p.reconcile(host, 1) == replay(host, [(2, 3), (3, 4)])
+    assert p.pending_inputs() == [(2, 3), (3, 4)]
+    assert p.last_acked == 1 and p.authoritative == host
+    # an out-of-date authoritative state (confirms an older input) is ignored
+    assert p.reconcile(999, 0) == p.state
+    assert p.authoritative == host
+    assert p.reconcile(42, None) == replay(42, [(2, 3), (3, 4)])  # None: nothing processed
+
+
+def test_reconcile_rejects_an_input_never_sent() -> None:
+    p: Predictor[int, int] = Predictor(0, step)
+    p.push(1)
+    with pytest.raises(DecodeError):
+        p.reconcile(0, 1)
+    with pytest.raises(DecodeError):
+        p.reconcile(0, "0")  # type: ignore[arg-type]
+
+
+def test_max_pending_drops_the_oldest() -> None:
+    p: Predictor[int, int] = Predictor(0, step, max_pending=3)
+    for i in range(5):
+        p.push(i)
+    assert [s for s, _ in p.pending_inputs()] == [2, 3, 4]
+    assert p.dropped_inputs == 2
+    with pytest.raises(ValueError):
+        Predictor(0, step, max_pending=0)
+
+
+def test_input_receiver_dedups_orders_and_counts_gaps() -> None:
+    r: InputReceiver[str] = InputReceiver()
+    assert r.receive([[1, "b"], [0, "a"]]) == [(0, "a"), (1, "b")]
+    assert r.receive([(0, "a"), (1, "b"), (2, "c")]) == [(2, "c")]
+    assert r.duplicates == 2
+    assert r.receive([[5, "f"], [6, "g"]]) == [(5, "f"), (6, "g")]
+    assert r.lost == 2 and r.last_processed == 6
+    assert r.receive([[4, "e"]]) == []  # too late: gaps are not waited for
+    r.reset()
+    assert r.receive([[0, "z"]]) == [(0, "z")]
+
+
+@pytest.mark.parametrize(
+    "batch", [None, "x", [[1]], [[1, 2, 3]], [["1", 0]], [[-1, 0]], [[True, 0]], [[0, 0]] * 65]
+)
+def test_input_receiver_rejects_malformed_batches(batch: object) -> None:
+    with pytest.raises(DecodeError):
+        InputReceiver[int]().receive(batch)
+
+
+def test_input_receiver_rejects_absurd_jumps() -> None:
+    r: InputReceiver[int] = InputReceiver(max_gap=10)
+    r.receive([[0, 0]])
+    with pytest.raises(DecodeError):
+        r.receive([[100, 0]])
+    assert r.receive([[10, 0]]) == [(10, 0)]
+
+
+@given(st.lists(st.integers(-5, 5), max_size=60))
+def test_zero_latency_no_loss_prediction_equals_authority(inputs: list[int]) -> None:
+    p: Predictor[int, int] = Predictor(7, step)
+    host_in: InputReceiver[int] = InputReceiver()
+    host = 7
+    for inp in inputs:
+        p.push(inp)
+        for _, i in host_in.receive(p.pending_inputs(3)):
+            host = step(host, i)
+        assert p.reconcile(host, host_in.last_processed) == host
+        assert p.state == host
+        assert p.pending_inputs() == []
+
+
+links = st.lists(st.sampled_from(["ok", "ok", "drop", "late"]), min_size=1, max_size=80)
+
+
+@given(st.lists(st.integers(-9, 9), min_size=1, max_size=80), links, links, st.integers(1, 5))
+def test_reconciled_state_is_authority_plus_pending_under_any_loss(
+    inputs: list[int], up: list[str], down: list[str], redundancy: int
+) -> None:
+    p: Predictor[int, int] = Predictor(0, step)
+    rx: InputReceiver[int] = InputReceiver()
+    host = 0
+    host_applied: list[tuple[int, int]] = []
+    late_up: list[list[tuple[int, int]]] = []
+    late_down: list[tuple[int, int | None]] = []
+    for tick, inp in enumerate(inputs):
+        p.push(inp)
+        packet = p.pending_inputs(redundancy)
+        arriving = [] if up[tick % len(up)] == "drop" else [packet]
+        if up[tick % len(up)] == "late":
+            late_up.append(packet)
+            arriving = [late_up.pop(0)] if len(late_up) > 2 else []
+        for pkt in arriving:
+            for seq, i in rx.receive(pkt):
+                host = step(host, i)
+                host_applied.append((seq, i))
+        auth = (host, rx.last_processed)
+        mode = down[tick % len(down)]
+        if mode == "late":
+            late_down.append(auth)
+            continue
+        if mode == "drop":
+            continue
+        for state, last in [*late_down, auth]:  # delayed states arrive before the newest
+            p.reconcile(state, last)
+        late_down.clear()
+        acked = -1 if last is None else last
+        expected_pending = [(s, i) for s, i in enumerate(inputs[: tick + 1]) if s > acked]
+        assert p.pending_inputs() == expected_pending
+        assert p.state == replay(host, expected_pending)
+    applied_seqs = [s for s, _ in host_applied]
+    assert applied_seqs == sorted(set(applied_seqs))  # each input once, in order
+    assert all(inputs[s] == i for s, i in host_applied)
