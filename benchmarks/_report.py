@@ -81,6 +81,7 @@ def plot_cdf(path: Path, samples: Mapping[str, Mapping[str, Sequence[float]]], s
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharey=True)
     for ax, cond in zip(axes.flat, CONDITIONS, strict=False):
@@ -91,10 +92,13 @@ def plot_cdf(path: Path, samples: Mapping[str, Mapping[str, Sequence[float]]], s
             ys = [(i + 1) / len(values) for i in range(len(values))]
             ax.step(values, ys, where="post", label=t.label)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{cond.label} ({size} B, {RATE_HZ} Hz)")
         ax.set_xlabel("echo RTT (ms, log)")
         ax.grid(True, which="both", alpha=0.3)
-    axes.flat[0].set_ylabel("fraction of echoed messages")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of echoed messages")
     axes.flat[0].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ OnEcho = Callable[[Any], None]
 Close = Callable[[], Awaitable[None]]
 LOOPBACK = "127.0.0.1"
 WS_MAX = 1 << 16
+STATE_BUFFER_THRESHOLD = 16_384  # SessionConfig.state_buffer_threshold's default
 
 
 def pin_loopback() -> None:
@@ -382,6 +383,13 @@ class RtcClient(Client):
 
     def send(self, obj: dict[str, Any]) -> None:
         self._channel.send(encode_payload(obj))
+
+    def send_if_room(self, obj: dict[str, Any]) -> bool:
+        """Latest-wins backpressure like netcode's: drop above 16 KiB buffered."""
+        if self._channel.bufferedAmount > STATE_BUFFER_THRESHOLD:
+            return False
+        self._channel.send(encode_payload(obj))
+        return True
 
     async def set_conditions(self, cond: Condition, seed: int) -> None:
         self._cond.set(outbound=cond.conditions(seed), inbound=cond.conditions(seed + 1))

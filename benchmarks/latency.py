@@ -77,13 +77,14 @@ class Bench:
         self.samples: dict[str, dict[str, list[float]]] = {}
         self.errors: dict[str, str] = {}
         self.seg = 0
-        self.extras: dict[str, Any] = {"max_rate": None}
-        self._netcode: tuple[Any, str] | None = None
+        self.extras: dict[str, Any] = {"max_rate": {}}
+        # After a group's segments: (label, send function returning "accepted").
+        self._rate_probe: tuple[str, Callable[[dict[str, Any]], bool]] | None = None
         self.peer: PeerProcess
 
     def _total(self) -> int:
         segments = len(TRANSPORTS) * len(CONDITIONS) * len(SIZES)
-        return segments + sum(self.settings.connect_reps.values()) + 1  # + max rate
+        return segments + sum(self.settings.connect_reps.values()) + 2  # + max rates
 
     def step(self, description: str) -> None:
         self.progress.update(self.task, description=description)
@@ -98,31 +99,34 @@ class Bench:
     async def run_group(self, keys: list[str], factory: ClientFactory) -> None:
         """Set up the clients of ``keys``, run every condition x size, tear down."""
         per = len(CONDITIONS) * len(SIZES)
-        async with contextlib.AsyncExitStack() as stack:
-            try:
+        try:
+            # Our side closes first (exit stack), then the echo peer's, so no
+            # session sees its lobby vanish under it.
+            async with contextlib.AsyncExitStack() as stack:
                 self.step(f"{'/'.join(keys)}: connecting")
                 clients = await factory(stack)
                 for key in keys:
                     await self._run_transport(key, clients[key])
-                if self._netcode is not None:
+                if self._rate_probe is not None:
                     await self._max_rate_safely()
-            except Exception as exc:  # recorded in the JSON; the other paths still run
-                for key in keys:
-                    self.errors[key] = f"{type(exc).__name__}: {exc}"
-                    done = sum(len(v) for v in self.results.get(key, {}).values())
-                    self.advance(per - done)
-            finally:
-                with contextlib.suppress(Exception):
-                    await self.peer.call("close_all")
+        except Exception as exc:  # recorded in the JSON; the other paths still run
+            for key in keys:
+                self.errors[key] = f"{type(exc).__name__}: {exc}"
+                done = sum(len(v) for v in self.results.get(key, {}).values())
+                self.advance(per - done)
+        finally:
+            self._rate_probe = None
+            with contextlib.suppress(Exception):
+                await self.peer.call("close_all")
 
     async def _max_rate_safely(self) -> None:
-        session, peer_id = self._netcode or (None, "")
-        self._netcode = None
+        assert self._rate_probe is not None
+        (label, send), self._rate_probe = self._rate_probe, None
         try:
-            await self.max_rate(session, peer_id)
+            self.extras["max_rate"][label] = await self.max_rate(label, send)
         except Exception as exc:
-            self.errors["max_rate"] = f"{type(exc).__name__}: {exc}"
-            self.advance()
+            self.errors[f"max_rate/{label}"] = f"{type(exc).__name__}: {exc}"
+        self.advance()
 
     async def _run_transport(self, key: str, client: Client) -> None:
         out: dict[str, Any] = self.results.setdefault(key, {})
@@ -172,6 +176,7 @@ class Bench:
         offer = await client.offer()
         answer = await self.peer.call("rtc_answer", sdp=offer["sdp"], type=offer["type"])
         await client.accept(answer)
+        self._rate_probe = ("aiortc_unordered", client.send_if_room)
         return {"aiortc_unordered": client}
 
     async def netcode(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
@@ -193,14 +198,20 @@ class Bench:
 
         task = asyncio.ensure_future(dispatch())
         stack.callback(task.cancel)
-        self._netcode = (session, peer_id)
+        self._rate_probe = (
+            "netcode_state",
+            lambda obj: bool(session.send_state(obj, to=peer_id)),
+        )
         return {"netcode_state": state, "netcode_reliable": events}
 
     # -- extras ------------------------------------------------------------
 
-    async def max_rate(self, session: Any, peer_id: str) -> None:
-        """Offer state as fast as the loop allows; count what the peer receives."""
-        self.step("netcode: max state rate")
+    async def max_rate(self, label: str, send: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Offer state as fast as the loop allows; count what the peer receives.
+
+        ``send`` returns False when the sender drops the message (backpressure).
+        """
+        self.step(f"{label}: max state rate")
         self.seg += 1
         begin = await self.peer.call("seg_begin", seg=self.seg, echo=False)
         offered = accepted = 0
@@ -209,14 +220,13 @@ class Bench:
         end = start + self.settings.rate_seconds
         while loop.time() < end:
             for _ in range(20):
-                obj = make_payload(self.seg, offered, time.monotonic(), SIZES[0])
                 offered += 1
-                accepted += bool(session.send_state(obj, to=peer_id))
+                accepted += send(make_payload(self.seg, offered, time.monotonic(), SIZES[0]))
             await asyncio.sleep(0)
         elapsed = loop.time() - start
-        await asyncio.sleep(0.2)  # let in-flight datagrams land before counting
+        await asyncio.sleep(0.3)  # let in-flight datagrams land before counting
         res = await self.peer.call("seg_end", t_last=time.monotonic(), window=0.0)
-        self.extras["max_rate"] = {
+        return {
             "payload_bytes": SIZES[0],
             "seconds": round(elapsed, 2),
             "received_per_s": round(res["received"] / elapsed),
@@ -226,7 +236,6 @@ class Bench:
                 (res["cpu"] - begin["cpu"]) * 1e6 / max(1, res["received"]), 2
             ),
         }
-        self.advance()
 
     async def connect_times(self) -> dict[str, Any]:
         """Join -> every peer connected (channels open), n peers in one process."""
@@ -300,7 +309,7 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
 
 def _snapshots(quick: bool) -> Any:
     try:
-        from benchmarks import snapshots  # type: ignore[attr-defined]
+        from benchmarks import snapshots
     except ImportError:
         return None
     try:
@@ -350,7 +359,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
     for size in SIZES:
         console.print(results_table(doc["results"], size, f"{size} B msgpack at {RATE_HZ} Hz"))
     console.print("connect (join -> all connected):", doc["connect"])
-    console.print("max state rate:", doc["max_rate"])
+    console.print("max state rate (100 B):", doc["max_rate"])
     for goal in doc["goals"]:
         mark = "[green]met[/]" if goal["met"] else "[red]NOT met[/]"
         console.print(f"{mark} {goal['goal']}: {goal['measured']} (target {goal['target']})")

@@ -14,7 +14,10 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    try:
+        return run(parse_args(argv))
+    except KeyboardInterrupt:  # interrupted before the match started; run() cleaned up
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["run"]
 
 _END_GRACE_S = 8.0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends the match like Ctrl+C does: children still write their stats."""
+    raise KeyboardInterrupt
 
 
 def _session_config(opts: Options, url: str) -> SessionConfig:
@@ -57,6 +63,7 @@ def run(opts: Options) -> int:
     if opts.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    signal.signal(signal.SIGTERM, _interrupt)
     lobby = EmbeddedLobby() if opts.embedded else None
     children = BotProcesses()
     result: dict[str, Any] = {"ok": False}
@@ -89,8 +96,9 @@ def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
             children.spawn(
                 ["--bot", *_child_args(opts, url, code, i), *_stats_arg(opts, f"bot{i}")]
             )
-        if not opts.bot:
-            print(f"room {code}  join with: python -m demo_game --join {code} --lobby {url}")
+        if opts.parent_pid is None:
+            hint = f"python -m demo_game --join {code} --lobby {url}"
+            print(f"room {code}  join from another terminal: {hint}", flush=True)
         game = GameLoop(session, opts, want_peers=want)
         _frames(game, opts, code, url)
         if opts.creates_room or opts.role == "server":
@@ -131,6 +139,12 @@ class _Window:
         else:
             self.surface = pygame.Surface(WINDOW_SIZE)
         self.renderer = Renderer()
+
+    def close(self) -> None:
+        import pygame
+
+        if self.visible:
+            pygame.display.quit()
 
     def keys(self, game: GameLoop) -> Input | None:
         """Handle window events; returns the keyboard's steering (None if not visible)."""
@@ -211,31 +225,63 @@ def _frames(game: GameLoop, opts: Options, code: str, url: str) -> None:
     window = _Window(visible=not opts.headless) if not opts.bot else None
     if window is None and opts.screenshot:
         window = _Window(visible=False)
-    shot_done = opts.screenshot is None
+    shot = _Shot(opts)
     prev = time.monotonic()
-    while game.stop_reason is None:
-        now = time.monotonic()
-        game.handle_events(now)
-        keys = window.keys(game) if window is not None else None
-        local = keys if keys is not None else game.bot_input()
-        game.run_ticks(now, local if game.role != "server" else None)
-        game.sample_stats(now)
-        elapsed = now - game.start
-        if window is not None and (window.visible or not shot_done):
-            want_shot = not shot_done and elapsed >= opts.screenshot_after
-            surface = window.draw(game, code, url, now) if window.visible or want_shot else None
-            if want_shot and surface is not None and opts.screenshot:
-                _save(surface, opts.screenshot)
-                shot_done = True
-        if opts.headless and opts.parent_pid is None:
-            game.maybe_status(now)
-        if opts.duration is not None and elapsed >= opts.duration:
-            game.stop_reason = "duration"
-        if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
-            game.stop_reason = "parent exited"
-        game.frame_done(now - prev)
-        prev = now
-        _sleep_until(game, time.monotonic())
+    try:
+        while game.stop_reason is None:
+            now = time.monotonic()
+            _frame(game, opts, window, shot, now, code, url)
+            game.frame_done(now - prev)
+            prev = now
+            _sleep_until(game, time.monotonic())
+    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM (see run): end the match cleanly
+        game.stop_reason = "interrupted"
+    finally:
+        if window is not None:
+            window.close()
+
+
+class _Shot:
+    """When to save the --screenshot frame (once)."""
+
+    def __init__(self, opts: Options) -> None:
+        self.path = opts.screenshot
+        self.after = opts.screenshot_after
+
+    def due(self, elapsed: float) -> bool:
+        return self.path is not None and elapsed >= self.after
+
+    def warming(self, elapsed: float) -> bool:
+        """Headless: draw the last second before the shot too, so trails have history."""
+        return self.path is not None and elapsed >= self.after - 1.0
+
+
+def _frame(
+    game: GameLoop,
+    opts: Options,
+    window: _Window | None,
+    shot: _Shot,
+    now: float,
+    code: str,
+    url: str,
+) -> None:
+    game.handle_events(now)
+    keys = window.keys(game) if window is not None else None
+    local = keys if keys is not None and not opts.autopilot else game.bot_input()
+    game.run_ticks(now, local if game.role != "server" else None)
+    game.sample_stats(now)
+    elapsed = now - game.start
+    if window is not None and (window.visible or shot.warming(elapsed)):
+        surface = window.draw(game, code, url, now)
+        if shot.due(elapsed) and shot.path is not None:
+            _save(surface, shot.path)
+            shot.path = None
+    if opts.headless and opts.parent_pid is None:
+        game.maybe_status(now)
+    if opts.duration is not None and elapsed >= opts.duration:
+        game.stop_reason = "duration"
+    if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
+        game.stop_reason = "parent exited"
 
 
 def _save(surface: pygame.Surface, path: str) -> None:

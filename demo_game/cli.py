@@ -30,6 +30,7 @@ class Options:
     serve: bool
     bot: bool
     headless: bool
+    autopilot: bool
     duration: float | None
     stats_json: str | None
     loss: float
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--bot", action="store_true", help="play as a headless bot (used for spawns)")
     p.add_argument("--headless", action="store_true", help="no window; the local player is a bot")
+    p.add_argument("--autopilot", action="store_true", help="a bot steers your circle (window too)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--stats-json", metavar="PATH", help="write final per-peer stats here")
     p.add_argument("--loss", type=float, default=0.0, help="simulated loss, 0..1")
@@ -151,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         serve=a.serve,
         bot=a.bot,
         headless=is_headless(a.headless or a.bot or a.serve),
+        autopilot=a.autopilot,
         duration=a.duration,
         stats_json=a.stats_json,
         loss=a.loss,

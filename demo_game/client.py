@@ -11,17 +11,18 @@ applied and replay the inputs it has not seen yet).
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
-from .messages import SnapshotView, encode_inputs, player_from_view
+from netcode.protocol.clock import RemoteClockEstimator
+from netcode.protocol.interpolation import InterpolationBuffer, recommended_delay
+from netcode.protocol.prediction import Predictor
+
+from .messages import INPUT_REDUNDANCY, SnapshotView, encode_inputs, player_from_view
 from .sim import DT, Input, Player, move_player
-from .smoothing import ClockOffset, Track
 
-__all__ = ["ClientGame", "RenderedPlayer"]
+__all__ = ["SNAPSHOT_RATE", "ClientGame", "RenderedPlayer"]
 
-INTERP_DELAY_S = 0.1
-_HISTORY = 180  # inputs kept for replay: 3 s at 60 Hz, far beyond any sane RTT
+SNAPSHOT_RATE = 30.0  # the host sends every second tick
 
 
 class RenderedPlayer:
@@ -41,43 +42,48 @@ class ClientGame:
 
     def __init__(self, my_pid: str) -> None:
         self.me = my_pid
-        self.seq = 0
-        self.history: deque[tuple[int, Input]] = deque(maxlen=_HISTORY)
-        self.predicted: Player | None = None
+        self.predictor: Predictor[Player, Input] | None = None  # from the first snapshot on
         self.latest: SnapshotView | None = None
-        self.tracks: dict[str, Track] = {}
-        self.clock = ClockOffset()
+        # Remote players, stamped with the jitter-free local arrival time of their host
+        # tick (RemoteClockEstimator), drawn `delay` in the past.
+        self.interp = InterpolationBuffer(
+            snapshot_rate=SNAPSHOT_RATE, fields=("x", "y"), max_extrapolation=0.1
+        )
+        self.clock = RemoteClockEstimator()
         self.moved: dict[str, float] = {}
         self.snapshots = 0
         self.stale = 0
         self.corrections = 0  # reconciliations that moved us by more than 1 px
 
-    def tick(self, inp: Input) -> dict[str, Any]:
-        """Apply our input locally (prediction) and return the input packet to send."""
-        self.seq += 1
-        self.history.append((self.seq, inp))
-        if self.predicted is not None:
-            self.predicted = move_player(self.predicted, inp)
-        return encode_inputs(self.history)
+    def tick(self, inp: Input) -> dict[str, Any] | None:
+        """Apply our input locally (prediction); returns the input packet to send.
+
+        None until the host has placed us in the world (nothing to predict from).
+        """
+        if self.predictor is None:
+            return None
+        self.predictor.push(inp)
+        return encode_inputs(self.predictor.pending_inputs(INPUT_REDUNDANCY))
+
+    def adapt_delay(self, jitter_ms: float) -> None:
+        """Two snapshot intervals plus twice the link's jitter (netcode's recommendation)."""
+        self.interp.delay = recommended_delay(SNAPSHOT_RATE, jitter_ms)
 
     def on_snapshot(self, view: SnapshotView, now: float) -> None:
         if self.latest is not None and view.tick <= self.latest.tick:
             self.stale += 1  # unordered channel: an older snapshot than we have is useless
             return
         self.snapshots += 1
-        self.clock.observe(view.tick * DT, now)
+        self.clock.add_sample(view.tick * DT, now)
+        remote: dict[str | int, dict[str, Any]] = {}
         for pid, pv in view.players.items():
             if pid == self.me:
                 continue
             old = self.latest.players.get(pid) if self.latest else None
-            if old is not None:
-                self.moved[pid] = self.moved.get(pid, 0.0) + math.hypot(pv.x - old.x, pv.y - old.y)
-            else:
-                self.moved.setdefault(pid, 0.0)
-            self.tracks.setdefault(pid, Track()).push(view.tick * DT, (pv.x, pv.y))
-        for pid in list(self.tracks):
-            if pid not in view.players:
-                del self.tracks[pid]
+            step = math.hypot(pv.x - old.x, pv.y - old.y) if old is not None else 0.0
+            self.moved[pid] = self.moved.get(pid, 0.0) + step
+            remote[pid] = {"x": pv.x, "y": pv.y}
+        self.interp.push(self.clock.arrival_time(view.tick * DT), remote)
         self.latest = view
         self._reconcile(view)
 
@@ -86,43 +92,35 @@ class ClientGame:
         if mine is None:
             return
         state = player_from_view(mine)
-        for seq, inp in self.history:
-            if seq > mine.ack:
-                state = move_player(state, inp)
-        old = self.predicted
-        if old is not None and math.hypot(old.x - state.x, old.y - state.y) > 1.0:
+        if self.predictor is None:
+            self.predictor = Predictor(state, move_player, first_seq=0)
+            return
+        old = self.predictor.state
+        new = self.predictor.reconcile(state, mine.ack if mine.ack >= 0 else None)
+        if math.hypot(old.x - new.x, old.y - new.y) > 1.0:
             self.corrections += 1
-        self.predicted = state
-
-    def render_time(self, now: float) -> float:
-        """Host time to draw remote players at: our estimate of 'now' there, minus the delay."""
-        return self.clock.remote_now(now) - INTERP_DELAY_S
 
     def players(self, now: float, *, interpolate: bool, predict: bool) -> list[RenderedPlayer]:
         """Where to draw every player; the toggles show what each technique buys."""
         view = self.latest
         if view is None:
             return []
+        sampled = self.interp.sample(now) if interpolate else {}
         out = []
-        t = self.render_time(now)
         for pid, pv in view.players.items():
+            x, y = pv.x, pv.y
             if pid == self.me:
-                if predict and self.predicted is not None:
-                    x, y = self.predicted.x, self.predicted.y
-                else:
-                    x, y = pv.x, pv.y
-                out.append(RenderedPlayer(pid, x, y, pv.color, pv.score, local=True))
-                continue
-            track = self.tracks.get(pid)
-            pos = track.sample(t) if (interpolate and track is not None) else None
-            x, y = pos if pos is not None else (pv.x, pv.y)
-            out.append(RenderedPlayer(pid, x, y, pv.color, pv.score))
+                if predict and self.predictor is not None:
+                    x, y = self.predictor.state.x, self.predictor.state.y
+            elif pid in sampled:
+                x, y = float(sampled[pid]["x"]), float(sampled[pid]["y"])
+            out.append(RenderedPlayer(pid, x, y, pv.color, pv.score, local=pid == self.me))
         return out
 
     def pickups(self) -> list[tuple[float, float]]:
         return list(self.latest.pickups.values()) if self.latest else []
 
     def my_position(self) -> tuple[float, float] | None:
-        if self.predicted is not None:
-            return self.predicted.x, self.predicted.y
+        if self.predictor is not None:
+            return self.predictor.state.x, self.predictor.state.y
         return None

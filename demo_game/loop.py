@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import netcode
-from netcode import DecodeError, NetworkConditions
+from netcode import DecodeError, NetworkConditions, TickConfig
+from netcode.protocol.clock import TickClock
 
 from .bot import bot_input
 from .cli import Options
@@ -21,7 +22,7 @@ from .client import ClientGame
 from .host import HostGame
 from .messages import decode_inputs, decode_snapshot
 from .netgraph import NetGraphData, NetSample
-from .sim import DT, Input
+from .sim import TICK_RATE, Input
 from .stats import StatsLike, StatsRecorder, movement_json
 
 __all__ = ["GameLoop", "SessionLike"]
@@ -99,7 +100,8 @@ class GameLoop:
         self.ticks = 0
         self.snapshots_sent = 0
         self.start = time.monotonic()
-        self._next_tick = self.start
+        self.clock = TickClock(TickConfig(rate=TICK_RATE, max_catchup_ticks=5))
+        self.clock.advance(self.start)
         self._next_stats = self.start
         self._next_status = self.start + _STATUS_EVERY_S
         self._rates: dict[str, _Rate] = {}
@@ -174,18 +176,14 @@ class GameLoop:
 
     # ---- simulation ---------------------------------------------------------------
     def run_ticks(self, now: float, local_input: Input | None) -> int:
-        """Catch up on due fixed ticks (at most 5 at once; beyond that, skip time)."""
-        n = 0
-        while now >= self._next_tick and n < 5:
+        """Run the fixed ticks due at ``now`` (netcode's TickClock caps the catch-up)."""
+        n = self.clock.advance(now)
+        for _ in range(n):
             self._tick(local_input)
-            self._next_tick += DT
-            n += 1
-        if now - self._next_tick > 5 * DT:
-            self._next_tick = now
         return n
 
     def next_tick_at(self) -> float:
-        return self._next_tick
+        return self.clock.next_deadline() or time.monotonic()
 
     def _tick(self, local_input: Input | None) -> None:
         self.ticks += 1
@@ -196,7 +194,7 @@ class GameLoop:
                 self.snapshots_sent += 1
         elif self.client is not None and local_input is not None:
             packet = self.client.tick(local_input)
-            if self.client.latest is not None:
+            if packet is not None:
                 self.s.send_state(packet, to=self.host_pid)
 
     def bot_input(self) -> Input:
@@ -225,6 +223,11 @@ class GameLoop:
             size = max(size, self._packet_size(pid, st, now))
             if worst is None or st.rtt_ms > worst.rtt_ms:
                 worst = st
+        if self.client is not None and self.host_pid in self.stats.peers:
+            link = self.stats.peers[self.host_pid].last
+            if link is not None:
+                self.client.adapt_delay(link.jitter_ms)
+        self.graph.extra = self._extra_line()
         if worst is not None:
             live = [r.last for r in self.stats.peers.values() if r.last and r.left is None]
             self.graph.add(
@@ -239,6 +242,22 @@ class GameLoop:
                     fps=self._fps,
                 )
             )
+
+    def _extra_line(self) -> str:
+        if self.client is not None:
+            c = self.client
+            pending = len(c.predictor.pending_inputs()) if c.predictor else 0
+            return (
+                f"interp {c.interp.delay * 1000:3.0f} ms   unacked inputs {pending}"
+                f"   fixes {c.corrections}"
+            )
+        if self.host is not None:
+            backlog = max((q.backlog for q in self.host.queues.values()), default=0)
+            lost = sum(q.lost for q in self.host.queues.values())
+            return (
+                f"snapshots {TICK_RATE // SNAPSHOT_EVERY}/s   input backlog {backlog}   lost {lost}"
+            )
+        return ""
 
     def _packet_size(self, pid: str, st: StatsLike, now: float) -> int:
         """Average bytes per state packet on the snapshot direction, from kbps / pps."""

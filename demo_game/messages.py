@@ -152,6 +152,10 @@ def encode_inputs(pending: Iterable[tuple[int, Input]]) -> dict[str, Any]:
     return {"k": "in", "i": [[seq, [inp.dx, inp.dy]] for seq, inp in items]}
 
 
+def _axis_ok(v: object) -> bool:
+    return type(v) is int and v in (-1, 0, 1)
+
+
 def decode_inputs(data: Any) -> InputPacket:
     """State message from a client -> :class:`InputPacket`; anything odd raises DecodeError."""
     if not isinstance(data, Mapping) or data.get("k") != "in":
@@ -169,7 +173,12 @@ def decode_inputs(data: Any) -> InputPacket:
         if not isinstance(axes, list | tuple) or len(axes) != 2:
             raise DecodeError(f"bad input axes {axes!r:.30}")
         dx, dy = axes
-        if type(dx) is not int or type(dy) is not int or dx not in (-1, 0, 1) or dy not in (-1, 0, 1):
+        if (
+            type(dx) is not int
+            or type(dy) is not int
+            or dx not in (-1, 0, 1)
+            or dy not in (-1, 0, 1)
+        ):
             raise DecodeError(f"bad input axes {dx!r:.10}, {dy!r:.10}")
         out.append((seq, Input(dx, dy)))
     return InputPacket(tuple(out))

@@ -36,6 +36,7 @@ class NetGraphData:
     def __init__(self, capacity: int = 180) -> None:
         self._samples: deque[NetSample] = deque(maxlen=capacity)
         self.capacity = capacity
+        self.extra = ""  # one more line the game fills in (interp delay, pending inputs)
 
     def add(self, sample: NetSample) -> None:
         self._samples.append(sample)
@@ -67,6 +68,7 @@ class NetGraphData:
             f"rtt {s.rtt_ms:6.1f} ms   jitter {s.jitter_ms:5.1f} ms",
             f"loss {s.loss * 100:5.1f} %   snapshot {s.snapshot_bytes} B",
             f"in {s.kbps_in:6.1f} kbps   out {s.kbps_out:6.1f} kbps",
+            *([self.extra] if self.extra else []),
         ]
 
 

@@ -6,6 +6,7 @@ is decided outside pygame and the renderer stays a dumb painter.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ PALETTE = [
     (84, 160, 255),
 ]
 _BG = (18, 22, 34)
+_TRAIL = 24  # frames of trail
 _GRID = (28, 34, 50)
 _WALL = (70, 80, 110)
 _COIN = (255, 211, 42)
@@ -76,6 +78,19 @@ class Renderer:
         self.font = pygame.font.SysFont("dejavusansmono,monospace", 14)
         self.small = pygame.font.SysFont("dejavusansmono,monospace", 12)
         self.big = pygame.font.SysFont("dejavusans,sans", 16, bold=True)
+        self._trails: dict[str, deque[tuple[int, int]]] = {}
+
+    def _trail(self, surface: pygame.Surface, e: SceneEntity) -> None:
+        """A fading trail of the last positions drawn: motion (and stutter) is visible."""
+        import pygame
+
+        trail = self._trails.setdefault(e.pid, deque(maxlen=_TRAIL))
+        trail.append((int(e.x), int(e.y) + HUD_H))
+        color = PALETTE[e.color % len(PALETTE)]
+        for i, (tx, ty) in enumerate(trail):
+            k = (i + 1) / len(trail)
+            faded = tuple(int(c * k * 0.5 + _BG[j] * (1 - k * 0.5)) for j, c in enumerate(color))
+            pygame.draw.circle(surface, faded, (tx, ty), max(2, int(PLAYER_RADIUS * 0.45 * k)))
 
     def draw(self, surface: pygame.Surface, scene: Scene, graph: NetGraphData | None) -> None:
         surface.fill(_BG)
@@ -84,13 +99,18 @@ class Renderer:
             self._coin(surface, kx, ky)
         if scene.ghost is not None:
             self._ghost(surface, *scene.ghost)
+        live = {e.pid for e in scene.players}
+        for pid in [p for p in self._trails if p not in live]:
+            del self._trails[pid]
+        for e in scene.players:
+            self._trail(surface, e)
         for e in sorted(scene.players, key=lambda e: e.local):
             self._player(surface, e)
         self._hud(surface, scene)
         if graph is not None:
             from .netgraph import draw_net_graph
 
-            draw_net_graph(surface, self.small, graph, int(ARENA_W) - 392, HUD_H + 8)
+            draw_net_graph(surface, self.small, graph, int(ARENA_W) - 384, HUD_H + 8)
 
     def _arena(self, surface: pygame.Surface) -> None:
         import pygame

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from netcode.config import LobbyConfig, SessionConfig
@@ -28,6 +29,7 @@ __all__ = [
     "connected_events",
     "connected_pairs",
     "link_of",
+    "lobby_in_thread",
     "loopback_config",
     "mesh",
     "running_lobby",
@@ -162,3 +164,25 @@ def connected_pairs(sessions: Sequence[Session]) -> set[tuple[str, str]]:
 
 def connected_events(events: Sequence[Event]) -> set[str]:
     return {e.peer_id for e in events if isinstance(e, PeerConnected)}
+
+
+@contextlib.contextmanager
+def lobby_in_thread(config: LobbyConfig | None = None) -> Iterator[str]:
+    """A lobby on its own event loop in a daemon thread, for tests of synchronous code.
+
+    Yields the lobby URL; stops the server and the thread on exit.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-lobby", daemon=True)
+    thread.start()
+    try:
+        start = serve_lobby(host="127.0.0.1", port=0, config=config or LobbyConfig())
+        server = asyncio.run_coroutine_threadsafe(start, loop).result(TIMEOUT)
+        try:
+            yield server.url
+        finally:
+            asyncio.run_coroutine_threadsafe(server.close(), loop).result(TIMEOUT)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(TIMEOUT)
+        loop.close()

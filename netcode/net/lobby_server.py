@@ -104,7 +104,10 @@ class LobbyServer:
             max_size=cfg.max_message_bytes,
             ping_interval=cfg.ping_interval_s,
             ping_timeout=cfg.ping_timeout_s,
-            close_timeout=5,
+            # A peer that missed its pong won't answer a close frame either: don't
+            # wait long for it. Worst case, a dead peer is gone after
+            # ping_interval + ping_timeout + close_timeout (5 + 10 + 2 s by default).
+            close_timeout=min(2.0, cfg.ping_timeout_s),
             logger=logging.getLogger("netcode.lobby.websockets"),
         )
         sockname = self._server.sockets[0].getsockname()
@@ -240,6 +243,7 @@ class LobbyServer:
             if link is None or link.closing:
                 continue
             if isinstance(item, CloseConnection):
+                log.info("closing connection %s: %d %s", conn_id, item.code, item.reason)
                 link.closing = link.kicked = True
                 link.queue.put_nowait(item)
             elif link.queue.qsize() >= MAX_OUTBOUND_QUEUE:
@@ -294,7 +298,12 @@ def _parser() -> argparse.ArgumentParser:
         help="require this token (?token=...); default $NETCODE_LOBBY_TOKEN",
     )
     p.add_argument("--max-players-limit", type=int, default=d.max_players_limit)
-    p.add_argument("--default-max-players", type=int, default=d.default_max_players)
+    p.add_argument(
+        "--default-max-players",
+        type=int,
+        default=None,
+        help=f"when create_room names none (default {d.default_max_players}, capped by the limit)",
+    )
     p.add_argument("--max-rooms", type=int, default=d.max_rooms)
     p.add_argument("--max-connections", type=int, default=d.max_connections)
     p.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes)
@@ -341,7 +350,11 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         max_rooms=args.max_rooms,
         max_connections=args.max_connections,
         max_players_limit=args.max_players_limit,
-        default_max_players=args.default_max_players,
+        default_max_players=(
+            min(LobbyConfig().default_max_players, args.max_players_limit)
+            if args.default_max_players is None
+            else args.default_max_players
+        ),
         max_metadata_bytes=args.max_metadata_bytes,
         max_errors_before_close=args.max_errors,
         rate_limit_per_s=args.rate_limit,
@@ -385,6 +398,8 @@ def cli_main(argv: list[str]) -> int:
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_level != "DEBUG":  # websockets logs every connection at INFO
+        logging.getLogger("netcode.lobby.websockets").setLevel(logging.WARNING)
     try:
         config = _config_from_args(args)
     except ConfigError as exc:

@@ -194,6 +194,7 @@ class PeerLink:
         self._drain_wakeup = asyncio.Event()
         self._closed_task: asyncio.Task[None] | None = None
         self._last_recv = self._loop.time()
+        self._last_stamped = float("-inf")  # when we last sent STATE/SNAPSHOT/ACK
         self._bad_packets = 0
         self._oversize_states = 0
         self.connected_at: float | None = None
@@ -329,7 +330,7 @@ class PeerLink:
             return
         if all(ch.readyState == "open" for ch in self._channels.values()):
             self._state = "connected"
-            self.connected_at = self._last_recv = self._loop.time()
+            self.connected_at = self._last_recv = self._last_stamped = self._loop.time()
             self._opened.set()
             self._emit(PeerConnected(self.peer_id))
             for label in self._queues:
@@ -443,7 +444,16 @@ class PeerLink:
                 self._lose(f"nothing received for {now - self._last_recv:.1f} s")
                 return
             self._send_raw(STATE_LABEL, wire.serialize(wire.Ping(wire.timestamp_us(now))))
+            if now - self._last_stamped >= cfg.heartbeat_interval_s:
+                self._send_ack()
             await asyncio.sleep(cfg.heartbeat_interval_s)
+
+    def _send_ack(self) -> None:
+        """A header-only packet: the peer learns what we received although we send no state."""
+        hdr, sent_us = self._stamp(0)
+        self._send_raw(
+            STATE_LABEL, wire.serialize(wire.Ack(hdr.seq, hdr.ack, hdr.ack_bits, sent_us))
+        )
 
     # -- sending --------------------------------------------------------------------------
 
@@ -459,7 +469,7 @@ class PeerLink:
         return True
 
     def _stamp(self, size: int) -> tuple[PacketHeader, int]:
-        now = self._loop.time()
+        now = self._last_stamped = self._loop.time()
         return self._endpoint.next_header(now, size), wire.timestamp_us(now)
 
     def _state_channel_ready(self) -> bool:
@@ -544,13 +554,20 @@ class PeerLink:
             return
         now = self._loop.time()
         self._last_recv = now
-        if cfg.label == STATE_LABEL:
-            self._on_state_channel(msg, now, len(data))
-        else:
-            self._on_reliable_channel(cfg.label, msg)
+        try:
+            if cfg.label == STATE_LABEL:
+                self._on_state_channel(msg, now, len(data))
+            else:
+                self._on_reliable_channel(cfg.label, msg)
+        except Exception:
+            # This runs inside aiortc's SCTP receive path: an exception escaping here
+            # would break the association. A layer above choked on a well-formed
+            # packet; count it like any bad packet and keep the link alive.
+            logger.exception("peer %s: error handling %s", self.peer_id, type(msg).__name__)
+            self._bad_packets += 1
 
     def _on_state_channel(self, msg: wire.Message, now: float, size: int) -> None:
-        if isinstance(msg, wire.State | wire.Snapshot):
+        if isinstance(msg, wire.State | wire.Snapshot | wire.Ack):
             hdr = PacketHeader(msg.seq, msg.ack, msg.ack_bits)
             is_new = self._endpoint.receive(hdr, now, size)
             for seq in self._endpoint.take_acked():
@@ -559,7 +576,7 @@ class PeerLink:
                 return  # stale or duplicate: newer state was already delivered
             if isinstance(msg, wire.State):
                 self._emit(StateReceived(self.peer_id, msg.payload, msg.seq))
-            else:
+            elif isinstance(msg, wire.Snapshot):
                 self._on_snapshot(msg)
         elif isinstance(msg, wire.Ping):
             pong = wire.Pong(msg.sent_us, wire.timestamp_us(now))

@@ -19,7 +19,9 @@ Payload (a msgpack-able dict; docs/STATE_SYNC.md is the normative text):
 
 * ``"e"``: ``{id: {field: value}}``. Full snapshot: every entity with every
   field. Delta: entities absent from the baseline with every field, entities
-  present in both with only the fields whose value changed. Always present.
+  present in both with only the fields whose value changed (a quantized field
+  the baseline entity also had is sent as the integer difference). Always
+  present.
 * ``"b"``: the baseline's packet sequence (0..65535). Present only in deltas.
 * ``"r"``: ``[id, ...]`` entities of the baseline that no longer exist. Deltas
   only, omitted when empty.
@@ -27,15 +29,16 @@ Payload (a msgpack-able dict; docs/STATE_SYNC.md is the normative text):
   exist. Deltas only, omitted when empty.
 
 Quantization (``quantize={"x": 0.01}``) sends a float field as the integer
-``round(value / step)`` and the receiver returns ``n * step``; it must be
-configured identically on both ends and it applies to every entity's field of
-that name, which must then hold a finite number.
+``round(value / step)`` (within +-2**62) and the receiver returns ``n * step``;
+in a delta it is sent relative to the baseline's integer when there is one. It
+must be configured identically on both ends and it applies to every entity's
+field of that name, which must then hold a finite number.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeAlias
 
 from ..errors import DecodeError, DeltaBaselineMissing
@@ -72,8 +75,18 @@ def _is_id(value: object) -> bool:
     return (type(value) is int) or isinstance(value, str)
 
 
+# Immutable msgpack scalars: shared, never copied or compared recursively (fast path).
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+_MISSING = object()
+_STR = frozenset({str})
+# Quantized integers stay within +-2**62 so a difference of two still fits msgpack's int64.
+_QUANT_LIMIT = 1 << 62
+
+
 def _copy(value: Any) -> Any:
     """Deep copy of containers (tuples become lists, as after msgpack); scalars as is."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, list | tuple):
         return [_copy(v) for v in value]
     if isinstance(value, dict):
@@ -92,13 +105,40 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _unchanged(old: Any, new: Any) -> bool:
+    """:func:`_same` with the common cases (identical or equal scalars) inlined."""
+    if old is new:
+        return True
+    t = type(new)
+    if type(old) is not t:
+        return False
+    return bool(old == new) if t in _SCALARS else _same(old, new)
+
+
+def _same_scalar_types(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """For ``old == new``: True if every value is a scalar of the same type in both."""
+    for key, value in new.items():
+        t = type(value)
+        if t is not type(old[key]) or t not in _SCALARS:
+            return False
+    return True
+
+
 def encode_full(state: _Wire) -> dict[str, Any]:
     """Payload carrying every entity and field of ``state`` (wire form)."""
     return {"e": {eid: dict(fields) for eid, fields in state.items()}}
 
 
-def encode_delta(baseline: _Wire, state: _Wire, baseline_seq: int) -> dict[str, Any]:
-    """Payload turning ``baseline`` into ``state``: only what differs."""
+def encode_delta(
+    baseline: _Wire, state: _Wire, baseline_seq: int, relative: Collection[str] = ()
+) -> dict[str, Any]:
+    """Payload turning ``baseline`` into ``state``: only what differs.
+
+    Fields named in ``relative`` (the quantized ones, integers in wire form)
+    are sent as the difference from the baseline's value when the entity had
+    that field: a moving position costs a 1-3 byte step instead of a 5-9 byte
+    coordinate.
+    """
     changed: dict[EntityId, dict[str, Any]] = {}
     removed_fields: dict[EntityId, list[str]] = {}
     for eid, fields in state.items():
@@ -106,8 +146,13 @@ def encode_delta(baseline: _Wire, state: _Wire, baseline_seq: int) -> dict[str, 
         if old is None:
             changed[eid] = dict(fields)
             continue
-        diff = {k: v for k, v in fields.items() if k not in old or not _same(old[k], v)}
+        if old == fields and _same_scalar_types(old, fields):
+            continue  # the common case, checked at C speed
+        diff = {k: v for k, v in fields.items() if not _unchanged(old.get(k, _MISSING), v)}
         if diff:
+            for name in relative:
+                if name in diff and name in old:
+                    diff[name] -= old[name]
             changed[eid] = diff
         gone = [k for k in old if k not in fields]
         if gone:
@@ -121,11 +166,14 @@ def encode_delta(baseline: _Wire, state: _Wire, baseline_seq: int) -> dict[str, 
     return payload
 
 
-def apply_delta(baseline: _Wire, payload: Mapping[str, Any]) -> _Wire:
+def apply_delta(
+    baseline: _Wire, payload: Mapping[str, Any], relative: Collection[str] = ()
+) -> _Wire:
     """The state a delta payload describes, given its baseline (both wire form).
 
     The payload must have passed :func:`_check_payload`; ``baseline`` is not
-    modified and unchanged entity dicts are shared with it.
+    modified and unchanged entity dicts are shared with it. ``relative`` must
+    be what the sender used with :func:`encode_delta`.
     """
     state = dict(baseline)
     for eid in payload.get("r", ()):
@@ -138,8 +186,24 @@ def apply_delta(baseline: _Wire, payload: Mapping[str, Any]) -> _Wire:
         state[eid] = {k: v for k, v in state[eid].items() if k not in names}
     for eid, fields in payload["e"].items():
         old = state.get(eid)
-        state[eid] = dict(fields) if old is None else {**old, **fields}
+        if old is None:
+            state[eid] = dict(fields)
+            continue
+        entity = {**old, **fields}
+        for name in relative:
+            if name in fields and name in old:
+                entity[name] = _add_step(eid, name, old[name], fields[name])
+        state[eid] = entity
     return state
+
+
+def _add_step(eid: EntityId, name: str, base: object, step: object) -> int:
+    if type(base) is not int or type(step) is not int:
+        raise DecodeError(f"entity {eid!r}: relative field {name!r} is not an int")
+    value = base + step
+    if not -_QUANT_LIMIT <= value <= _QUANT_LIMIT:
+        raise DecodeError(f"entity {eid!r}: quantized field {name!r} out of range")
+    return value
 
 
 def _check_payload(payload: object, max_entities: int) -> Mapping[str, Any]:
@@ -186,7 +250,7 @@ def _check_id(eid: object) -> None:
 class _Quantizer:
     """Float fields <-> integer multiples of a step, identical on both ends."""
 
-    __slots__ = ("_steps",)
+    __slots__ = ("_fields", "_steps")
 
     def __init__(self, steps: Mapping[str, float] | None) -> None:
         steps = dict(steps or {})
@@ -196,44 +260,66 @@ class _Quantizer:
             if not math.isfinite(step):
                 raise ValueError(f"quantize: step of {name!r} must be finite")
         self._steps = steps
+        self._fields = frozenset(steps)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Names of the quantized fields (sent relative to the baseline in deltas)."""
+        return self._fields
 
     def to_wire(self, entities: Entities) -> _Wire:
         """Copy of ``entities`` in wire form (validated, quantized, tuples as lists)."""
+        steps = self._steps
         out: _Wire = {}
         for eid, fields in entities.items():
-            if not _is_id(eid):
+            if type(eid) is not int and not isinstance(eid, str):
                 raise ValueError(f"entity id must be an int or a str, got {eid!r}")
-            entity: dict[str, Any] = {}
-            for name, value in fields.items():
-                if not isinstance(name, str):
-                    raise ValueError(f"entity {eid!r}: field names must be str, got {name!r}")
-                step = self._steps.get(name)
-                entity[name] = _copy(value) if step is None else self._quantize(eid, name, value)
+            if not _STR.issuperset(map(type, fields)):
+                raise ValueError(f"entity {eid!r}: field names must be str, got {list(fields)!r}")
+            entity = {k: v if type(v) in _SCALARS else _copy(v) for k, v in fields.items()}
+            for name, step in steps.items():
+                value = entity.get(name, _MISSING)
+                if value is _MISSING:
+                    continue
+                if type(value) is float or type(value) is int:  # inlined: hot loop
+                    try:
+                        n = round(value / step)
+                        if -_QUANT_LIMIT <= n <= _QUANT_LIMIT:
+                            entity[name] = n
+                            continue
+                    except (OverflowError, ValueError):
+                        pass
+                _quantize(eid, name, value, step)  # raises the precise error
             out[eid] = entity
         return out
-
-    def _quantize(self, eid: EntityId, name: str, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"entity {eid!r}: quantized field {name!r} must be a number")
-        if not math.isfinite(value):
-            raise ValueError(f"entity {eid!r}: quantized field {name!r} must be finite")
-        return round(value / self._steps[name])
 
     def from_wire(self, state: _Wire) -> dict[EntityId, dict[str, Any]]:
         """Fresh copy of a wire-form state for the game (it may mutate it freely)."""
+        steps = self._steps
         out: dict[EntityId, dict[str, Any]] = {}
         for eid, fields in state.items():
-            entity: dict[str, Any] = {}
-            for name, value in fields.items():
-                step = self._steps.get(name)
-                if step is None:
-                    entity[name] = _copy(value)
-                elif type(value) is int:
-                    entity[name] = value * step
-                else:
+            entity = {k: v if type(v) in _SCALARS else _copy(v) for k, v in fields.items()}
+            for name, step in steps.items():
+                value = entity.get(name, _MISSING)
+                if value is _MISSING:
+                    continue
+                if type(value) is not int:
                     raise DecodeError(f"entity {eid!r}: quantized field {name!r} is not an int")
+                entity[name] = value * step
             out[eid] = entity
         return out
+
+
+def _quantize(eid: EntityId, name: str, value: object, step: float) -> int:
+    if type(value) is not float and type(value) is not int:
+        raise ValueError(f"entity {eid!r}: quantized field {name!r} must be a number")
+    try:
+        n = round(value / step)
+    except (OverflowError, ValueError):
+        raise ValueError(f"entity {eid!r}: quantized field {name!r} must be finite") from None
+    if not -_QUANT_LIMIT <= n <= _QUANT_LIMIT:
+        raise ValueError(f"entity {eid!r}: quantized field {name!r} is out of range")
+    return n
 
 
 def _check_ring_size(ring_size: int) -> None:
@@ -276,7 +362,7 @@ class SnapshotSender:
         else:
             baseline = self._ring.get(base_seq)
             assert baseline is not None  # baseline_for checked it
-            payload = encode_delta(baseline, state, base_seq)
+            payload = encode_delta(baseline, state, base_seq, self._quantizer.fields)
             self.delta_count += 1
         self._ring.insert(seq, state)
         return payload
@@ -338,7 +424,7 @@ class SnapshotReceiver:
             baseline = self._ring.get(base_seq)
             if baseline is None:
                 raise DeltaBaselineMissing(f"snapshot {seq}: baseline {base_seq} is not held")
-            state = apply_delta(baseline, checked)
+            state = apply_delta(baseline, checked, self._quantizer.fields)
         else:
             state = {eid: dict(fields) for eid, fields in checked["e"].items()}
         if len(state) > self._max_entities:

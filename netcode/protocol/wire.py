@@ -37,6 +37,7 @@ __all__ = [
     "CHUNK_OVERHEAD",
     "DEFAULT_LIMITS",
     "VERSION",
+    "Ack",
     "Bye",
     "Chunk",
     "ChunkAssembler",
@@ -82,6 +83,7 @@ class MsgType(IntEnum):
     PONG = 5
     BYE = 6
     CHUNK = 7
+    ACK = 8
 
 
 def timestamp_us(now: float) -> int:
@@ -135,6 +137,23 @@ class Snapshot:
     ack_bits: int
     sent_us: int
     payload: Any
+
+    def __post_init__(self) -> None:
+        _check_header(self.seq, self.ack, self.ack_bits, self.sent_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The :class:`State` header alone, sent on heartbeat ticks when no state went out.
+
+    Keeps acks (delta-snapshot baselines, loss and RTT stats) flowing back from a
+    peer that only receives state. It takes a sequence number like any state packet.
+    """
+
+    seq: int
+    ack: int
+    ack_bits: int
+    sent_us: int
 
     def __post_init__(self) -> None:
         _check_header(self.seq, self.ack, self.ack_bits, self.sent_us)
@@ -199,7 +218,7 @@ class Chunk:
             raise EncodeError("data must be bytes")
 
 
-Message = State | Snapshot | Event | Ping | Pong | Bye | Chunk
+Message = State | Snapshot | Ack | Event | Ping | Pong | Bye | Chunk
 
 
 def _check_header(seq: int, ack: int, ack_bits: int, sent_us: int) -> None:
@@ -212,61 +231,77 @@ def _check_header(seq: int, ack: int, ack_bits: int, sent_us: int) -> None:
 # --------------------------------------------------------------------------- payloads
 
 _SCALARS: Final = frozenset({type(None), bool, float, bytes})
+_CONTAINERS: Final = frozenset({list, tuple, dict})
+_PLAIN: Final = frozenset({type(None), bool, float, bytes, int, str})
 
 
 def _utf8_len_over(s: str, limit: int) -> bool:
     if len(s) > limit:
         return True
     # A char is at most 4 UTF-8 bytes: only encode when the length could be over.
-    return len(s) * 4 > limit and len(s.encode("utf-8")) > limit
+    try:
+        return len(s) * 4 > limit and len(s.encode("utf-8")) > limit
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise EncodeError(f"str is not valid UTF-8: {exc}") from None
 
 
-def _check_key(key: object, limits: Limits) -> None:
-    if type(key) is int:
-        if not _I64_MIN <= key <= _U64_MAX:
-            raise EncodeError(f"map key {key} out of the msgpack int range")
-    elif type(key) is str:
-        if _utf8_len_over(key, limits.max_str_len):
-            raise EncodeError(f"map key longer than max_str_len={limits.max_str_len}")
-    else:
-        raise EncodeError(f"map keys must be str or int, got {type(key).__name__}")
-
-
-def _check_value(value: object, limits: Limits, depth: int) -> None:
+def _check_scalar(value: object, limits: Limits, *, key: bool) -> None:
+    """A non-container value (or map key) the sender supplied; exact types first."""
     t = type(value)
-    if t in _SCALARS:
-        return
-    if t is int:
-        if not _I64_MIN <= value <= _U64_MAX:  # type: ignore[operator]
-            raise EncodeError(f"int {value} out of the msgpack range")
-        return
-    if t is str:
+    if t is str or (not key and t is not int and isinstance(value, str)):
         if _utf8_len_over(value, limits.max_str_len):  # type: ignore[arg-type]
             raise EncodeError(f"str longer than max_str_len={limits.max_str_len}")
-        return
-    if t is list or t is tuple or t is dict:
-        if depth >= limits.max_depth:
-            raise EncodeError(f"payload nested deeper than max_depth={limits.max_depth}")
-        if len(value) > limits.max_container_len:  # type: ignore[arg-type]
-            raise EncodeError(f"container longer than max_container_len={limits.max_container_len}")
-        if t is dict:
-            for k, v in value.items():  # type: ignore[attr-defined]
-                _check_key(k, limits)
-                _check_value(v, limits, depth + 1)
+    elif (t is int or isinstance(value, int)) and t is not bool:
+        if not _I64_MIN <= value <= _U64_MAX:  # type: ignore[operator]
+            raise EncodeError(f"int {value} out of the msgpack 64-bit range")
+    elif key:
+        raise EncodeError(f"map keys must be str or int, got {t.__name__}")
+    elif t not in _SCALARS and not isinstance(value, float | bytes):
+        raise EncodeError(
+            f"cannot send a {t.__name__}: use None/bool/int/float/str/bytes/list/dict"
+        )
+
+
+def _walk(root: object, limits: Limits, *, from_wire: bool) -> None:
+    """Depth, length and key-type check, iterative so no input can exhaust the stack.
+
+    ``from_wire``: ``root`` came out of msgpack with our decoder limits, so only
+    types msgpack produces occur and lengths are already bounded; only depth and
+    map key types remain to check.
+    """
+    max_depth, max_len = limits.max_depth, limits.max_container_len
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        value, depth = stack.pop()
+        t = type(value)
+        if t not in _CONTAINERS and (t in _PLAIN or not isinstance(value, list | tuple | dict)):
+            if not from_wire and t not in _SCALARS:  # None/bool/float/bytes need no check
+                _check_scalar(value, limits, key=False)
+            continue
+        if depth >= max_depth:
+            raise EncodeError(f"payload nested deeper than max_depth={max_depth}")
+        if len(value) > max_len:
+            raise EncodeError(f"container longer than max_container_len={max_len}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                tk = type(k)
+                if tk is not str and tk is not int:
+                    _check_scalar(k, limits, key=True)  # raises unless a str/int subclass
+                elif not from_wire:
+                    _check_scalar(k, limits, key=True)
+                stack.append((v, depth + 1))
         else:
-            for v in value:  # type: ignore[attr-defined]
-                _check_value(v, limits, depth + 1)
-        return
-    raise EncodeError(f"cannot send a {t.__name__}: use None/bool/int/float/str/bytes/list/dict")
+            stack.extend((v, depth + 1) for v in value)
 
 
 def check_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise :class:`EncodeError` unless ``payload`` is sendable and within ``limits``.
 
     Types: None, bool, int (64-bit), float, str, bytes, list/tuple, dict with str or
-    int keys; nesting at most ``max_depth`` containers deep (a scalar is depth 0).
+    int keys (not bool); nesting at most ``max_depth`` containers deep (a scalar is
+    depth 0).
     """
-    _check_value(payload, limits, 0)
+    _walk(payload, limits, from_wire=False)
 
 
 def pack_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> Packed:
@@ -274,6 +309,10 @@ def pack_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> Packed:
     if isinstance(payload, Packed):
         return payload
     check_payload(payload, limits)
+    return _pack_checked(payload)
+
+
+def _pack_checked(payload: Any) -> Packed:
     try:
         data = msgpack.packb(payload, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - check() caught it
@@ -290,6 +329,8 @@ def _header_fields(msg: Message) -> tuple[MsgType, tuple[object, ...], Any]:
         return MsgType.STATE, (msg.seq, msg.ack, msg.ack_bits, msg.sent_us), msg.payload
     if isinstance(msg, Snapshot):
         return MsgType.SNAPSHOT, (msg.seq, msg.ack, msg.ack_bits, msg.sent_us), msg.payload
+    if isinstance(msg, Ack):
+        return MsgType.ACK, (msg.seq, msg.ack, msg.ack_bits, msg.sent_us), None
     if isinstance(msg, Event):
         return MsgType.EVENT, (), msg.payload
     if isinstance(msg, Ping):
@@ -325,12 +366,12 @@ def serialize(msg: Message, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """
     check(msg, limits)
     kind, fields, payload = _header_fields(msg)
-    items = (VERSION, int(kind), *fields)
-    n = len(items) + (1 if kind in _HAS_PAYLOAD else 0)
-    parts = [bytes((0x90 | n,)), *(msgpack.packb(f, use_bin_type=True) for f in items)]
-    if kind in _HAS_PAYLOAD:
-        parts.append(pack_payload(payload, limits).data)
-    return b"".join(parts)
+    head = msgpack.packb((VERSION, int(kind), *fields), use_bin_type=True)
+    if kind not in _HAS_PAYLOAD:
+        return bytes(head)
+    body = payload if isinstance(payload, Packed) else _pack_checked(payload)
+    # head is a fixarray (at most 6 items): bump its length by one for the payload.
+    return b"".join((bytes((head[0] + 1,)), head[1:], body.data))
 
 
 def _unpack(data: bytes, limits: Limits, max_bytes: int) -> object:
@@ -371,6 +412,9 @@ def _build(kind: MsgType, f: list[Any], limits: Limits) -> Message:
         seq, ack, bits, sent, payload = _fields_h(f)
         cls = State if kind is MsgType.STATE else Snapshot
         return cls(seq, ack, bits, sent, _checked_payload(payload, limits))
+    if kind is MsgType.ACK:
+        seq, ack, bits, sent, _ = _fields_h([*f, None])
+        return Ack(seq, ack, bits, sent)
     if kind is MsgType.EVENT:
         return Event(_checked_payload(f[0], limits))
     if kind is MsgType.PING:
@@ -398,7 +442,7 @@ def _fields_h(f: list[Any]) -> tuple[int, int, int, int, Any]:
 
 def _checked_payload(payload: Any, limits: Limits) -> Any:
     try:
-        check_payload(payload, limits)
+        _walk(payload, limits, from_wire=True)
     except EncodeError as exc:
         raise DecodeError(f"payload: {exc}") from exc
     return payload
@@ -412,6 +456,7 @@ _FIELD_COUNT: Final = {
     MsgType.PONG: 2,
     MsgType.BYE: 1,
     MsgType.CHUNK: 4,
+    MsgType.ACK: 4,
 }
 
 

@@ -127,7 +127,7 @@ def test_bad_packets_are_counted_not_fatal() -> None:
         EventReceived("srv", [1, 2]),
     ):
         c._dispatch(ev, c.start)
-    server._dispatch(StateReceived("c0", {"k": "in", "i": [[1, 9, 9]]}, 1), server.start)
+    server._dispatch(StateReceived("c0", {"k": "in", "i": [[1, [9, 9]]]}, 1), server.start)
     assert c.toggles.bad_packets == 2 and server.toggles.bad_packets == 1
 
 

@@ -58,7 +58,9 @@ def _play(ticks: int, delay: int, loss: float, seed: int) -> tuple[HostGame, lis
             for msg in down[c.me].receive(t):
                 c.on_snapshot(decode_snapshot(msg), t * DT)  # type: ignore[arg-type]
             pos = c.my_position() or (0.0, 0.0)
-            up[c.me].send(t, c.tick(bot_input(pos, c.pickups(), t, i + 1)))
+            packet = c.tick(bot_input(pos, c.pickups(), t, i + 1))
+            if packet is not None:
+                up[c.me].send(t, packet)
     return host, clients
 
 
@@ -88,6 +90,7 @@ def test_reconciled_prediction_replays_unacked_inputs() -> None:
     host.add_peer("c")
     c.on_snapshot(decode_snapshot(host.snapshot()), 0.0)
     sent = [c.tick(Input(1, 0)) for _ in range(10)]
+    assert all(p is not None for p in sent)
     for pkt in sent[:4]:  # the host has seen only 4 of our 10 inputs
         host.receive_inputs("c", decode_inputs(pkt))
         host.tick()

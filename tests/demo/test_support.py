@@ -13,7 +13,6 @@ from demo_game.cli import ice_addresses_for, is_headless, parse_args
 from demo_game.netgraph import NetGraphData, NetSample
 from demo_game.procs import bot_stats_path
 from demo_game.sim import Input
-from demo_game.smoothing import ClockOffset, Track
 from demo_game.stats import StatsRecorder, percentile
 
 
@@ -90,22 +89,3 @@ def test_bot_steers_towards_the_nearest_pickup() -> None:
     # phase well outside the wander window for seed 0
     assert bot_input((100.0, 100.0), [(500.0, 100.0), (10.0, 500.0)], 100, 0) == Input(1, 0)
     assert bot_input((100.0, 100.0), [(100.0, 300.0)], 100, 0) == Input(0, 1)
-
-
-def test_track_interpolates_and_bounds_extrapolation() -> None:
-    t = Track()
-    assert t.sample(0.0) is None
-    t.push(0.0, (0.0, 0.0))
-    t.push(1.0, (10.0, 20.0))
-    t.push(0.5, (99.0, 99.0))  # older than newest: ignored
-    assert t.sample(0.5) == (5.0, 10.0)
-    assert t.sample(-1.0) == (0.0, 0.0)
-    assert t.sample(10.0) == pytest.approx((11.0, 22.0))  # at most 0.1 s ahead
-
-
-def test_clock_offset_tracks_the_least_delayed_packet() -> None:
-    c = ClockOffset(drift_per_s=0.0)
-    c.observe(remote_t=0.0, local_t=100.05)
-    c.observe(remote_t=1.0, local_t=101.01)
-    c.observe(remote_t=2.0, local_t=102.09)
-    assert c.remote_now(103.01) == pytest.approx(3.0)

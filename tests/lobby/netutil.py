@@ -45,7 +45,9 @@ async def clients(url: str, n: int, **kwargs: Any) -> AsyncIterator[list[Signali
     opened: list[SignalingClient] = []
     try:
         opened.extend(
-            await asyncio.gather(*(SignalingClient.connect(url, timeout=TIMEOUT, **kwargs) for _ in range(n)))
+            await asyncio.gather(
+                *(SignalingClient.connect(url, timeout=TIMEOUT, **kwargs) for _ in range(n))
+            )
         )
         yield opened
     finally:
@@ -74,7 +76,7 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
     Polls the event loop, bounded by TIMEOUT; the margin is never what's tested.
     """
     async with asyncio.timeout(TIMEOUT):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - server state has no event to await
             await asyncio.sleep(0.005)
     assert predicate(), what
 
@@ -83,7 +85,9 @@ async def http_get(host: str, port: int, path: str) -> tuple[int, dict[str, str]
     """A minimal HTTP/1.1 GET: (status, headers, body)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
         async with asyncio.timeout(TIMEOUT):
             raw = await reader.read()

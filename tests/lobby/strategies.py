@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from netcode.config import IceServer
 from netcode.lobby import messages as m
 
-__all__ = ["any_message", "json_values", "metadata", "rids"]
+__all__ = ["any_message", "by_type", "json_values", "metadata", "rids"]
 
 ids = st.text(min_size=1, max_size=m.MAX_ID_LEN)
 room_codes = st.text(min_size=1, max_size=m.MAX_ROOM_CODE_LEN)
@@ -50,28 +50,35 @@ summaries = st.builds(
     metadata=metadata,
 )
 
-client_messages: st.SearchStrategy[m.ClientMessage] = st.one_of(
-    st.builds(
+
+def _pair(
+    cls: type[Any], **fields: st.SearchStrategy[Any]
+) -> tuple[type[Any], st.SearchStrategy[Any]]:
+    return cls, st.builds(cls, **fields)
+
+
+_client: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
+    _pair(
         m.CreateRoom,
         max_players=st.none() | players,
         private=st.booleans(),
         metadata=metadata,
         rid=rids,
     ),
-    st.builds(m.JoinRoom, room=room_codes, rid=rids),
-    st.builds(m.LeaveRoom, rid=rids),
-    st.builds(m.ListRooms, game=st.none() | ids, rid=rids),
-    st.builds(m.SendSignal, to=ids, kind=kinds, data=json_values, rid=rids),
-)
-server_messages: st.SearchStrategy[m.ServerMessage] = st.one_of(
-    st.builds(
+    _pair(m.JoinRoom, room=room_codes, rid=rids),
+    _pair(m.LeaveRoom, rid=rids),
+    _pair(m.ListRooms, game=st.none() | ids, rid=rids),
+    _pair(m.SendSignal, to=ids, kind=kinds, data=json_values, rid=rids),
+]
+_server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
+    _pair(
         m.Welcome,
         peer_id=ids,
         v=st.integers(1, 1000),
         ice_servers=st.lists(ice, max_size=3).map(tuple),
         max_message_bytes=st.integers(1024, 2**30),
     ),
-    st.builds(
+    _pair(
         m.RoomJoined,
         room=room_codes,
         peer_id=ids,
@@ -81,16 +88,18 @@ server_messages: st.SearchStrategy[m.ServerMessage] = st.one_of(
         metadata=metadata,
         rid=rids,
     ),
-    st.builds(m.RoomLeft, room=room_codes, rid=rids),
-    st.builds(m.RoomList, rooms=st.lists(summaries, max_size=4).map(tuple), rid=rids),
-    st.builds(m.PeerJoinedMsg, room=room_codes, peer_id=ids),
-    st.builds(
+    _pair(m.RoomLeft, room=room_codes, rid=rids),
+    _pair(m.RoomList, rooms=st.lists(summaries, max_size=4).map(tuple), rid=rids),
+    _pair(m.PeerJoinedMsg, room=room_codes, peer_id=ids),
+    _pair(
         m.PeerLeftMsg,
         room=room_codes,
         peer_id=ids,
         reason=st.sampled_from(sorted(m.PEER_LEFT_REASONS)),
     ),
-    st.builds(m.SignalMsg, sender=ids, kind=kinds, data=json_values),
-    st.builds(m.ErrorMsg, code=ids, message=st.text(max_size=100), rid=rids),
-)
-any_message: st.SearchStrategy[m.Message] = st.one_of(client_messages, server_messages)
+    _pair(m.SignalMsg, sender=ids, kind=kinds, data=json_values),
+    _pair(m.ErrorMsg, code=ids, message=st.text(max_size=100), rid=rids),
+]
+# One strategy per message class, so every type gets its own round-trip test.
+by_type: dict[type[Any], st.SearchStrategy[Any]] = dict([*_client, *_server])
+any_message: st.SearchStrategy[m.Message] = st.one_of(*by_type.values())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from netcode.config import ChannelConfig, SessionConfig
+from netcode.config import ChannelConfig, NetworkConditions, SessionConfig
 from netcode.errors import ConfigError, ConnectTimeout, EncodeError
 from netcode.events import (
     EventReceived,
@@ -207,6 +207,14 @@ async def test_malformed_packets_are_counted_and_dropped(lobby: LobbyServer) -> 
         await log.wait_for(lambda _: len(log.of(EventReceived)) >= 2)
         assert all(e.data != {"stale": True} for e in log.of(StateReceived))
         assert b.stats(a.peer_id).stale_drops >= 1
+        # A well-formed SNAPSHOT whose payload is not a snapshot: counted, not delivered.
+        seq = link.endpoint.next_seq
+        state_ch.send(wire.serialize(wire.Snapshot(seq, 0, 0, 0, "not a snapshot")))
+        a.send_state({"n": 1})  # same seq as the junk: stale on arrival
+        a.send_state({"n": 2})
+        await log.wait_for(lambda _: any(e.data == {"n": 2} for e in log.of(StateReceived)))
+        assert b.stats(a.peer_id).bad_packets == len(junk) + 1
+        assert log.of(SnapshotReceived) == []
 
 
 async def test_large_event_is_chunked_and_arrives_intact(lobby: LobbyServer) -> None:
@@ -278,7 +286,7 @@ async def test_rtt_and_acks_are_measured(lobby: LobbyServer) -> None:
             await log_a.wait_count(EventReceived, i + 1)
         stats = a.stats(b.peer_id)
         assert 0.0 < stats.rtt_ms < 1000.0
-        assert stats.packets_sent == 30
+        assert stats.packets_sent >= 30  # plus header-only ACKs on idle heartbeat ticks
         assert stats.packets_received >= 24
         assert stats.packets_acked >= 1
         with pytest.raises(KeyError):
@@ -298,9 +306,11 @@ async def test_snapshots_arrive_whole_and_use_deltas(lobby: LobbyServer) -> None
             b.send_event(tick)
             await log_a.wait_count(EventReceived, tick + 1)
         snaps = log_b.of(SnapshotReceived, a.peer_id)
-        # a sends nothing else on the state channel, so snapshot seq == tick.
         assert len(snaps) >= 24
-        assert snaps[-1].entities == {1: {"x": float(snaps[-1].seq), "name": "p1"}, 2: {"x": 5.0}}
+        xs = [s.entities[1]["x"] for s in snaps]
+        assert xs == sorted(set(xs)) and set(xs) <= {float(t) for t in range(30)}
+        for snap in snaps:  # whole entities every time, although most were deltas
+            assert snap.entities == {1: {"x": snap.entities[1]["x"], "name": "p1"}, 2: {"x": 5.0}}
         assert link_of(a, b.peer_id)._snap_tx.delta_count > 0
 
 
@@ -359,3 +369,52 @@ async def test_config_checked_before_connecting(lobby: LobbyServer) -> None:
         await connect(lobby.url, config=SessionConfig(channels=(ChannelConfig.reliable_ordered(),)))
     with pytest.raises(ConfigError, match="not both"):
         await connect(lobby.url, room="ABCDEF", create=True, config=LOOPBACK)
+
+
+async def test_set_conditions_adds_latency_to_one_link(lobby: LobbyServer) -> None:
+    cfg = loopback_config(heartbeat_interval_s=0.05)
+    async with mesh(lobby.url, 2, cfg) as (a, b):
+        log_a, log_b = EventLog(a), EventLog(b)
+        a.set_conditions(NetworkConditions(latency_ms=60.0, seed=1), peer=b.peer_id)
+        b.set_conditions(NetworkConditions(latency_ms=60.0, seed=2))
+        loop = asyncio.get_running_loop()
+        for i in range(6):  # event round trips under ~120 ms RTT; heartbeats meanwhile
+            start = loop.time()
+            a.send_event(i)
+            await log_b.wait_count(EventReceived, i + 1)
+            b.send_event(i)
+            await log_a.wait_count(EventReceived, i + 1)
+            assert loop.time() - start >= 0.1
+        assert a.stats(b.peer_id).rtt_ms >= 80.0
+        a.set_conditions(None)
+        b.set_conditions(None, peer=a.peer_id)
+        conditioner = link_of(a, b.peer_id)._conditioner
+        a.send_event("flush")  # datagrams already delayed keep their order: let them pass
+        await log_b.wait_count(EventReceived, 7)
+        before = conditioner.counters
+        assert before.delayed > 0
+        a.send_event("clean again")
+        await log_b.wait_count(EventReceived, 8)
+        after = conditioner.counters
+        assert after.outbound.offered > before.outbound.offered
+        assert after.delayed == before.delayed  # nothing delayed any more
+
+
+async def test_receive_only_peer_still_acks_on_heartbeat(lobby: LobbyServer) -> None:
+    """b never sends state; its heartbeat ACKs still give a delta baselines and stats."""
+    cfg = loopback_config(heartbeat_interval_s=0.05)
+    async with mesh(lobby.url, 2, cfg) as (a, b):
+        log_a, log_b = EventLog(a), EventLog(b)
+        sender = link_of(a, b.peer_id)._snap_tx
+        tick = 0
+        async with asyncio.timeout(TIMEOUT):
+            while sender.delta_count == 0:  # one event round trip per tick as the clock
+                a.send_snapshot({1: {"x": float(tick)}})
+                a.send_event(tick)
+                await log_b.wait_count(EventReceived, tick + 1)
+                b.send_event(tick)
+                await log_a.wait_count(EventReceived, tick + 1)
+                tick += 1
+        assert a.stats(b.peer_id).packets_acked > 0
+        assert b.stats(a.peer_id).packets_sent > 0  # header-only ACK packets...
+        assert log_a.of(StateReceived) == [] and log_a.of(SnapshotReceived) == []  # ...only

@@ -245,3 +245,14 @@ class LinkMachine(RuleBasedStateMachine):
 
 LinkMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=60)
 test_link_machine = LinkMachine.TestCase
+
+
+def test_rtt_is_timed_on_the_ack_field_not_on_older_bits() -> None:
+    """A peer that replies once per 4 packets must not inflate RTT by its send interval."""
+    a, b = ReliabilityEndpoint(), ReliabilityEndpoint()
+    for i in range(4):
+        t = i * 0.010
+        b.receive(a.next_header(t), t)
+    a.receive(b.next_header(0.030), 0.030)  # acks all four at once
+    assert len(a.take_acked()) == 4
+    assert a.rtt == pytest.approx(0.0)  # only packet 3 (the ack field) was timed

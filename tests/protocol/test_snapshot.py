@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgpack
@@ -69,6 +70,35 @@ def test_apply_of_encode_is_the_new_state(baseline: State, new: State) -> None:
     wire = msgpack_round_trip(payload)
     assert typed_eq(apply_delta(baseline, wire), new)
     assert typed_eq(msgpack_round_trip(encode_full(new))["e"], new)
+
+
+int_states = st.dictionaries(
+    entity_ids,
+    st.dictionaries(st.sampled_from(["x", "y", "name"]), st.integers(-(2**62), 2**62), max_size=3),
+    max_size=5,
+)
+
+
+@given(int_states, int_states)
+def test_relative_fields_round_trip(baseline: State, new: State) -> None:
+    payload = msgpack_round_trip(encode_delta(baseline, new, 1, relative={"x", "y"}))
+    assert typed_eq(apply_delta(baseline, payload, relative={"x", "y"}), new)
+
+
+def test_relative_fields_are_sent_as_differences() -> None:
+    base: State = {1: {"x": 100000, "y": 5}, 2: {"y": 1}}
+    new: State = {1: {"x": 100007, "y": 5}, 2: {"x": 300, "y": 0}, 3: {"x": 9}}
+    payload = encode_delta(base, new, 4, relative={"x", "y"})
+    # 1.x moved by 7; 2.x is new to the entity (absolute); 3 is a new entity (absolute)
+    assert payload == {"b": 4, "e": {1: {"x": 7}, 2: {"x": 300, "y": -1}, 3: {"x": 9}}}
+
+
+@pytest.mark.parametrize("step", [1.5, "1", None, 2**62])
+def test_bad_relative_step_is_a_decode_error(step: object) -> None:
+    with pytest.raises(DecodeError):
+        apply_delta(
+            {1: {"x": 2**62 - 1 if step == 2**62 else 5}}, {"b": 0, "e": {1: {"x": step}}}, {"x"}
+        )
 
 
 @settings(max_examples=30)
@@ -338,3 +368,43 @@ def test_any_payload_decodes_or_raises_a_protocol_error(payload: object) -> None
         pass
     except DeltaBaselineMissing:
         pass
+
+
+# -- the test vectors of docs/STATE_SYNC.md section 4.5 -------------------------
+
+VECTORS: list[tuple[int, dict[EntityId, dict[str, Any]], str]] = [
+    (
+        6,
+        {1: {"x": 1.5, "hp": 100}, "p2": {"name": "ann"}},
+        "81 a1 65 82 01 82 a1 78 cc 96 a2 68 70 64 a2 70 32 81 a4 6e 61 6d 65 a3 61 6e 6e",
+    ),
+    (7, {1: {"x": 1.51, "hp": 100}}, "83 a1 62 06 a1 65 81 01 81 a1 78 01 a1 72 91 a2 70 32"),
+    (
+        8,
+        {1: {"x": 1.51}},
+        "84 a1 62 06 a1 65 81 01 81 a1 78 01 a1 72 91 a2 70 32 a1 78 81 01 91 a2 68 70",
+    ),
+]
+
+
+def test_documented_vectors_encode_and_decode() -> None:
+    tx = SnapshotSender(quantize={"x": 0.01})
+    rx = SnapshotReceiver(quantize={"x": 0.01})
+    for i, (seq, entities, hexbytes) in enumerate(VECTORS):
+        payload = tx.encode(seq, entities)
+        assert msgpack.packb(payload).hex(" ") == hexbytes
+        got = rx.decode(seq, msgpack.unpackb(bytes.fromhex(hexbytes), strict_map_key=False))
+        assert got.keys() == entities.keys()
+        for eid, fields in entities.items():
+            assert got[eid] == pytest.approx(fields)
+        if i == 0:
+            tx.on_ack(seq)
+
+
+def test_benchmark_runs_and_deltas_are_smaller_than_fulls() -> None:
+    from benchmarks.snapshots import Scenario, simulate
+
+    r = simulate(Scenario("t", "test", quantize=True, rtt_ticks=1), ticks=40)
+    assert r["full_snapshots_sent"] >= 1 and r["delta_snapshots_sent"] >= 30
+    assert r["delta_bytes_mean"] < r["full_bytes_mean"]
+    assert json.loads(json.dumps(r)) == r  # goes into results/snapshots.json as is

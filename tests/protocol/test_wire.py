@@ -266,3 +266,36 @@ def test_packed_passthrough() -> None:
     p = pack_payload({"a": 1})
     assert pack_payload(p) is p
     assert isinstance(p, Packed)
+
+
+anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.binary()
+    | st.builds(object)
+    | st.sets(st.integers(), max_size=2)
+    | st.complex_numbers(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.text(max_size=4) | st.integers() | st.booleans() | st.floats() | st.none(),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@given(anything)
+def test_sender_check_raises_only_encode_error(value: Any) -> None:
+    """Whatever a game passes: either it encodes and decodes back, or EncodeError."""
+    try:
+        data = serialize(Event(value))
+    except EncodeError:
+        return
+    assert isinstance(parse(data), Event)

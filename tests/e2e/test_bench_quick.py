@@ -1,0 +1,61 @@
+"""End to end: ``python -m benchmarks.latency --quick`` as a subprocess, checked by its JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._common import CONDITIONS, SIZES, TRANSPORTS
+from tests.conftest import TIMESCALE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)
+
+
+@pytest.mark.timeout(int(240 * TIMESCALE))
+def test_quick_benchmark_writes_every_transport_and_condition(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.latency", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=200 * TIMESCALE,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    doc = json.loads((tmp_path / "latency-quick.json").read_text())
+    assert (tmp_path / "latency-quick.png").stat().st_size > 10_000
+    assert doc["quick"] is True
+    assert doc["errors"] == {}
+    for transport in TRANSPORTS:
+        for cond in CONDITIONS:
+            for size in SIZES:
+                cell = doc["results"][transport.key][cond.key][str(size)]
+                where = f"{transport.key}/{cond.key}/{size}"
+                assert cell["sent"] > 0, where
+                for key in ("p50", "p95", "p99", "max"):
+                    assert _number(cell["rtt_ms"][key]), where
+                for key in ("p50", "p99"):
+                    assert _number(cell["age_ms"][key]), where
+                assert 0 < cell["delivery_pct"] <= 100, where
+                assert _number(cell["cpu_ms_per_1000"]["sender"]), where
+                assert _number(cell["cpu_ms_per_1000"]["receiver"]), where
+                assert _number(cell["wire_bytes_per_msg"]), where
+                # Every payload is at least `size` bytes on the wire.
+                assert cell["wire_bytes_per_msg"] >= size * cell["delivery_pct"] / 100 * 0.5
+    clean = doc["results"]["udp_raw"]["clean"]["100"]
+    delayed = doc["results"]["udp_raw"]["delay20"]["100"]
+    # 20 ms each way must show up in the RTT (generous: a loaded machine only adds).
+    assert delayed["rtt_ms"]["p50"] - clean["rtt_ms"]["p50"] >= 30.0
+    for n in ("2", "4", "8"):
+        assert _number(doc["connect"][n]["median_ms"])
+    for path in ("netcode_state", "aiortc_unordered"):
+        assert doc["max_rate"][path]["received_per_s"] > 0
+    assert {g["goal"] for g in doc["goals"]}  # goals are evaluated and reported
+    assert all(isinstance(g["met"], bool) for g in doc["goals"])

@@ -1,0 +1,84 @@
+"""``python -m netcode lobby`` as a real subprocess: URL printed, healthz, clean SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+
+import pytest
+
+from netcode.errors import ConnectionClosed
+from netcode.net.lobby_server import cli_main
+from netcode.net.signaling import SignalingClient
+from tests.lobby.netutil import TIMEOUT, http_get
+
+URL = re.compile(r"listening on (ws://127\.0\.0\.1:(\d+))")
+
+
+async def _read_url(proc: asyncio.subprocess.Process) -> tuple[str, int]:
+    assert proc.stdout is not None
+    async with asyncio.timeout(TIMEOUT * 2):  # a cold interpreter start on a busy box
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            assert line, "lobby exited before printing its URL"
+            match = URL.search(line)
+            if match:
+                return match.group(1), int(match.group(2))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_cli_serves_and_exits_cleanly_on_signal(sig: signal.Signals) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "netcode",
+        "lobby",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        url, port = await _read_url(proc)
+        assert port > 0
+        status, _, body = await http_get("127.0.0.1", port, "/healthz")
+        assert status == 200 and json.loads(body)["connections"] == 0
+        client = await SignalingClient.connect(url, timeout=TIMEOUT)
+        await client.create_room()
+        proc.send_signal(sig)
+        with pytest.raises(ConnectionClosed, match="1001"):
+            async with asyncio.timeout(TIMEOUT):
+                await client.next_event()
+        await client.close()
+        async with asyncio.timeout(TIMEOUT):
+            _, stderr = await proc.communicate()
+        assert proc.returncode == 0, stderr.decode()
+        assert b"Traceback" not in stderr
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--help"]) == 0
+    assert "--max-message-bytes" in capsys.readouterr().out
+    assert cli_main(["--port", "not-a-number"]) == 2
+    assert cli_main(["--max-message-bytes", "10"]) == 2  # LobbyConfig refuses < 1024
+    assert "max_message_bytes" in capsys.readouterr().err
+
+
+def test_cli_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert cli_main(["--port", str(port), "--log-level", "error"]) == 1
+    assert "cannot listen" in capsys.readouterr().err
