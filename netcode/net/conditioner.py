@@ -78,6 +78,7 @@ class DatagramLink:
         tag: str = "link",
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        self._tag = tag
         self._impairment: Impairment[bytes] = Impairment(conditions, _rng(conditions, tag))
         self._deliver = deliver
         self._loop = loop
@@ -99,7 +100,11 @@ class DatagramLink:
         return len(self._impairment.queue)
 
     def set_conditions(self, conditions: NetworkConditions) -> None:
-        self._impairment.model.set_conditions(conditions)
+        """New conditions from now on. A new ``seed`` restarts the random stream
+        (so the pattern is that seed's); the same or no seed continues it."""
+        model = self._impairment.model
+        reseed = conditions.seed is not None and conditions.seed != model.conditions.seed
+        model.set_conditions(conditions, _rng(conditions, self._tag) if reseed else None)
 
     def send(self, data: bytes) -> None:
         """Offer a datagram; copies due now are delivered before this returns."""

@@ -99,9 +99,16 @@ class ImpairmentModel:
     def conditions(self) -> NetworkConditions:
         return self._conditions
 
-    def set_conditions(self, conditions: NetworkConditions) -> None:
-        """Change conditions at run time; the random stream and the in-order floor carry on."""
+    def set_conditions(
+        self, conditions: NetworkConditions, rng: random.Random | None = None
+    ) -> None:
+        """Change conditions at run time; the in-order floor carries on.
+
+        The random stream carries on too, unless a new ``rng`` is given.
+        """
         self._conditions = conditions
+        if rng is not None:
+            self._rng = rng
 
     def decide(self, now: float, size: int = 0) -> tuple[float, ...]:
         """Delivery times (absolute, seconds) for a datagram offered at ``now``.

@@ -198,3 +198,28 @@ async def test_datagram_link_close_drops_queue() -> None:
     link.send(b"y")
     assert link.pending == 0
     assert got == []
+
+
+def _pattern(link: DatagramLink, got: list[bytes], n: int = 400) -> list[bool]:
+    before = len(got)
+    out = []
+    for i in range(n):
+        link.send(i.to_bytes(2, "big"))
+        out.append(len(got) > before)
+        before = len(got)
+    return out
+
+
+async def test_datagram_link_same_seed_same_losses_and_reseed_on_set() -> None:
+    got_a: list[bytes] = []
+    got_b: list[bytes] = []
+    a = DatagramLink(NetworkConditions(loss=0.3, seed=5), got_a.append)
+    b = DatagramLink(NetworkConditions(loss=0.3, seed=5), got_b.append)
+    first = _pattern(a, got_a)
+    assert first == _pattern(b, got_b)
+    assert 0.2 < first.count(False) / len(first) < 0.4
+    # A new seed at run time restarts the stream: same pattern as a fresh link.
+    a.set_conditions(NetworkConditions(loss=0.3, seed=6))
+    fresh_got: list[bytes] = []
+    fresh = DatagramLink(NetworkConditions(loss=0.3, seed=6), fresh_got.append)
+    assert _pattern(a, got_a) == _pattern(fresh, fresh_got)

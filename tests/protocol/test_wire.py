@@ -14,6 +14,7 @@ from netcode.config import Limits
 from netcode.errors import DecodeError, EncodeError
 from netcode.protocol.wire import (
     CHUNK_OVERHEAD,
+    Ack,
     Bye,
     Chunk,
     ChunkAssembler,
@@ -58,6 +59,7 @@ payloads = st.recursive(
 messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(State, U16, U16, U32, U32, payloads),
     st.builds(Snapshot, U16, U16, U32, U32, payloads),
+    st.builds(Ack, U16, U16, U32, U32),
     st.builds(Event, payloads),
     st.builds(Ping, U32),
     st.builds(Pong, U32, U32),
@@ -187,6 +189,7 @@ SPEC_VECTORS: list[tuple[str, Message]] = [
     ("930106a46c656674", Bye("left")),
     ("960107000102c403616263", Chunk(0, 1, 2, b"abc")),
     ("970103070601cd01f4810181a178cb3fe0000000000000", Snapshot(7, 6, 1, 500, {1: {"x": 0.5}})),
+    ("96010805040fcd03e8", Ack(seq=5, ack=4, ack_bits=15, sent_us=1000)),
 ]
 
 
