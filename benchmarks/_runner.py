@@ -22,7 +22,7 @@ from benchmarks._common import RATE_HZ, Condition, decode_payload, make_payload,
 from benchmarks._transports import Client
 from netcode.errors import DecodeError
 
-__all__ = ["PeerProcess", "SegmentResult", "run_segment"]
+__all__ = ["EchoCollector", "PeerProcess", "SegmentResult", "run_ab", "run_segment"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,9 @@ class SegmentResult:
     rtt_ms: list[float] = field(default_factory=list)
 
 
-class _Echoes:
+class EchoCollector:
+    """RTT per echoed message of one segment (first echo of each seq counts)."""
+
     def __init__(self, seg: int, expected: int) -> None:
         self.seg = seg
         self.expected = expected
@@ -112,7 +114,7 @@ async def run_segment(
     drain_s: float,
 ) -> SegmentResult:
     """Send ``messages`` payloads at 60 Hz, wait for echoes, collect every metric."""
-    echoes = _Echoes(seg, messages)
+    echoes = EchoCollector(seg, messages)
     client.on_echo = echoes
     begin = await peer.call("seg_begin", seg=seg)
     cpu0, wire0 = time.process_time(), client.wire_bytes()
@@ -149,3 +151,31 @@ async def run_segment(
         ),
     }
     return SegmentResult(metrics, rtts)
+
+
+async def run_ab(
+    clients: dict[str, Client], *, first_seg: int, messages: int, size: int, drain_s: float
+) -> dict[str, list[float]]:
+    """Interleaved A/B: every client sends one payload per 60 Hz tick, in rotating order.
+
+    Sequential rows of the main table run minutes apart on a shared machine;
+    this puts the paths in the same seconds, so their ratio is not load drift.
+    """
+    names = sorted(clients)
+    collectors = {name: EchoCollector(first_seg + i, messages) for i, name in enumerate(names)}
+    for name, client in clients.items():
+        client.on_echo = collectors[name]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n in range(messages):
+        await asyncio.sleep(max(0.0, start + n / RATE_HZ - loop.time()))
+        shift = n % len(names)
+        for name in names[shift:] + names[:shift]:
+            seg = collectors[name].seg
+            clients[name].send(make_payload(seg, n, time.monotonic(), size))
+    for collector in collectors.values():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collector.done.wait(), drain_s)
+    for client in clients.values():
+        client.on_echo = lambda _m: None
+    return {name: list(c.rtt.values()) for name, c in collectors.items()}

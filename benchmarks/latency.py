@@ -31,9 +31,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks._common import CONDITIONS, RATE_HZ, SIZES, TRANSPORTS, Condition, make_payload
+from benchmarks._common import (
+    CONDITIONS,
+    RATE_HZ,
+    SIZES,
+    TRANSPORTS,
+    Condition,
+    make_payload,
+    summarize,
+)
 from benchmarks._report import evaluate_goals, plot_cdf, results_table, write_json
-from benchmarks._runner import ROOT, PeerProcess, run_segment
+from benchmarks._runner import ROOT, PeerProcess, run_ab, run_segment
 from benchmarks._transports import (
     LOOPBACK,
     Client,
@@ -59,6 +67,7 @@ class Settings:
         self.reliable_drain_s = 1.5 if quick else 5.0
         self.connect_reps = {2: 3, 4: 1, 8: 1} if quick else {2: 10, 4: 5, 8: 3}
         self.rate_seconds = 1.0 if quick else 3.0
+        self.ab_messages = 60 if quick else 600
 
 
 def _drain_s(settings: Settings, transport: str, cond: Condition) -> float:
@@ -84,7 +93,7 @@ class Bench:
 
     def _total(self) -> int:
         segments = len(TRANSPORTS) * len(CONDITIONS) * len(SIZES)
-        return segments + sum(self.settings.connect_reps.values()) + 2  # + max rates
+        return segments + sum(self.settings.connect_reps.values()) + 3  # max rates, A/B
 
     def step(self, description: str) -> None:
         self.progress.update(self.task, description=description)
@@ -206,6 +215,39 @@ class Bench:
 
     # -- extras ------------------------------------------------------------
 
+    async def overhead_ab(self) -> dict[str, Any] | None:
+        """netcode state vs bare aiortc, both open, sends interleaved (clean link)."""
+        self.step("A/B: netcode state vs bare aiortc")
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                clients = {
+                    "aiortc_unordered": (await self.aiortc(stack))["aiortc_unordered"],
+                    "netcode_state": (await self.netcode(stack))["netcode_state"],
+                }
+                self._rate_probe = None
+                self.seg += 10
+                rtts = await run_ab(
+                    clients, first_seg=self.seg, messages=self.settings.ab_messages,
+                    size=SIZES[0], drain_s=1.0,
+                )  # fmt: skip
+                self.seg += len(clients)
+        except Exception as exc:
+            self.errors["overhead_ab"] = f"{type(exc).__name__}: {exc}"
+            return None
+        finally:
+            self._rate_probe = None
+            with contextlib.suppress(Exception):
+                await self.peer.call("close_all")
+            self.advance()
+        out: dict[str, Any] = {
+            key: {"rtt_ms": summarize(v), "echoed": len(v)} for key, v in rtts.items()
+        }
+        bare, nc = out["aiortc_unordered"]["rtt_ms"]["p50"], out["netcode_state"]["rtt_ms"]["p50"]
+        out["messages"] = self.settings.ab_messages
+        out["payload_bytes"] = SIZES[0]
+        out["p50_ratio"] = round(nc / bare, 3) if nc and bare else None
+        return out
+
     async def max_rate(self, label: str, send: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Offer state as fast as the loop allows; count what the peer receives.
 
@@ -296,6 +338,7 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
             await bench.run_group(["websocket_relay"], bench.websocket)
             await bench.run_group(["aiortc_unordered"], bench.aiortc)
             await bench.run_group(["netcode_state", "netcode_reliable"], bench.netcode)
+            bench.extras["overhead_ab"] = await bench.overhead_ab()
         finally:
             await bench.peer.close()
         try:
@@ -339,9 +382,10 @@ def _document(
         "results": bench.results,
         "connect": connect,
         "max_rate": bench.extras.get("max_rate"),
+        "overhead_ab": bench.extras.get("overhead_ab"),
         "snapshots": _snapshots(settings.quick),
         "errors": bench.errors,
-        "goals": evaluate_goals(bench.results, connect),
+        "goals": evaluate_goals(bench.results, connect, bench.extras.get("overhead_ab")),
         "_samples": bench.samples,
         "duration_s": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1),
     }
@@ -360,6 +404,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         console.print(results_table(doc["results"], size, f"{size} B msgpack at {RATE_HZ} Hz"))
     console.print("connect (join -> all connected):", doc["connect"])
     console.print("max state rate (100 B):", doc["max_rate"])
+    console.print("A/B netcode state vs bare aiortc (interleaved):", doc["overhead_ab"])
     for goal in doc["goals"]:
         mark = "[green]met[/]" if goal["met"] else "[red]NOT met[/]"
         console.print(f"{mark} {goal['goal']}: {goal['measured']} (target {goal['target']})")

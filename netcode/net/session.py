@@ -49,6 +49,8 @@ PeerState = Literal["connecting", "connected", "lost", "failed"]
 EVENTS_LABEL = "events"
 # How long a clean close waits for queued reliable data to reach SCTP.
 CLOSE_DRAIN_S = 2.0
+# Links of departed peers kept for stats(); the oldest are forgotten beyond this.
+MAX_RETIRED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,9 @@ class Session:
         if link is not None:
             self._retired[peer_id] = link
             link.begin_close()
+            while len(self._retired) > MAX_RETIRED:
+                oldest = next(iter(self._retired))
+                self._retired.pop(oldest).begin_close()
 
     def _on_link_event(self, event: Event) -> None:
         """Events from a link: keep peer states in step, then hand them to the game."""

@@ -57,5 +57,9 @@ def test_quick_benchmark_writes_every_transport_and_condition(tmp_path: Path) ->
         assert _number(doc["connect"][n]["median_ms"])
     for path in ("netcode_state", "aiortc_unordered"):
         assert doc["max_rate"][path]["received_per_s"] > 0
+    ab = doc["overhead_ab"]
+    for path in ("netcode_state", "aiortc_unordered"):
+        assert ab[path]["echoed"] > 0
+        assert _number(ab[path]["rtt_ms"]["p50"])
     assert {g["goal"] for g in doc["goals"]}  # goals are evaluated and reported
     assert all(isinstance(g["met"], bool) for g in doc["goals"])
