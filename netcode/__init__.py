@@ -26,6 +26,7 @@ from .errors import (
     ConnectTimeout,
     DecodeError,
     DeltaBaselineMissing,
+    EncodeError,
     IllegalTransition,
     LobbyError,
     LobbyProtocolError,
@@ -45,6 +46,7 @@ _LAZY: dict[str, str] = {
     "SignalingClient": "netcode.net.signaling",
     "connect": "netcode.net.session",
     "Session": "netcode.net.session",
+    "PeerInfo": "netcode.net.session",
     "connect_sync": "netcode.net.sync",
     "SyncSession": "netcode.net.sync",
     "PeerJoined": "netcode.events",
@@ -59,10 +61,36 @@ _LAZY: dict[str, str] = {
     "InterpolationBuffer": "netcode.protocol.interpolation",
     "Predictor": "netcode.protocol.prediction",
     "TickClock": "netcode.protocol.clock",
+    "RemoteClockEstimator": "netcode.protocol.clock",
+    "InputReceiver": "netcode.protocol.prediction",
+    "SnapshotSender": "netcode.protocol.snapshot",
+    "SnapshotReceiver": "netcode.protocol.snapshot",
+    "Conditioner": "netcode.net.conditioner",
+    "Event": "netcode.events",
 }
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .events import (
+        Event,
+        EventReceived,
+        PeerConnected,
+        PeerConnectFailed,
+        PeerJoined,
+        PeerLeft,
+        PeerLost,
+        SnapshotReceived,
+        StateReceived,
+    )
+    from .net.conditioner import Conditioner
+    from .net.lobby_server import LobbyServer, serve_lobby
+    from .net.session import PeerInfo, Session, connect
+    from .net.signaling import SignalingClient
+    from .net.sync import SyncSession, connect_sync
+    from .protocol.clock import RemoteClockEstimator, TickClock
+    from .protocol.interpolation import InterpolationBuffer
+    from .protocol.prediction import InputReceiver, Predictor
+    from .protocol.reliability import PeerStats
+    from .protocol.snapshot import SnapshotReceiver, SnapshotSender
 
 
 def __getattr__(name: str) -> Any:
@@ -77,24 +105,51 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AuthError",
     "ChannelConfig",
+    "Conditioner",
     "ConfigError",
     "ConnectTimeout",
     "ConnectionClosed",
     "DecodeError",
     "DeltaBaselineMissing",
+    "EncodeError",
+    "Event",
+    "EventReceived",
     "IceServer",
     "IllegalTransition",
+    "InputReceiver",
+    "InterpolationBuffer",
     "Limits",
     "LobbyConfig",
     "LobbyError",
     "LobbyProtocolError",
+    "LobbyServer",
     "NetcodeError",
     "NetworkConditions",
+    "PeerConnectFailed",
+    "PeerConnected",
+    "PeerInfo",
+    "PeerJoined",
+    "PeerLeft",
+    "PeerLost",
+    "PeerStats",
+    "Predictor",
     "ProtocolError",
+    "RemoteClockEstimator",
     "RoomFull",
     "RoomNotFound",
+    "Session",
     "SessionConfig",
+    "SignalingClient",
+    "SnapshotReceived",
+    "SnapshotReceiver",
+    "SnapshotSender",
+    "StateReceived",
+    "SyncSession",
+    "TickClock",
     "TickConfig",
     "TransportError",
     "__version__",
+    "connect",
+    "connect_sync",
+    "serve_lobby",
 ]
