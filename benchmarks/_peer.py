@@ -70,6 +70,7 @@ class Recorder:
     def end(self, t_last: float, window: float) -> dict[str, Any]:
         """Stop sampling; keep samples up to ``window`` after the last send."""
         self.active = False
+        self.echo = True
         ages = [age * 1000.0 for at, age in self.samples if at <= t_last + window]
         return {"received": len(self.unique), "age_ms": ages, "bad": self.bad}
 
@@ -110,11 +111,11 @@ class Peer:
     async def cmd_seg_begin(self, seg: int, echo: bool = True) -> dict[str, Any]:
         self.rec.begin(seg)
         self.rec.echo = echo
-        return {"cpu": time.process_time()}
+        return {"cpu": time.process_time(), "wall": time.monotonic()}
 
     async def cmd_seg_end(self, t_last: float, window: float) -> dict[str, Any]:
         out = self.rec.end(t_last, window)
-        out["cpu"] = time.process_time()
+        out["cpu"], out["wall"] = time.process_time(), time.monotonic()
         return out
 
     async def cmd_udp_start(self) -> dict[str, Any]:
@@ -163,7 +164,7 @@ class Peer:
         return {}
 
     async def cmd_ping(self) -> dict[str, Any]:
-        return {"cpu": time.process_time()}
+        return {"cpu": time.process_time(), "wall": time.monotonic()}
 
 
 async def _serve(peer: Peer) -> None:

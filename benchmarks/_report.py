@@ -28,13 +28,15 @@ def _row(m: Mapping[str, Any]) -> list[str]:
     return [
         _fmt(rtt["p50"]), _fmt(rtt["p95"]), _fmt(rtt["p99"]), _fmt(rtt["max"]),
         _fmt(m["delivery_pct"], 1), _fmt(age["p50"], 1), _fmt(age["p99"], 1),
-        _fmt(cpu["sender"], 0), _fmt(cpu["receiver"], 0), _fmt(m["wire_bytes_per_msg"], 0),
+        _fmt(cpu.get("sender_net", cpu["sender"]), 0),
+        _fmt(cpu.get("receiver_net", cpu["receiver"]), 0),
+        _fmt(m["wire_bytes_per_msg"], 0),
     ]  # fmt: skip
 
 
 COLUMNS = [
     "RTT p50", "p95", "p99", "max", "deliv %", "age p50", "age p99",
-    "CPU snd", "CPU rcv", "B/msg",
+    "CPU snd", "CPU rcv", "B/msg",  # CPU: ms per 1000 messages, idle subtracted
 ]  # fmt: skip
 
 

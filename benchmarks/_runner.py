@@ -22,7 +22,15 @@ from benchmarks._common import RATE_HZ, Condition, decode_payload, make_payload,
 from benchmarks._transports import Client
 from netcode.errors import DecodeError
 
-__all__ = ["EchoCollector", "PeerProcess", "SegmentResult", "run_ab", "run_segment"]
+__all__ = [
+    "EchoCollector",
+    "IdleCpu",
+    "PeerProcess",
+    "SegmentResult",
+    "measure_idle",
+    "run_ab",
+    "run_segment",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +83,33 @@ class PeerProcess:
             await self._proc.wait()
 
 
+@dataclass(frozen=True)
+class IdleCpu:
+    """CPU seconds per wall second of each process with the connection open, no traffic.
+
+    The fixed cost (event-loop wakeups, the peer's 60 Hz sampling, heartbeats,
+    SCTP timers) that the per-message figures subtract for their ``_net`` values.
+    """
+
+    sender: float
+    receiver: float
+
+
+async def measure_idle(peer: PeerProcess, seconds: float) -> IdleCpu:
+    c0, m0, w0 = await peer.call("ping"), time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)  # measuring idle time itself, not synchronisation
+    c1, m1, w1 = await peer.call("ping"), time.process_time(), time.monotonic()
+    return IdleCpu(
+        sender=(m1 - m0) / (w1 - w0),
+        receiver=(c1["cpu"] - c0["cpu"]) / max(1e-9, c1["wall"] - c0["wall"]),
+    )
+
+
+def _per_1000(cpu_s: float, wall_s: float, idle_rate: float | None, count: int) -> float:
+    net = cpu_s - (idle_rate or 0.0) * wall_s
+    return round(max(0.0, net) * 1e6 / max(1, count), 2)
+
+
 @dataclass
 class SegmentResult:
     metrics: dict[str, Any]
@@ -112,12 +147,13 @@ async def run_segment(
     size: int,
     messages: int,
     drain_s: float,
+    idle: IdleCpu | None = None,
 ) -> SegmentResult:
     """Send ``messages`` payloads at 60 Hz, wait for echoes, collect every metric."""
     echoes = EchoCollector(seg, messages)
     client.on_echo = echoes
     begin = await peer.call("seg_begin", seg=seg)
-    cpu0, wire0 = time.process_time(), client.wire_bytes()
+    cpu0, wire0, wall0 = time.process_time(), client.wire_bytes(), time.monotonic()
     loop = asyncio.get_running_loop()
     start = loop.time()
     for n in range(messages):
@@ -126,7 +162,7 @@ async def run_segment(
     t_last = time.monotonic()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(echoes.done.wait(), drain_s)
-    cpu1, wire1 = time.process_time(), client.wire_bytes()
+    cpu1, wire1, wall1 = time.process_time(), client.wire_bytes(), time.monotonic()
     window = cond.one_way_max_s + 1.0 / RATE_HZ
     end = await peer.call("seg_end", t_last=t_last, window=window)
     client.on_echo = lambda _m: None
@@ -140,10 +176,7 @@ async def run_segment(
         "echo_pct": round(100.0 * len(rtts) / messages, 2),
         "rtt_ms": summarize(rtts),
         "age_ms": summarize(end["age_ms"], (50, 99)),
-        "cpu_ms_per_1000": {
-            "sender": round((cpu1 - cpu0) * 1e6 / messages, 2),
-            "receiver": round((end["cpu"] - begin["cpu"]) * 1e6 / max(1, received), 2),
-        },
+        "cpu_ms_per_1000": _cpu(cpu1 - cpu0, wall1 - wall0, begin, end, idle, messages, received),
         "wire_bytes_per_msg": (
             round((wire1 - wire0) / messages, 1)
             if wire0 is not None and wire1 is not None
@@ -153,10 +186,31 @@ async def run_segment(
     return SegmentResult(metrics, rtts)
 
 
+def _cpu(
+    cpu_s: float,
+    wall_s: float,
+    begin: dict[str, Any],
+    end: dict[str, Any],
+    idle: IdleCpu | None,
+    sent: int,
+    received: int,
+) -> dict[str, float | None]:
+    """Raw and idle-subtracted CPU ms per 1000 messages, sender and receiver."""
+    peer_cpu, peer_wall = end["cpu"] - begin["cpu"], end["wall"] - begin["wall"]
+    return {
+        "sender": _per_1000(cpu_s, wall_s, None, sent),
+        "receiver": _per_1000(peer_cpu, peer_wall, None, received),
+        "sender_net": None if idle is None else _per_1000(cpu_s, wall_s, idle.sender, sent),
+        "receiver_net": (
+            None if idle is None else _per_1000(peer_cpu, peer_wall, idle.receiver, received)
+        ),
+    }
+
+
 async def run_ab(
     clients: dict[str, Client], *, first_seg: int, messages: int, size: int, drain_s: float
 ) -> dict[str, list[float]]:
-    """Interleaved A/B: every client sends one payload per 60 Hz tick, in rotating order.
+    """Interleaved A/B: every client sends one payload per 60 Hz tick, spread and rotated.
 
     Sequential rows of the main table run minutes apart on a shared machine;
     this puts the paths in the same seconds, so their ratio is not load drift.
@@ -168,9 +222,12 @@ async def run_ab(
     loop = asyncio.get_running_loop()
     start = loop.time()
     for n in range(messages):
-        await asyncio.sleep(max(0.0, start + n / RATE_HZ - loop.time()))
         shift = n % len(names)
-        for name in names[shift:] + names[:shift]:
+        # Spread within the tick (so one send never waits behind the other),
+        # rotating which path goes first.
+        for j, name in enumerate(names[shift:] + names[:shift]):
+            at = start + (n + j / len(names)) / RATE_HZ
+            await asyncio.sleep(max(0.0, at - loop.time()))
             seg = collectors[name].seg
             clients[name].send(make_payload(seg, n, time.monotonic(), size))
     for collector in collectors.values():

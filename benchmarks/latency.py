@@ -41,7 +41,7 @@ from benchmarks._common import (
     summarize,
 )
 from benchmarks._report import evaluate_goals, plot_cdf, results_table, write_json
-from benchmarks._runner import ROOT, PeerProcess, run_ab, run_segment
+from benchmarks._runner import ROOT, PeerProcess, measure_idle, run_ab, run_segment
 from benchmarks._transports import (
     LOOPBACK,
     Client,
@@ -68,6 +68,7 @@ class Settings:
         self.connect_reps = {2: 3, 4: 1, 8: 1} if quick else {2: 10, 4: 5, 8: 3}
         self.rate_seconds = 1.0 if quick else 3.0
         self.ab_messages = 60 if quick else 600
+        self.idle_seconds = 0.3 if quick else 1.0
 
 
 def _drain_s(settings: Settings, transport: str, cond: Condition) -> float:
@@ -87,6 +88,7 @@ class Bench:
         self.errors: dict[str, str] = {}
         self.seg = 0
         self.extras: dict[str, Any] = {"max_rate": {}}
+        self.idle: dict[str, dict[str, float]] = {}
         # After a group's segments: (label, send function returning "accepted").
         self._rate_probe: tuple[str, Callable[[dict[str, Any]], bool]] | None = None
         self.peer: PeerProcess
@@ -147,6 +149,9 @@ class Bench:
             client, self.peer, seg=self.seg, cond=CONDITIONS[0], size=SIZES[0],
             messages=10, drain_s=1.0,
         )  # fmt: skip
+        self.step(f"{key}: idle CPU")
+        idle = await measure_idle(self.peer, self.settings.idle_seconds)
+        self.idle[key] = {"sender": round(idle.sender, 4), "receiver": round(idle.receiver, 4)}
         for index, cond in enumerate(CONDITIONS):
             await client.set_conditions(cond, SEED + 10 * index)
             for size in SIZES:
@@ -155,7 +160,7 @@ class Bench:
                 res = await run_segment(
                     client, self.peer, seg=self.seg, cond=cond, size=size,
                     messages=self.settings.messages,
-                    drain_s=_drain_s(self.settings, key, cond),
+                    drain_s=_drain_s(self.settings, key, cond), idle=idle,
                 )  # fmt: skip
                 out.setdefault(cond.key, {})[str(size)] = res.metrics
                 if size == SIZES[0]:
@@ -383,6 +388,7 @@ def _document(
         "connect": connect,
         "max_rate": bench.extras.get("max_rate"),
         "overhead_ab": bench.extras.get("overhead_ab"),
+        "idle_cpu_s_per_s": bench.idle,
         "snapshots": _snapshots(settings.quick),
         "errors": bench.errors,
         "goals": evaluate_goals(bench.results, connect, bench.extras.get("overhead_ab")),

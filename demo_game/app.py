@@ -20,7 +20,7 @@ from netcode import NetcodeError, SessionConfig
 
 from .cli import Options, ice_addresses_for
 from .loop import GameLoop, _conditions
-from .procs import BotProcesses, EmbeddedLobby, bot_stats_path
+from .procs import BotProcesses, EmbeddedLobby, child_stats_path
 from .render import WINDOW_SIZE, Renderer, Scene, SceneEntity
 from .sim import DT, Input
 
@@ -89,13 +89,10 @@ def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
     ) as session:
         code = str(session.room)
         want = _expected_peers(opts)
-        if opts.embedded:
-            serve_args = _child_args(opts, url, code, 100)
-            children.spawn(["--serve", *serve_args, *_stats_arg(opts, "host")])
-        for i in range(1, opts.bots + 1):
-            children.spawn(
-                ["--bot", *_child_args(opts, url, code, i), *_stats_arg(opts, f"bot{i}")]
-            )
+        tags = (["host"] if opts.embedded else []) + [f"bot{i}" for i in range(1, opts.bots + 1)]
+        for i, tag in enumerate(tags):
+            role = "--serve" if tag == "host" else "--bot"
+            children.spawn([role, *_child_args(opts, url, code, 100 + i), *_stats_arg(opts, tag)])
         if opts.parent_pid is None:
             hint = f"python -m demo_game --join {code} --lobby {url}"
             print(f"room {code}  join from another terminal: {hint}", flush=True)
@@ -107,15 +104,13 @@ def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
         out = game.result()
         out["ok"] = True
         out["lobby"] = url
-        out["bot_stats"] = [bot_stats_path(opts.stats_json, i) for i in range(1, opts.bots + 1)]
+        out["children_stats"] = [child_stats_path(opts.stats_json, t) for t in tags]
         return out
 
 
 def _stats_arg(opts: Options, tag: str) -> list[str]:
-    if opts.stats_json is None:
-        return []
-    p = Path(opts.stats_json)
-    return ["--stats-json", str(p.with_name(f"{p.stem}.{tag}{p.suffix or '.json'}"))]
+    path = child_stats_path(opts.stats_json, tag)
+    return [] if path is None else ["--stats-json", path]
 
 
 def _expected_peers(opts: Options) -> int | None:
@@ -132,8 +127,8 @@ class _Window:
         import pygame
 
         self.visible = visible
-        pygame.display.init() if visible else None
         if visible:
+            pygame.display.init()
             self.surface = pygame.display.set_mode(WINDOW_SIZE)
             pygame.display.set_caption("netcode demo")
         else:

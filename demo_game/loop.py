@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import netcode
@@ -72,8 +72,6 @@ class Toggles:
     prediction: bool = True
     conditions: NetworkConditions | None = None
     graph: bool = True
-    bad_packets: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class GameLoop:
@@ -97,6 +95,7 @@ class GameLoop:
         cond = _conditions(opts)
         self.toggles = Toggles(conditions=cond)
         self.stop_reason: str | None = None
+        self.bad_packets = 0  # undecodable packets from peers: counted, never fatal
         self.ticks = 0
         self.snapshots_sent = 0
         self.start = time.monotonic()
@@ -122,7 +121,7 @@ class GameLoop:
         elif isinstance(ev, netcode.SnapshotReceived):
             self._on_snapshot(ev.peer_id, ev.entities, now)
         elif isinstance(ev, netcode.StateReceived):
-            self._on_state(ev.peer_id, ev.data, now)
+            self._on_state(ev.peer_id, ev.data)
         elif isinstance(ev, netcode.EventReceived):
             self._on_event(ev.peer_id, ev.data)
 
@@ -145,10 +144,10 @@ class GameLoop:
 
     def _on_event(self, pid: str, data: Any) -> None:
         if not isinstance(data, dict):
-            self.toggles.bad_packets += 1
+            self.bad_packets += 1
         elif data.get("k") == "welcome" and self.client is not None:
             self.host_pid = pid
-        elif data.get("k") == "end":
+        elif data.get("k") == "end":  # demo simplification: any peer may end the match
             self.stop_reason = f"match ended by {pid[:8]}"
 
     def _on_snapshot(self, pid: str, entities: Any, now: float) -> None:
@@ -157,20 +156,19 @@ class GameLoop:
         try:
             view = decode_snapshot(entities)
         except DecodeError:
-            self.toggles.bad_packets += 1
+            self.bad_packets += 1
             return
         self.host_pid = pid
         self.client.on_snapshot(view, now)
 
-    def _on_state(self, pid: str, data: Any, now: float) -> None:
+    def _on_state(self, pid: str, data: Any) -> None:
+        """Only the host expects state packets (inputs); clients ignore stray ones."""
         if self.host is None:
-            if isinstance(data, dict) and data.get("k") == "snap":
-                self._on_snapshot(pid, data.get("e"), now)  # plain-state fallback path
             return
         try:
             packet = decode_inputs(data)
         except DecodeError:
-            self.toggles.bad_packets += 1
+            self.bad_packets += 1
             return
         self.host.receive_inputs(pid, packet)
 
@@ -210,38 +208,45 @@ class GameLoop:
 
     # ---- stats --------------------------------------------------------------------
     def sample_stats(self, now: float) -> None:
+        """Every 100 ms: record each connected peer's stats and add a net-graph sample.
+
+        The graph follows the link that matters: a client's link to the host, or
+        the host's worst link.
+        """
         if now < self._next_stats:
             return
         self._next_stats = now + _STATS_EVERY_S
-        worst: StatsLike | None = None
+        focus: StatsLike | None = None
         size = 0
         for pid, info in list(self.s.peers.items()):
             if getattr(info, "state", "") != "connected":
                 continue
             st = self.s.stats(pid)
             self.stats.sample(pid, st)
-            size = max(size, self._packet_size(pid, st, now))
-            if worst is None or st.rtt_ms > worst.rtt_ms:
-                worst = st
-        if self.client is not None and self.host_pid in self.stats.peers:
-            link = self.stats.peers[self.host_pid].last
-            if link is not None:
-                self.client.adapt_delay(link.jitter_ms)
+            pkt = self._packet_size(pid, st, now)
+            if self.client is not None:
+                if pid == self.host_pid:
+                    focus, size = st, pkt
+            elif focus is None or st.rtt_ms > focus.rtt_ms:
+                focus, size = st, max(size, pkt)
+        if self.client is not None and focus is not None:
+            self.client.adapt_delay(focus.jitter_ms)
         self.graph.extra = self._extra_line()
-        if worst is not None:
-            live = [r.last for r in self.stats.peers.values() if r.last and r.left is None]
-            self.graph.add(
-                NetSample(
-                    rtt_ms=worst.rtt_ms,
-                    jitter_ms=worst.jitter_ms,
-                    loss=worst.loss,
-                    kbps_in=sum(s.kbps_received for s in live),
-                    kbps_out=sum(s.kbps_sent for s in live),
-                    snapshot_bytes=size,
-                    tick=self.ticks,
-                    fps=self._fps,
-                )
-            )
+        if focus is not None:
+            self.graph.add(self._net_sample(focus, size))
+
+    def _net_sample(self, focus: StatsLike, size: int) -> NetSample:
+        live = [r.last for r in self.stats.peers.values() if r.last and r.left is None]
+        return NetSample(
+            rtt_ms=focus.rtt_ms,
+            jitter_ms=focus.jitter_ms,
+            loss=focus.loss,
+            kbps_in=sum(s.kbps_received for s in live),
+            kbps_out=sum(s.kbps_sent for s in live),
+            snapshot_bytes=size,
+            tick=self.ticks,
+            fps=self._fps,
+        )
 
     def _extra_line(self) -> str:
         if self.client is not None:
@@ -283,7 +288,7 @@ class GameLoop:
         if now < self._next_status:
             return
         self._next_status = now + _STATUS_EVERY_S
-        line = self.stats.status_line(now - self.start, self.want_peers)
+        line = self.stats.status_line(now - self.start, self.want_peers, focus=self.host_pid)
         print(f"{self.role} {self.me[:8]} {line}", flush=True)
 
     # ---- toggles ------------------------------------------------------------------
@@ -310,7 +315,7 @@ class GameLoop:
             "elapsed_s": round(time.monotonic() - self.start, 2),
             "ticks": self.ticks,
             "stop_reason": self.stop_reason,
-            "bad_packets": self.toggles.bad_packets,
+            "bad_packets": self.bad_packets,
             "peers": self.stats.as_json(),
             "pid": os.getpid(),
         }

@@ -19,7 +19,7 @@ from typing import Any
 
 import netcode
 
-__all__ = ["BotProcesses", "EmbeddedLobby", "bot_stats_path"]
+__all__ = ["BotProcesses", "EmbeddedLobby", "child_stats_path"]
 
 
 class EmbeddedLobby:
@@ -54,12 +54,12 @@ class EmbeddedLobby:
             self._loop.close()
 
 
-def bot_stats_path(stats_json: str | None, index: int) -> str | None:
-    """Bot ``index`` writes next to the host's file: out.json -> out.bot1.json."""
+def child_stats_path(stats_json: str | None, tag: str) -> str | None:
+    """A child writes next to its parent's file: out.json -> out.host.json, out.bot1.json."""
     if stats_json is None:
         return None
     p = Path(stats_json)
-    return str(p.with_name(f"{p.stem}.bot{index}{p.suffix or '.json'}"))
+    return str(p.with_name(f"{p.stem}.{tag}{p.suffix or '.json'}"))
 
 
 class BotProcesses:

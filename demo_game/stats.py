@@ -85,17 +85,20 @@ class StatsRecorder:
         if rec.connected and stats.rtt_ms > 0 and rec.left is None:
             rec.rtt_samples.append(stats.rtt_ms)
 
-    def status_line(self, elapsed: float, want_peers: int | None) -> str:
-        live = [r for r in self.peers.values() if r.connected and r.left is None]
-        rtts = [r.last.rtt_ms for r in live if r.last]
-        losses = [r.last.loss for r in live if r.last]
-        kin = sum(r.last.kbps_received for r in live if r.last)
-        kout = sum(r.last.kbps_sent for r in live if r.last)
+    def status_line(self, elapsed: float, want_peers: int | None, focus: str | None = None) -> str:
+        """One line for headless runs. RTT and loss are the ``focus`` link's (a client's
+        host), else the worst live link's; kbps are summed over all links."""
+        live = {p: r for p, r in self.peers.items() if r.connected and r.left is None}
+        kin = sum(r.last.kbps_received for r in live.values() if r.last)
+        kout = sum(r.last.kbps_sent for r in live.values() if r.last)
+        chosen = [live[focus]] if focus in live else list(live.values())
+        rtts = [r.last.rtt_ms for r in chosen if r.last]
+        losses = [r.last.loss for r in chosen if r.last]
         rtt = f"{max(rtts):.1f}" if rtts else "-"
         loss = f"{max(losses) * 100:.1f}" if losses else "-"
+        count = f"{len(live)}" if want_peers is None else f"{len(live)}/{want_peers}"
         return (
-            f"[{elapsed:6.1f}s] peers {len(live)}{'' if want_peers is None else f'/{want_peers}'}"
-            f"  rtt {rtt} ms  "
+            f"[{elapsed:6.1f}s] peers {count}  {'host ' if focus in live else ''}rtt {rtt} ms  "
             f"loss {loss} %  in {kin:.1f} kbps  out {kout:.1f} kbps"
         )
 

@@ -50,7 +50,8 @@ __all__ = ["LobbyServer", "cli_main", "serve_lobby"]
 
 log = logging.getLogger("netcode.lobby")
 
-# A client that lets this many messages pile up unread is dropped (1008).
+# A client that lets this many messages (or _max_queued bytes) pile up unread is
+# dropped with 1008.
 MAX_OUTBOUND_QUEUE = 1_024
 # websockets' reason for a keepalive failure; maps to peer_left reason "timeout".
 _KEEPALIVE_CLOSE_CODE = 1011
@@ -65,6 +66,7 @@ class _Link:
     writer: asyncio.Task[None] | None = None
     closing: bool = False
     kicked: bool = False
+    queued_bytes: int = 0  # characters queued, ~bytes: bounds memory per slow reader
 
 
 def _format_url(host: str, port: int) -> str:
@@ -87,6 +89,9 @@ class LobbyServer:
         self._ids = itertools.count(1)
         self._started = time.monotonic()
         self._server: Server | None = None
+        # Per-connection outbound cap: a few full frames, at least 1 MiB.
+        self._max_queued = max(1 << 20, 4 * self.config.max_message_bytes)
+        self._close_timeout = min(2.0, self.config.ping_timeout_s)
         self._host = ""
         self._port = 0
 
@@ -107,7 +112,7 @@ class LobbyServer:
             # A peer that missed its pong won't answer a close frame either: don't
             # wait long for it. Worst case, a dead peer is gone after
             # ping_interval + ping_timeout + close_timeout (5 + 10 + 2 s by default).
-            close_timeout=min(2.0, cfg.ping_timeout_s),
+            close_timeout=self._close_timeout,
             logger=logging.getLogger("netcode.lobby.websockets"),
         )
         sockname = self._server.sockets[0].getsockname()
@@ -245,25 +250,44 @@ class LobbyServer:
             if isinstance(item, CloseConnection):
                 log.info("closing connection %s: %d %s", conn_id, item.code, item.reason)
                 link.closing = link.kicked = True
-                link.queue.put_nowait(item)
-            elif link.queue.qsize() >= MAX_OUTBOUND_QUEUE:
-                log.warning(
-                    "dropping connection %s: %d messages unread", conn_id, MAX_OUTBOUND_QUEUE
-                )
-                link.closing = link.kicked = True
-                link.queue.put_nowait(CloseConnection(CLOSE_POLICY_VIOLATION, "not reading"))
+                link.queue.put_nowait(item)  # after the error reply queued before it
+                continue
+            text = serialize(item)
+            link.queued_bytes += len(text)
+            if link.queue.qsize() >= MAX_OUTBOUND_QUEUE or link.queued_bytes > self._max_queued:
+                self._drop_slow_reader(conn_id, link)
             else:
-                link.queue.put_nowait(serialize(item))
+                link.queue.put_nowait(text)
 
-    @staticmethod
-    async def _write_loop(link: _Link) -> None:
+    def _drop_slow_reader(self, conn_id: ConnId, link: _Link) -> None:
+        """A client that does not read would make us buffer without bound: close it
+        now, past its clogged queue (the writer is stuck in send())."""
+        log.warning("dropping connection %s: it is not reading", conn_id)
+        link.closing = link.kicked = True
+        if link.writer is not None:
+            link.writer.cancel()
+        link.writer = asyncio.create_task(
+            self._close_or_abort(link.ws, CLOSE_POLICY_VIOLATION, "not reading")
+        )
+
+    async def _close_or_abort(self, ws: ServerConnection, code: int, reason: str) -> None:
+        # With its buffers full the close frame may never get out (websockets waits
+        # for the transport to drain first): give up after the close timeout.
+        try:
+            async with asyncio.timeout(self._close_timeout):
+                await ws.close(code, reason)
+        except TimeoutError:
+            ws.transport.abort()
+
+    async def _write_loop(self, link: _Link) -> None:
         try:
             while True:
                 item = await link.queue.get()
                 if isinstance(item, CloseConnection):
-                    await link.ws.close(item.code, item.reason)
+                    await self._close_or_abort(link.ws, item.code, item.reason)
                     return
                 await link.ws.send(item)
+                link.queued_bytes -= len(item)
         except WsConnectionClosed:
             return
 
@@ -289,29 +313,53 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="netcode lobby",
         description="Run the netcode lobby/signaling server (websockets, JSON protocol v1).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind")
     p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
     p.add_argument(
         "--token",
-        default=os.environ.get("NETCODE_LOBBY_TOKEN"),
-        help="require this token (?token=...); default $NETCODE_LOBBY_TOKEN",
+        default=None,  # not the env value: --help would print the secret
+        help="require this token (?token=... or Authorization: Bearer); env NETCODE_LOBBY_TOKEN",
     )
-    p.add_argument("--max-players-limit", type=int, default=d.max_players_limit)
+    p.add_argument(
+        "--max-players-limit",
+        type=int,
+        default=d.max_players_limit,
+        help="largest max_players a room may ask for",
+    )
     p.add_argument(
         "--default-max-players",
         type=int,
         default=None,
-        help=f"when create_room names none (default {d.default_max_players}, capped by the limit)",
+        help=f"room size if create_room names none ({d.default_max_players}, capped by limit)",
     )
-    p.add_argument("--max-rooms", type=int, default=d.max_rooms)
-    p.add_argument("--max-connections", type=int, default=d.max_connections)
-    p.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes)
-    p.add_argument("--max-metadata-bytes", type=int, default=d.max_metadata_bytes)
-    p.add_argument("--rate-limit", type=float, default=d.rate_limit_per_s, help="msgs/s per conn")
-    p.add_argument("--max-errors", type=int, default=d.max_errors_before_close)
-    p.add_argument("--ping-interval", type=float, default=d.ping_interval_s, help="seconds")
-    p.add_argument("--ping-timeout", type=float, default=d.ping_timeout_s, help="seconds")
+    p.add_argument("--max-rooms", type=int, default=d.max_rooms, help="rooms at once")
+    p.add_argument(
+        "--max-connections", type=int, default=d.max_connections, help="beyond: close 1013"
+    )
+    p.add_argument(
+        "--max-message-bytes", type=int, default=d.max_message_bytes, help="beyond: close 1009"
+    )
+    p.add_argument("--max-metadata-bytes", type=int, default=d.max_metadata_bytes, help="per room")
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=d.rate_limit_per_s,
+        help="messages/s per connection; beyond: close 1008",
+    )
+    p.add_argument(
+        "--max-errors",
+        type=int,
+        default=d.max_errors_before_close,
+        help="refused messages per connection; beyond: close 1008",
+    )
+    p.add_argument(
+        "--ping-interval", type=float, default=d.ping_interval_s, help="keepalive, seconds"
+    )
+    p.add_argument(
+        "--ping-timeout", type=float, default=d.ping_timeout_s, help="pong wait, seconds"
+    )
     p.add_argument(
         "--ice-server",
         action="append",
@@ -360,7 +408,7 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         rate_limit_per_s=args.rate_limit,
         ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout,
-        token=args.token or None,
+        token=args.token or os.environ.get("NETCODE_LOBBY_TOKEN") or None,
         ice_servers=_ice_servers(args),
     )
 

@@ -329,6 +329,10 @@ class SignalingClient:
                 self._route(text)
         except WsConnectionClosed as exc:
             reason = f"lobby connection closed: {exc}"
+        except Exception:  # a bug here must not leave callers waiting forever
+            log.exception("lobby reader failed")
+            reason = "lobby reader failed"
+            await self._ws.close(1011, "client error")
         finally:
             rcvd = self._ws.close_code
             if rcvd is not None:

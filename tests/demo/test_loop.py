@@ -128,7 +128,7 @@ def test_bad_packets_are_counted_not_fatal() -> None:
     ):
         c._dispatch(ev, c.start)
     server._dispatch(StateReceived("c0", {"k": "in", "i": [[1, [9, 9]]]}, 1), server.start)
-    assert c.toggles.bad_packets == 2 and server.toggles.bad_packets == 1
+    assert c.bad_packets == 2 and server.bad_packets == 1
 
 
 def test_host_leaving_stops_clients_and_end_event_stops_everyone() -> None:
@@ -165,3 +165,21 @@ def test_renders_a_frame_offscreen(tmp_path: Any) -> None:
     Renderer().draw(surf, build_scene(server, "ROOM42", "ws://x", server.start), server.graph)
     colors = {tuple(surf.get_at((x, y)))[:3] for x in range(0, 960, 7) for y in range(0, 640, 7)}
     assert len(colors) > 10  # arena, players, coins and HUD were drawn
+
+
+def test_keys_toggle_interpolation_prediction_graph_and_quit() -> None:
+    import pygame
+
+    from demo_game.app import _key
+
+    _server, clients = _match(ticks=4)
+    c = clients[0]
+    for key in (pygame.K_i, pygame.K_p, pygame.K_g):
+        _key(c, key)
+    assert (c.toggles.interpolation, c.toggles.prediction, c.toggles.graph) == (False,) * 3
+    scene = build_scene(c, "R", "ws://x", c.start)
+    assert not scene.interpolation and not scene.prediction and scene.ghost is None
+    _key(c, pygame.K_c)
+    assert c.conditioner_label().startswith("5%")
+    _key(c, pygame.K_ESCAPE)
+    assert c.stop_reason == "escape"

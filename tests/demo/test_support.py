@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from demo_game.bot import bot_input
 from demo_game.cli import ice_addresses_for, is_headless, parse_args
 from demo_game.netgraph import NetGraphData, NetSample
-from demo_game.procs import bot_stats_path
+from demo_game.procs import child_stats_path
 from demo_game.sim import Input
 from demo_game.stats import StatsRecorder, percentile
 
@@ -45,6 +45,11 @@ def test_recorder_reports_connected_peers_and_rtt_percentiles() -> None:
     assert out["a"]["rtt_p50_ms"] == 2.0 and out["a"]["rtt_p99_ms"] == 100.0
     assert out["a"]["state_packets_received"] == 7 and out["a"]["loss"] == 0.1
     assert "peers 1/2" in rec.status_line(1.0, 2)
+    rec.connected("b")
+    rec.sample("b", FakeStats(rtt_ms=500.0))
+    assert "rtt 500.0 ms" in rec.status_line(1.0, 2)
+    assert "host rtt 100.0 ms" in rec.status_line(1.0, 2, focus="a")
+    rec.left("b", "left")
     rec.left("a", "left")
     assert "peers 0/2" in rec.status_line(2.0, 2)
 
@@ -82,10 +87,14 @@ def test_headless_detection_and_ice_pinning() -> None:
     assert ice_addresses_for("ws://localhost:5", None) == ("127.0.0.1",)
     assert ice_addresses_for("ws://10.0.0.2:5", None) is None
     assert ice_addresses_for("ws://127.0.0.1:5", ("10.0.0.2",)) == ("10.0.0.2",)
-    assert bot_stats_path("/tmp/s.json", 2) == "/tmp/s.bot2.json"
+    assert child_stats_path("/tmp/s.json", "bot2") == "/tmp/s.bot2.json"
+    assert child_stats_path(None, "host") is None
 
 
-def test_bot_steers_towards_the_nearest_pickup() -> None:
-    # phase well outside the wander window for seed 0
-    assert bot_input((100.0, 100.0), [(500.0, 100.0), (10.0, 500.0)], 100, 0) == Input(1, 0)
+def test_bot_steers_towards_a_pickup_near_it_and_its_home() -> None:
+    # tick 100: well outside the wander window for seeds 0 and 3
     assert bot_input((100.0, 100.0), [(100.0, 300.0)], 100, 0) == Input(0, 1)
+    coins = [(300.0, 150.0), (660.0, 450.0)]
+    me = (480.0, 300.0)  # the middle: equally near both coins
+    assert bot_input(me, coins, 100, 3) == Input(-1, -1)  # home: top-left quadrant
+    assert bot_input(me, coins, 100, 0) == Input(1, 1)  # home: bottom-right quadrant

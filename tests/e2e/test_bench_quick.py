@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -10,8 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from benchmarks._common import CONDITIONS, SIZES, TRANSPORTS
+from benchmarks._common import (
+    CONDITIONS,
+    MAX_PAYLOAD,
+    SIZES,
+    TRANSPORTS,
+    decode_payload,
+    encode_payload,
+    make_payload,
+)
+from netcode.errors import DecodeError
 from tests.conftest import TIMESCALE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +75,35 @@ def test_quick_benchmark_writes_every_transport_and_condition(tmp_path: Path) ->
         assert _number(ab[path]["rtt_ms"]["p50"])
     assert {g["goal"] for g in doc["goals"]}  # goals are evaluated and reported
     assert all(isinstance(g["met"], bool) for g in doc["goals"])
+
+
+@given(
+    st.integers(0, 2**31),
+    st.integers(0, 2**31),
+    st.floats(0, 1e9, allow_nan=False),
+    st.integers(60, 2000),
+)
+def test_payload_has_exact_size_and_round_trips(seg: int, n: int, t: float, size: int) -> None:
+    data = encode_payload(make_payload(seg, n, t, size))
+    assert len(data) == size
+    assert decode_payload(data) == (seg, n, t)
+
+
+@given(st.binary(max_size=200))
+def test_payload_decoder_rejects_garbage_cleanly(data: bytes) -> None:
+    with contextlib.suppress(DecodeError):
+        decode_payload(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\x81\x90\x00", b"\xc1", b"\xd4\x00\x00", b"\x91" * 2000, b"\x83\xa1s\x01"],
+)
+def test_payload_decoder_rejects_bad_msgpack(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_payload(data)
+
+
+def test_payload_decoder_limits_size() -> None:
+    with pytest.raises(DecodeError):
+        decode_payload(bytes(MAX_PAYLOAD + 1))

@@ -18,12 +18,18 @@ ROOT = Path(__file__).resolve().parents[2]
 MIN_MOVED_PX = 30.0
 
 
-def _run_demo(tmp_path: Path, *extra: str, duration: float = 7.0) -> dict[str, Any]:
+def _env() -> dict[str, str]:
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+def _run_demo(tmp_path: Path, *extra: str, duration: float = 7.0) -> dict[str, Any]:
+    env = _env()
     out = tmp_path / "stats.json"
-    cmd = [sys.executable, "-m", "demo_game", "--duration", str(duration), "--seed", "5"]
+    seconds = str(duration * TIMESCALE)
+    cmd = [sys.executable, "-m", "demo_game", "--duration", seconds, "--seed", "5"]
     proc = subprocess.run(
         [*cmd, "--stats-json", str(out), *extra],
         cwd=ROOT,
@@ -84,3 +90,53 @@ def test_headless_match_under_ten_percent_loss(tmp_path: Path) -> None:
     _assert_match(files)
     link = files["stats.json"]["peers"][files["stats.host.json"]["peer_id"]]
     assert 0.03 <= link["loss"] <= 0.3, link
+
+
+@pytest.mark.timeout(150)
+def test_second_terminal_joins_with_the_printed_command(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "demo_game", "--duration", str(12 * TIMESCALE), "--bots", "0"]
+    main = subprocess.Popen(
+        [*cmd, "--stats-json", str(tmp_path / "main.json")],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert main.stdout is not None
+        first = main.stdout.readline()
+        assert "join from another terminal: python -m demo_game --join" in first, first
+        join_args = first.split("python -m demo_game ", 1)[1].split()
+        joined = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "demo_game",
+                *join_args,
+                "--headless",
+                "--duration",
+                str(6 * TIMESCALE),
+                "--stats-json",
+                str(tmp_path / "join.json"),
+            ],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60 * TIMESCALE,
+        )
+        assert joined.returncode == 0, joined.stderr[-3000:]
+        _, main_err = main.communicate(timeout=60 * TIMESCALE)
+    finally:
+        main.kill()
+        main.wait()
+    assert main.returncode == 0, main_err[-3000:]
+    join = json.loads((tmp_path / "join.json").read_text())
+    host = json.loads((tmp_path / "main.host.json").read_text())
+    first_player = json.loads((tmp_path / "main.json").read_text())["peer_id"]
+    assert join["host"] == host["peer_id"]
+    assert all(r["connected"] for r in join["peers"].values())
+    assert set(join["peers"]) == {host["peer_id"], first_player}
+    assert join["moved"][first_player] > MIN_MOVED_PX  # the first player moved on our screen
+    assert host["moved"][join["peer_id"]] > MIN_MOVED_PX  # and our inputs moved us on the host

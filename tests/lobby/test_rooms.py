@@ -7,6 +7,8 @@ import random
 from collections.abc import Mapping
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netcode.config import LobbyConfig
 from netcode.errors import IllegalTransition
@@ -268,3 +270,20 @@ def test_errors_do_not_leak_rooms_or_connections(core: LobbyCore) -> None:
     for junk in ("", "[]", '{"type":"signal"}', '{"type":"create_room","metadata":7}', b"\xff"):
         core.receive(1, junk, 0.0)
     assert core.rooms() == {code: (1, 2)} and core.stats().connections == 5
+
+
+@given(
+    rate=st.floats(0.5, 1000.0),
+    steps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=200),
+)
+def test_token_bucket_never_exceeds_burst_plus_rate(rate: float, steps: list[float]) -> None:
+    burst = max(1.0, rate)
+    bucket = TokenBucket(rate=rate, burst=burst, now=0.0)
+    now, taken = 0.0, 0
+    for step in steps:
+        now += step
+        taken += bucket.take(now)
+        assert taken <= burst + rate * now + 1e-6
+    # And it is not stingy: right after a full refill a whole burst is available.
+    now += burst / rate + 1.0
+    assert sum(bucket.take(now) for _ in range(int(burst))) == int(burst)

@@ -51,6 +51,8 @@ class LobbyMachine(RuleBasedStateMachine):
     ) -> None:
         after = self.core.rooms()
         for conn, msg in out:
+            if not isinstance(msg, CloseConnection):  # whatever the core says, a client can read
+                assert m.parse(m.serialize(msg), origin="server") == msg
             if isinstance(msg, m.SignalMsg):
                 assert sender_room is not None and self.core.room_of(conn) == sender_room
                 assert msg.sender == self.core.peer_id(sender) and conn != sender

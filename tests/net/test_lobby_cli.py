@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from netcode.errors import ConnectionClosed
-from netcode.net.lobby_server import cli_main
+from netcode.net.lobby_server import _config_from_args, _parser, cli_main
 from netcode.net.signaling import SignalingClient
 from tests.lobby.netutil import TIMEOUT, http_get
 
@@ -82,3 +82,18 @@ def test_cli_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
         port = sock.getsockname()[1]
         assert cli_main(["--port", str(port), "--log-level", "error"]) == 1
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_cli_flags_map_to_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETCODE_LOBBY_TOKEN", "from-env")
+    argv = "--max-players-limit 4 --rate-limit 50 --ice-server stun:s:3478"
+    argv += " --ice-server turn:t:3478 --ice-username u --ice-credential c"
+    args = _parser().parse_args(argv.split())
+    config = _config_from_args(args)
+    assert config.token == "from-env"
+    assert (config.max_players_limit, config.default_max_players) == (4, 4)
+    assert config.rate_limit_per_s == 50.0
+    stun, turn = config.ice_servers
+    assert (stun.urls, stun.username) == (("stun:s:3478",), None)
+    assert (turn.urls, turn.username, turn.credential) == (("turn:t:3478",), "u", "c")
+    assert _config_from_args(_parser().parse_args(["--token", "flag"])).token == "flag"

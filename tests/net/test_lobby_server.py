@@ -218,6 +218,10 @@ async def test_token_auth() -> None:
         async with await SignalingClient.connect(server.url, token="s3cret", timeout=TIMEOUT) as ok:
             assert ok.peer_id
             assert (await ok.create_room()).room
+        async with raw_client(
+            server.url, additional_headers={"Authorization": "Bearer s3cret"}
+        ) as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
         status, _, _ = await http_get(server.host, server.port, "/healthz")
         assert status == 200  # health checks need no token
 
@@ -298,3 +302,28 @@ async def test_many_clients_in_many_rooms() -> None:
                     c.peer_id for c in group
                 }
             assert event.sender == group[3].peer_id and event.data == {"n": group[3].peer_id}
+
+
+async def test_a_client_that_stops_reading_is_dropped() -> None:
+    """Relays to a non-reader are buffered only up to a bound, then it is closed."""
+    config = {"rate_limit_per_s": 100_000.0, "ping_timeout_s": 1.0}
+    async with lobby(**config) as server, clients(server.url, 1) as (a,):
+        room = (await a.create_room()).room
+        async with raw_client(server.url) as ws:
+            await recv_json(ws)
+            await ws.send(json.dumps({"type": "join_room", "room": room}))
+            joined = await recv_json(ws)
+            assert isinstance(await next_event(a), PeerJoinedMsg)
+            ws.transport.pause_reading()
+            blob = "x" * 60_000
+            left = None
+            async with asyncio.timeout(TIMEOUT * 3):
+                while left is None:  # ~60 KB per signal until the server gives up on ws
+                    await a.send_signal(joined["peer_id"], "offer", {"sdp": blob})
+                    events = [e for e in a.poll_events() if isinstance(e, PeerLeftMsg)]
+                    left = events[0] if events else None
+                    await asyncio.sleep(0)  # let the reader task run
+            assert left == PeerLeftMsg(room=room, peer_id=joined["peer_id"], reason="kicked")
+            ws.transport.abort()
+        health = server.health()
+        assert (health["rooms"], health["peers_in_rooms"]) == (1, 1)
