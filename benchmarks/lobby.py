@@ -1,6 +1,6 @@
 """Measure the lobby: join latency and many concurrent clients (not a test).
 
-Run: ``.venv/bin/python -m tests.lobby.measure_lobby [--joins 100] [--clients 200 --rooms 50]``.
+Run: ``.venv/bin/python -m benchmarks.lobby [--joins 100] [--clients 200 --rooms 50]``.
 Everything runs in one process on loopback, so the numbers include both the
 client's and the server's work on the same event loop: an upper bound.
 """
