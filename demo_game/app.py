@@ -217,15 +217,13 @@ def build_scene(game: GameLoop, code: str, url: str, now: float) -> Scene:
 
 def _frames(game: GameLoop, opts: Options, code: str, url: str) -> None:
     """The frame loop; paced by the tick clock, renders only where someone can see it."""
-    window = _Window(visible=not opts.headless) if not opts.bot else None
-    if window is None and opts.screenshot:
-        window = _Window(visible=False)
+    window, headless = _open_window(opts)
     shot = _Shot(opts)
     prev = time.monotonic()
     try:
         while game.stop_reason is None:
             now = time.monotonic()
-            _frame(game, opts, window, shot, now, code, url)
+            _frame(game, opts, window, shot, now, code, url, headless)
             game.frame_done(now - prev)
             prev = now
             _sleep_until(game, time.monotonic())
@@ -234,6 +232,26 @@ def _frames(game: GameLoop, opts: Options, code: str, url: str) -> None:
     finally:
         if window is not None:
             window.close()
+
+
+def _open_window(opts: Options) -> tuple[_Window | None, bool]:
+    """The window (or an off-screen surface when a screenshot is wanted) and whether
+    we run headless. A display that is set but unusable falls back to headless."""
+    import pygame
+
+    if not opts.headless:
+        try:
+            window = _Window(visible=True)
+            driver = pygame.display.get_driver()
+            if driver not in ("dummy", "offscreen"):
+                return window, False
+            window.close()  # SDL fell back to an invisible driver: nobody can see it
+            reason = f"SDL picked the {driver!r} video driver"
+        except pygame.error as exc:
+            reason = str(exc)
+        print(f"demo_game: no usable display ({reason}); running headless", file=sys.stderr)
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    return (_Window(visible=False) if opts.screenshot else None), True
 
 
 class _Shot:
@@ -259,6 +277,7 @@ def _frame(
     now: float,
     code: str,
     url: str,
+    headless: bool,
 ) -> None:
     game.handle_events(now)
     keys = window.keys(game) if window is not None else None
@@ -271,7 +290,7 @@ def _frame(
         if shot.due(elapsed) and shot.path is not None:
             _save(surface, shot.path)
             shot.path = None
-    if opts.headless and opts.parent_pid is None:
+    if headless and opts.parent_pid is None:
         game.maybe_status(now)
     if opts.duration is not None and elapsed >= opts.duration:
         game.stop_reason = "duration"

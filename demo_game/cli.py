@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="seed for world, bots and conditioner")
     p.add_argument("--bots", type=int, help="bots to spawn (default 2 embedded, else 0)")
     p.add_argument("--screenshot", metavar="PATH", help="save one frame as PNG")
-    p.add_argument("--screenshot-after", type=float, default=3.0, metavar="S")
+    p.add_argument(
+        "--screenshot-after", type=float, default=3.0, metavar="S", help="when (default 3 s)"
+    )
     p.add_argument(
         "--ice-address",
         action="append",

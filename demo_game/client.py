@@ -23,6 +23,8 @@ from .sim import DT, Input, Player, move_player
 __all__ = ["SNAPSHOT_RATE", "ClientGame", "RenderedPlayer"]
 
 SNAPSHOT_RATE = 30.0  # the host sends every second tick
+_ERROR_DECAY = 0.85  # per tick: a correction is ~90 % absorbed after 14 ticks (~0.25 s)
+_MAX_SMOOTHED_PX = 120.0  # larger corrections snap: sliding that far would look wrong
 
 
 class RenderedPlayer:
@@ -54,6 +56,9 @@ class ClientGame:
         self.snapshots = 0
         self.stale = 0
         self.corrections = 0  # reconciliations that moved us by more than 1 px
+        # Drawn position = predicted + error; a correction moves `predicted` at once but
+        # the error absorbs the jump and decays, so the circle slides instead of snapping.
+        self.error = (0.0, 0.0)
 
     def tick(self, inp: Input) -> dict[str, Any] | None:
         """Apply our input locally (prediction); returns the input packet to send.
@@ -62,6 +67,7 @@ class ClientGame:
         """
         if self.predictor is None:
             return None
+        self.error = (self.error[0] * _ERROR_DECAY, self.error[1] * _ERROR_DECAY)
         self.predictor.push(inp)
         return encode_inputs(self.predictor.pending_inputs(INPUT_REDUNDANCY))
 
@@ -97,8 +103,11 @@ class ClientGame:
             return
         old = self.predictor.state
         new = self.predictor.reconcile(state, mine.ack if mine.ack >= 0 else None)
-        if math.hypot(old.x - new.x, old.y - new.y) > 1.0:
+        jump = math.hypot(old.x - new.x, old.y - new.y)
+        if jump > 1.0:
             self.corrections += 1
+        ex, ey = self.error[0] + old.x - new.x, self.error[1] + old.y - new.y
+        self.error = (ex, ey) if math.hypot(ex, ey) < _MAX_SMOOTHED_PX else (0.0, 0.0)
 
     def players(self, now: float, *, interpolate: bool, predict: bool) -> list[RenderedPlayer]:
         """Where to draw every player; the toggles show what each technique buys."""
@@ -111,7 +120,8 @@ class ClientGame:
             x, y = pv.x, pv.y
             if pid == self.me:
                 if predict and self.predictor is not None:
-                    x, y = self.predictor.state.x, self.predictor.state.y
+                    x = self.predictor.state.x + self.error[0]
+                    y = self.predictor.state.y + self.error[1]
             elif pid in sampled:
                 x, y = float(sampled[pid]["x"]), float(sampled[pid]["y"])
             out.append(RenderedPlayer(pid, x, y, pv.color, pv.score, local=pid == self.me))

@@ -155,11 +155,12 @@ class GameLoop:
             return
         try:
             view = decode_snapshot(entities)
+            # reconcile raises DecodeError too, if the host acks an input we never sent
+            self.client.on_snapshot(view, now)
         except DecodeError:
             self.bad_packets += 1
             return
         self.host_pid = pid
-        self.client.on_snapshot(view, now)
 
     def _on_state(self, pid: str, data: Any) -> None:
         """Only the host expects state packets (inputs); clients ignore stray ones."""
@@ -323,6 +324,7 @@ class GameLoop:
             out["snapshots_sent"] = self.snapshots_sent
             out["moved"] = movement_json(self.host.moved)
             out["inputs_received"] = {p: q.received for p, q in self.host.queues.items()}
+            out["inputs_lost"] = {p: q.lost for p, q in self.host.queues.items()}
             out["scores"] = {p: pl.score for p, pl in self.host.world.players.items()}
         if self.client is not None:
             out["host"] = self.host_pid

@@ -183,3 +183,16 @@ def test_keys_toggle_interpolation_prediction_graph_and_quit() -> None:
     assert c.conditioner_label().startswith("5%")
     _key(c, pygame.K_ESCAPE)
     assert c.stop_reason == "escape"
+
+
+def test_snapshot_acking_an_unsent_input_is_a_bad_packet() -> None:
+    _server, clients = _match(ticks=10)
+    c = clients[0]
+    assert c.client is not None and c.client.latest is not None
+    ents = {
+        f"p:{pid}": {"x": 10, "y": 10, "vx": 0, "vy": 0, "s": 0, "c": 0, "a": 10**9}
+        for pid in ("c0", "c1")
+    }
+    ents["w"] = {"t": c.client.latest.tick + 100}
+    c._dispatch(SnapshotReceived("srv", 99, ents), c.start)
+    assert c.bad_packets == 1

@@ -159,3 +159,29 @@ def test_input_queue_repeats_last_input_when_dry() -> None:
     assert q.applied == 1
     q.receive(InputPacket(((1, Input(0, 0)), (0, Input(0, 0)))))
     assert q.duplicates == 2
+
+
+def test_corrections_slide_instead_of_snapping() -> None:
+    host = HostGame(None, seed=5)
+    c = ClientGame("c")
+    host.add_peer("c")
+    host.add_peer("x")
+    c.on_snapshot(decode_snapshot(host.snapshot()), 0.0)
+    for _ in range(10):
+        c.tick(Input(1, 0))  # predicted 10 ticks to the right ...
+
+    def drawn() -> float:
+        return next(p.x for p in c.players(0.0, interpolate=True, predict=True) if p.local)
+
+    before = drawn()
+    for seq in range(3):  # ... but the host got "stand still" for our first 3 inputs
+        host.receive_inputs("c", InputPacket(((seq, Input()),)))
+        host.tick()
+    snap = decode_snapshot(host.snapshot())
+    c.on_snapshot(snap, 0.2)
+    assert c.corrections == 1
+    assert abs(drawn() - before) < 1.0  # no visible jump at the correction ...
+    assert c.predictor is not None
+    for _ in range(40):
+        c.tick(Input())
+    assert abs(drawn() - c.predictor.state.x) < 0.1  # ... and it converges to the truth

@@ -223,3 +223,17 @@ async def test_datagram_link_same_seed_same_losses_and_reseed_on_set() -> None:
     fresh_got: list[bytes] = []
     fresh = DatagramLink(NetworkConditions(loss=0.3, seed=6), fresh_got.append)
     assert _pattern(a, got_a) == _pattern(fresh, fresh_got)
+
+
+async def test_reliable_channel_exactly_once_under_reorder_and_duplication(pair: Pair) -> None:
+    messy = NetworkConditions(latency_ms=5.0, jitter_ms=5.0, reorder=0.2, duplicate=0.2, seed=11)
+    pair.cond.set(outbound=messy, inbound=messy)
+    n = 100
+    for i in range(n):
+        pair.a_events.send(i.to_bytes(4, "big"))
+    pair.a_events.send(b"done")
+    got = await _drain_until(pair.b_received, lambda m: m == b"done")
+    assert [int.from_bytes(m, "big") for m in got] == list(range(n))
+    counters = pair.cond.counters
+    assert counters.duplicated > 0
+    assert counters.outbound.reordered > 0
