@@ -184,7 +184,9 @@ class PeerLink:
         self._conditioner: Any = None
         if config.conditions is not None:
             self.set_conditions(config.conditions)
-        self._endpoint = ReliabilityEndpoint()
+        # RTT comes from heartbeat ping/pong (answered at once); ack timing would
+        # include the peer's hold time until it next sends.
+        self._endpoint = ReliabilityEndpoint(rtt_from_acks=False)
         self._channels: dict[str, RTCDataChannel] = {}
         self._queues: dict[str, deque[bytes]] = {}
         self._assemblers: dict[str, wire.ChunkAssembler] = {}

@@ -175,6 +175,11 @@ class ReliabilityEndpoint:
         loss_window_s: float = 2.0,
         min_ack_timeout_s: float = 0.25,
         rate_window_s: float = 1.0,
+        # RTT source: time acks (reliable.c's way) or only take add_rtt_sample() samples.
+        # An ack is held until the peer next sends, so with a peer that sends rarely
+        # (only heartbeats) ack timing overstates RTT by up to its send interval.
+        # Sessions send immediate heartbeat ping/pong and turn this off.
+        rtt_from_acks: bool = True,
         # Testing the 65535 -> 0 wrap without sending 65536 packets first
         initial_seq: int = 0,
     ) -> None:
@@ -195,6 +200,7 @@ class ReliabilityEndpoint:
         self._jitter_gain = jitter_gain
         self._loss_window = loss_window_s
         self._min_ack_timeout = min_ack_timeout_s
+        self._rtt_from_acks = rtt_from_acks
         self._srtt: float | None = None
         self._last_rtt_sample: float | None = None
         self._jitter = 0.0
@@ -263,7 +269,7 @@ class ReliabilityEndpoint:
             record.acked = True
             self._packets_acked += 1
             self._acked.append(seq)
-            if seq == ack:
+            if seq == ack and self._rtt_from_acks:
                 # Only the header's newest ack gives an RTT sample: older bits
                 # were usually confirmed late because the peer had nothing to
                 # send, which would inflate RTT by the peer's send interval.

@@ -285,7 +285,9 @@ async def test_rtt_and_acks_are_measured(lobby: LobbyServer) -> None:
             b.send_event(i)
             await log_a.wait_count(EventReceived, i + 1)
         stats = a.stats(b.peer_id)
-        assert 0.0 < stats.rtt_ms < 1000.0
+        # Loopback: well under one heartbeat interval (250 ms). RTT that included the
+        # peer's ack hold time read 110-125 ms on an idle link.
+        assert 0.0 < stats.rtt_ms < 100.0
         assert stats.packets_sent >= 30  # plus header-only ACKs on idle heartbeat ticks
         assert stats.packets_received >= 24
         assert stats.packets_acked >= 1

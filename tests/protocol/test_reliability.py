@@ -256,3 +256,14 @@ def test_rtt_is_timed_on_the_ack_field_not_on_older_bits() -> None:
     a.receive(b.next_header(0.030), 0.030)  # acks all four at once
     assert len(a.take_acked()) == 4
     assert a.rtt == pytest.approx(0.0)  # only packet 3 (the ack field) was timed
+
+
+def test_rtt_from_acks_can_be_turned_off_for_heartbeat_only_rtt() -> None:
+    """Acks held by a rarely-sending peer must not feed RTT when the session measures it."""
+    a, b = ReliabilityEndpoint(rtt_from_acks=False), ReliabilityEndpoint()
+    b.receive(a.next_header(0.0), 0.0)
+    a.receive(b.next_header(0.250), 0.250)  # the peer held the ack for 250 ms
+    assert a.take_acked() == [0]
+    assert a.rtt is None
+    a.add_rtt_sample(0.002, 0.3)
+    assert a.rtt == pytest.approx(0.002)
