@@ -21,6 +21,7 @@ from netcode.errors import DecodeError
 
 __all__ = [
     "CONDITIONS",
+    "KERNEL_WS",
     "MAX_PAYLOAD",
     "RATE_HZ",
     "SIZES",
@@ -110,6 +111,15 @@ TRANSPORTS: tuple[Transport, ...] = (
         "asyncio UDP echo (the floor)",
         "pure impairment model on every datagram on the sender, both directions",
     ),
+)
+
+
+KERNEL_WS = Transport(
+    "websocket_relay_kernel",
+    "ws relay, kernel loss",
+    "websockets A -> server -> B -> server -> A, A <-> server over a veth pair",
+    "nftables drops packets leaving each end of the veth (A <-> server leg, both "
+    "directions); delay/jitter at message level on A",
 )
 
 

@@ -125,10 +125,10 @@ class Peer:
         self._closers.append(close)
         return {"port": port}
 
-    async def cmd_ws_start(self) -> dict[str, Any]:
-        from benchmarks._transports import start_ws_relay
+    async def cmd_ws_start(self, host: str | None = None) -> dict[str, Any]:
+        from benchmarks._transports import LOOPBACK, start_ws_relay
 
-        url, close = await start_ws_relay(self.rec.on_message)
+        url, close = await start_ws_relay(self.rec.on_message, host or LOOPBACK)
         self._closers.append(close)
         return {"url": url}
 

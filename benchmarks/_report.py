@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchmarks._common import CONDITIONS, RATE_HZ, TRANSPORTS
+from benchmarks._common import CONDITIONS, KERNEL_WS, RATE_HZ, TRANSPORTS, Transport
 
 __all__ = ["evaluate_goals", "markdown_table", "plot_cdf", "results_table", "write_json"]
 
@@ -40,9 +40,14 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def _present(results: Mapping[str, Any]) -> list[Transport]:
+    """The standard paths, plus the optional kernel-loss one when it ran."""
+    return [*TRANSPORTS, *([KERNEL_WS] if KERNEL_WS.key in results else [])]
+
+
 def _rows(results: Mapping[str, Any], size: int) -> list[tuple[str, str, list[str]]]:
     rows = []
-    for t in TRANSPORTS:
+    for t in _present(results):
         for c in CONDITIONS:
             cell = results.get(t.key, {}).get(c.key, {}).get(str(size))
             label = c.label + ("" if t.loss_applied or c.loss == 0 else " (no loss: TCP)")
@@ -83,17 +88,19 @@ def plot_cdf(path: Path, samples: Mapping[str, Mapping[str, Sequence[float]]], s
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharey=True)
     for ax, cond in zip(axes.flat, CONDITIONS, strict=False):
-        for t in TRANSPORTS:
+        for t in _present(samples):
             values = sorted(samples.get(t.key, {}).get(cond.key, []))
             if not values:
                 continue
             ys = [(i + 1) / len(values) for i in range(len(values))]
             ax.step(values, ys, where="post", label=t.label)
         ax.set_xscale("log")
+        # 1-2-5 ticks: a panel spanning 30-90 ms has no power of ten to label.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{cond.label} ({size} B, {RATE_HZ} Hz)")
@@ -156,9 +163,14 @@ def evaluate_goals(
             age, bound, "age = now - send time of newest state held, sampled each frame",
         )
     )  # fmt: skip
+    ws = (
+        (KERNEL_WS.key, "websocket relay with real TCP packet loss (nftables, --kernel-loss)")
+        if KERNEL_WS.key in results
+        else ("websocket_relay", "websocket relay: delay only, TCP loss not applied in-process")
+    )
     for other, note in (
         ("netcode_reliable", "reliable SCTP channel under the same datagram loss"),
-        ("websocket_relay", "websocket relay: delay only, TCP loss not applied in-process"),
+        ws,
     ):
         theirs = _get(_cell(results, other, combo), "age_ms", "p99")
         goals.append(

@@ -44,11 +44,12 @@ class PeerProcess:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def start(cls) -> PeerProcess:
+    async def start(cls, prefix: list[str] | None = None) -> PeerProcess:
+        """Start the peer; ``prefix`` wraps the command (e.g. ``ip netns exec NS``)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks._peer",
+            *(prefix or []), sys.executable, "-m", "benchmarks._peer",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             cwd=str(ROOT), env=env, limit=1 << 24,
         )  # fmt: skip

@@ -22,6 +22,7 @@ from netcode.net.conditioner import Conditioner, DatagramLink
 
 __all__ = [
     "Client",
+    "KernelLossWsClient",
     "NetcodeClient",
     "RtcClient",
     "UdpClient",
@@ -100,7 +101,7 @@ async def start_udp_echo(on_message: OnMessage) -> tuple[int, Close]:
     return int(transport.get_extra_info("sockname")[1]), close
 
 
-async def start_ws_relay(on_message: OnMessage) -> tuple[str, Close]:
+async def start_ws_relay(on_message: OnMessage, host: str = LOOPBACK) -> tuple[str, Close]:
     """Relay server plus echo client B: A -> server -> B -> server -> A."""
     from websockets.asyncio.client import connect
     from websockets.asyncio.server import ServerConnection, serve
@@ -116,9 +117,9 @@ async def start_ws_relay(on_message: OnMessage) -> tuple[str, Close]:
             if target is not None:
                 await target.send(message)
 
-    server = await serve(handler, LOOPBACK, 0, max_size=WS_MAX, compression=None)
+    server = await serve(handler, host, 0, max_size=WS_MAX, compression=None)
     port = next(iter(server.sockets)).getsockname()[1]
-    url = f"ws://{LOOPBACK}:{port}"
+    url = f"ws://{host}:{port}"
     b = await connect(url + "/b", max_size=WS_MAX, compression=None)
 
     async def echo() -> None:
@@ -349,6 +350,18 @@ class WsClient(Client):
             task.cancel()
         if self._ws is not None:
             await self._ws.close()
+
+
+class KernelLossWsClient(WsClient):
+    """The websocket client over a veth pair whose packet loss nftables sets per condition."""
+
+    def __init__(self, set_loss: Callable[[float], None]) -> None:
+        super().__init__()
+        self._set_loss = set_loss
+
+    async def set_conditions(self, cond: Condition, seed: int) -> None:
+        self._set_loss(cond.loss)
+        await super().set_conditions(cond, seed)
 
 
 class RtcClient(Client):

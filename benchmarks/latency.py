@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks._common import (
     CONDITIONS,
+    KERNEL_WS,
     RATE_HZ,
     SIZES,
     TRANSPORTS,
@@ -45,6 +46,7 @@ from benchmarks._runner import ROOT, PeerProcess, measure_idle, run_ab, run_segm
 from benchmarks._transports import (
     LOOPBACK,
     Client,
+    KernelLossWsClient,
     NetcodeClient,
     RtcClient,
     UdpClient,
@@ -61,8 +63,9 @@ ClientFactory = Callable[[contextlib.AsyncExitStack], Awaitable[dict[str, Client
 
 
 class Settings:
-    def __init__(self, quick: bool, messages: int | None = None) -> None:
+    def __init__(self, quick: bool, messages: int | None = None, kernel_loss: bool = False) -> None:
         self.quick = quick
+        self.kernel_loss = kernel_loss
         self.messages = messages or (15 if quick else 300)
         self.reliable_drain_s = 1.5 if quick else 5.0
         self.connect_reps = {2: 3, 4: 1, 8: 1} if quick else {2: 10, 4: 5, 8: 3}
@@ -73,7 +76,7 @@ class Settings:
 
 def _drain_s(settings: Settings, transport: str, cond: Condition) -> float:
     base = 2.0 * cond.one_way_max_s + 0.05  # reorder hold is 0 here: no reorder in the grid
-    if transport in ("netcode_reliable", "websocket_relay"):
+    if transport in ("netcode_reliable", "websocket_relay", "websocket_relay_kernel"):
         return base + settings.reliable_drain_s
     return base + 0.15
 
@@ -94,7 +97,8 @@ class Bench:
         self.peer: PeerProcess
 
     def _total(self) -> int:
-        segments = len(TRANSPORTS) * len(CONDITIONS) * len(SIZES)
+        paths = len(TRANSPORTS) + (1 if self.settings.kernel_loss else 0)
+        segments = paths * len(CONDITIONS) * len(SIZES)
         return segments + sum(self.settings.connect_reps.values()) + 3  # max rates, A/B
 
     def step(self, description: str) -> None:
@@ -217,6 +221,35 @@ class Bench:
             lambda obj: bool(session.send_state(obj, to=peer_id)),
         )
         return {"netcode_state": state, "netcode_reliable": events}
+
+    async def kernel_loss_websocket(self) -> dict[str, Any]:
+        """The websocket relay with real (kernel) packet loss, echo peer in a namespace."""
+        from benchmarks import _netns
+
+        reason = _netns.available()
+        if reason is not None:
+            self.advance(len(CONDITIONS) * len(SIZES))
+            return {"ran": False, "why": reason}
+        link = _netns.KernelLossLink.create(os.getpid())
+        main_peer = self.peer
+        try:
+            self.peer = await PeerProcess.start(prefix=link.exec_prefix())
+            try:
+
+                async def factory(stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+                    url = (await self.peer.call("ws_start", host=link.ns_ip))["url"]
+                    client = KernelLossWsClient(link.set_loss)
+                    await client.open(url)
+                    stack.push_async_callback(client.close)
+                    return {KERNEL_WS.key: client}
+
+                await self.run_group([KERNEL_WS.key], factory)
+            finally:
+                await self.peer.close()
+        finally:
+            self.peer = main_peer
+            link.close()
+        return {"ran": True, "namespace": link.ns, "veth": [link.host_ip, link.ns_ip]}
 
     # -- extras ------------------------------------------------------------
 
@@ -346,6 +379,8 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
             bench.extras["overhead_ab"] = await bench.overhead_ab()
         finally:
             await bench.peer.close()
+        if settings.kernel_loss:
+            bench.extras["kernel_loss"] = await bench.kernel_loss_websocket()
         try:
             connect = await bench.connect_times()
         except Exception as exc:
@@ -382,7 +417,11 @@ def _document(
             "clock": "time.monotonic (CLOCK_MONOTONIC, shared by both processes)",
             "echo_peer": "separate process (python -m benchmarks._peer)",
         },
-        "transports": {t.key: dataclasses.asdict(t) for t in TRANSPORTS},
+        "transports": {
+            t.key: dataclasses.asdict(t)
+            for t in (*TRANSPORTS, *([KERNEL_WS] if settings.kernel_loss else []))
+        },
+        "kernel_loss": bench.extras.get("kernel_loss"),
         "conditions": {c.key: dataclasses.asdict(c) for c in CONDITIONS},
         "results": bench.results,
         "connect": connect,
@@ -402,6 +441,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short run (< 60 s), same schema")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--messages", type=int, default=None, help="messages per segment")
+    parser.add_argument(
+        "--kernel-loss",
+        action="store_true",
+        help="also run the websocket relay with real packet loss (root, ip, nft: a netns)",
+    )
     return parser.parse_args(argv)
 
 
@@ -420,7 +464,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    settings = Settings(args.quick, args.messages)
+    settings = Settings(args.quick, args.messages, args.kernel_loss)
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     doc = asyncio.run(run(settings, console))
     stem = "latency-quick" if args.quick else "latency"
