@@ -20,7 +20,7 @@ lobby: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check netcode
+	$(BIN)/ruff format --check netcode demo_game benchmarks tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
