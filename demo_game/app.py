@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import netcode
 from netcode import NetcodeError, SessionConfig
 
-from .cli import Options, ice_addresses_for
+from .cli import MAX_PLAYERS, Options, ice_addresses_for
 from .loop import GameLoop, _conditions
 from .procs import BotProcesses, EmbeddedLobby, child_stats_path
 from .render import WINDOW_SIZE, Renderer, Scene, SceneEntity
@@ -85,7 +85,7 @@ def run(opts: Options) -> int:
 def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
     config = _session_config(opts, url)
     with netcode.connect_sync(
-        url, room=opts.join, create=opts.creates_room, max_players=8, config=config
+        url, room=opts.join, create=opts.creates_room, max_players=MAX_PLAYERS, config=config
     ) as session:
         code = str(session.room)
         want = _expected_peers(opts)

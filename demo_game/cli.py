@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-__all__ = ["Options", "build_parser", "ice_addresses_for", "is_headless", "parse_args"]
+__all__ = [
+    "MAX_PLAYERS",
+    "Options",
+    "build_parser",
+    "ice_addresses_for",
+    "is_headless",
+    "parse_args",
+]
+
+# Room size the demo creates (netcode.connect(max_players=...)).
+MAX_PLAYERS = 8
 
 _EPILOG = """\
 examples:
@@ -128,6 +139,19 @@ def ice_addresses_for(lobby_url: str, override: tuple[str, ...] | None) -> tuple
     return None
 
 
+def _check_numbers(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Range-check numeric flags up front: "nan" and "inf" parse as floats."""
+    if not 0.0 <= a.loss <= 1.0:  # False for nan too
+        p.error("--loss must be in 0..1")
+    for name in ("latency", "jitter"):
+        if not 0.0 <= getattr(a, name) <= 60_000.0:
+            p.error(f"--{name} must be in 0..60000 ms")
+    if a.duration is not None and not 0.0 < a.duration < math.inf:
+        p.error("--duration must be a finite number of seconds > 0")
+    if not 0.0 <= a.screenshot_after < math.inf:
+        p.error("--screenshot-after must be a finite number of seconds >= 0")
+
+
 def parse_args(argv: list[str] | None = None) -> Options:
     p = build_parser()
     a = p.parse_args(argv)
@@ -139,15 +163,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
         p.error("--join/--host need --lobby URL")
     if a.join and a.host:
         p.error("--join and --host are exclusive")
-    for name in ("loss",):
-        if not 0.0 <= getattr(a, name) <= 1.0:
-            p.error(f"--{name} must be in 0..1")
-    if a.latency < 0 or a.jitter < 0:
-        p.error("--latency and --jitter must be >= 0")
-    if a.duration is not None and a.duration <= 0:
-        p.error("--duration must be > 0")
+    _check_numbers(p, a)
     embedded = not (a.join or a.host or a.bot or a.serve)
     bots = a.bots if a.bots is not None else (2 if embedded else 0)
+    # The room holds MAX_PLAYERS: you, the dedicated host process (embedded), the bots.
+    most = MAX_PLAYERS - 1 - (1 if embedded else 0)
+    if not 0 <= bots <= most:
+        p.error(f"--bots must be in 0..{most} (a room holds {MAX_PLAYERS} players)")
+    if a.stats_json and not os.path.isdir(os.path.dirname(os.path.abspath(a.stats_json))):
+        p.error(f"--stats-json: directory of {a.stats_json!r} does not exist")
     return Options(
         join=a.join,
         lobby=a.lobby,
@@ -162,7 +186,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         latency=a.latency,
         jitter=a.jitter,
         seed=a.seed,
-        bots=max(0, bots) if a.join is None else 0,
+        bots=bots if a.join is None else 0,
         condition_handshake=a.condition_handshake,
         screenshot=a.screenshot,
         screenshot_after=a.screenshot_after,

@@ -6,6 +6,7 @@ Every config validates itself in ``__post_init__`` and raises
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -26,6 +27,52 @@ def _require(cond: bool, name: str, why: str) -> None:
         raise ConfigError(f"{name}: {why}")
 
 
+def _int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    """An int (not a bool: ``True`` is no count) in ``lo..hi``."""
+    _require(
+        isinstance(value, int) and not isinstance(value, bool),
+        name,
+        f"must be an int, got {type(value).__name__}",
+    )
+    assert isinstance(value, int)
+    why = f"must be >= {lo}" if hi is None else f"must be in {lo}..{hi}"
+    _require(lo <= value and (hi is None or value <= hi), name, f"{why}, got {value}")
+
+
+def _num(name: str, value: object, lo: float, hi: float, *, open_lo: bool = False) -> None:
+    """A finite int/float (not a bool) in ``lo..hi`` (``lo`` excluded if ``open_lo``)."""
+    _require(
+        isinstance(value, int | float) and not isinstance(value, bool),
+        name,
+        f"must be a number, got {type(value).__name__}",
+    )
+    assert isinstance(value, int | float)
+    ok = math.isfinite(value) and (lo < value if open_lo else lo <= value) and value <= hi
+    bound = f"> {lo}" if open_lo else f">= {lo}"
+    _require(ok, name, f"must be finite, {bound} and <= {hi}, got {value!r}")
+
+
+def _optional(name: str, value: object, kind: type) -> None:
+    _require(
+        value is None or isinstance(value, kind),
+        name,
+        f"must be None or a {kind.__name__}, got {type(value).__name__}",
+    )
+
+
+def _tuple_of(obj: object, name: str, kind: type, *, allow_str: bool = False) -> None:
+    """Require a tuple of ``kind`` (a list is accepted and stored as a tuple)."""
+    value = getattr(obj, name)
+    if allow_str and isinstance(value, str):
+        return
+    _require(
+        isinstance(value, tuple | list) and all(isinstance(v, kind) for v in value),
+        name,
+        f"must be a tuple of {kind.__name__}, got {value!r:.80}",
+    )
+    object.__setattr__(obj, name, tuple(value))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChannelConfig:
     """One data channel on every peer connection.
@@ -41,17 +88,19 @@ class ChannelConfig:
     max_packet_lifetime_ms: int | None = None
 
     def __post_init__(self) -> None:
-        _require(bool(self.label), "label", "must not be empty")
-        _require(0 <= self.id <= 1023, "id", "must be in 0..1023")
+        _require(
+            isinstance(self.label, str) and bool(self.label), "label", "must be a non-empty str"
+        )
+        _int("id", self.id, 0, 1023)
+        _require(isinstance(self.ordered, bool), "ordered", "must be a bool")
+        if self.max_retransmits is not None:
+            _int("max_retransmits", self.max_retransmits, 0, 65535)
+        if self.max_packet_lifetime_ms is not None:
+            _int("max_packet_lifetime_ms", self.max_packet_lifetime_ms, 0, 65535)
         _require(
             self.max_retransmits is None or self.max_packet_lifetime_ms is None,
             "max_retransmits",
             "max_retransmits and max_packet_lifetime_ms are exclusive (W3C WebRTC 6.2)",
-        )
-        _require(
-            self.max_retransmits is None or self.max_retransmits >= 0,
-            "max_retransmits",
-            "must be >= 0",
         )
 
     @property
@@ -77,6 +126,12 @@ class IceServer:
     username: str | None = None
     credential: str | None = None
 
+    def __post_init__(self) -> None:
+        _tuple_of(self, "urls", str, allow_str=True)
+        _require(bool(self.urls), "urls", "must name at least one stun:/turn: url")
+        _optional("username", self.username, str)
+        _optional("credential", self.credential, str)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NetworkConditions:
@@ -95,11 +150,11 @@ class NetworkConditions:
 
     def __post_init__(self) -> None:
         for name in ("loss", "duplicate", "reorder"):
-            v = getattr(self, name)
-            _require(0.0 <= v <= 1.0, name, f"must be a probability in 0..1, got {v!r}")
+            _num(name, getattr(self, name), 0.0, 1.0)  # a probability
         for name in ("latency_ms", "jitter_ms"):
-            v = getattr(self, name)
-            _require(0.0 <= v <= 60_000.0, name, f"must be in 0..60000 ms, got {v!r}")
+            _num(name, getattr(self, name), 0.0, 60_000.0)
+        if self.seed is not None:
+            _int("seed", self.seed, -(2**63))
 
     @property
     def is_clean(self) -> bool:
@@ -120,8 +175,8 @@ class TickConfig:
     max_catchup_ticks: int = 5
 
     def __post_init__(self) -> None:
-        _require(1 <= self.rate <= 1000, "rate", "must be in 1..1000 Hz")
-        _require(self.max_catchup_ticks >= 1, "max_catchup_ticks", "must be >= 1")
+        _int("rate", self.rate, 1, 1000)  # Hz
+        _int("max_catchup_ticks", self.max_catchup_ticks, 1)
 
     @property
     def dt(self) -> float:
@@ -149,7 +204,9 @@ class Limits:
             "max_str_len",
             "max_event_bytes",
         ):
-            _require(getattr(self, name) > 0, name, "must be > 0")
+            _int(name, getattr(self, name), 1)
+        # A CHUNK adds up to 19 bytes around its data (docs/PROTOCOL.md 2.4).
+        _require(self.max_packet_bytes >= 32, "max_packet_bytes", "must be >= 32")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -175,15 +232,28 @@ class LobbyConfig:
     room_code_length: int = 6
 
     def __post_init__(self) -> None:
-        _require(self.max_message_bytes >= 1024, "max_message_bytes", "must be >= 1024")
+        # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
+        _int("max_message_bytes", self.max_message_bytes, 1024, 2**30)
+        _int("max_rooms", self.max_rooms, 1)
+        _int("max_connections", self.max_connections, 1)
+        # room_joined/room_list carry max_players, capped at 1024 on the wire.
+        _int("max_players_limit", self.max_players_limit, 1, 1024)
+        _int("default_max_players", self.default_max_players, 1)
         _require(
-            1 <= self.default_max_players <= self.max_players_limit,
+            self.default_max_players <= self.max_players_limit,
             "default_max_players",
             "must be in 1..max_players_limit",
         )
-        _require(self.ping_interval_s > 0, "ping_interval_s", "must be > 0")
-        _require(self.ping_timeout_s > 0, "ping_timeout_s", "must be > 0")
-        _require(4 <= self.room_code_length <= 12, "room_code_length", "must be in 4..12")
+        _int("max_metadata_bytes", self.max_metadata_bytes, 2)  # "{}" is 2 bytes
+        _int("max_errors_before_close", self.max_errors_before_close, 0)
+        _num("rate_limit_per_s", self.rate_limit_per_s, 0.0, 1e9, open_lo=True)
+        _num("ping_interval_s", self.ping_interval_s, 0.0, 86_400.0, open_lo=True)
+        _num("ping_timeout_s", self.ping_timeout_s, 0.0, 86_400.0, open_lo=True)
+        _optional("token", self.token, str)
+        # An empty token would let every client in: say "no token" with None.
+        _require(self.token != "", "token", "must not be empty (None disables the check)")
+        _tuple_of(self, "ice_servers", IceServer)
+        _int("room_code_length", self.room_code_length, 4, 12)
 
 
 def _default_channels() -> tuple[ChannelConfig, ...]:
@@ -213,8 +283,23 @@ class SessionConfig:
     reliable_buffer_limit: int = 65_536
 
     def __post_init__(self) -> None:
-        _require(self.connect_timeout_s > 0, "connect_timeout_s", "must be > 0")
-        _require(self.heartbeat_interval_s > 0, "heartbeat_interval_s", "must be > 0")
+        _tuple_of(self, "channels", ChannelConfig)
+        _tuple_of(self, "ice_servers", IceServer)
+        if isinstance(self.host_addresses, str):  # ("127.0.0.1") is a str, not a tuple
+            raise ConfigError(
+                f"host_addresses: must be a tuple of addresses, e.g. ({self.host_addresses!r},)"
+            )
+        if self.host_addresses is not None:
+            _tuple_of(self, "host_addresses", str)
+        _require(isinstance(self.limits, Limits), "limits", "must be a Limits")
+        _optional("conditions", self.conditions, NetworkConditions)
+        _require(isinstance(self.tick, TickConfig), "tick", "must be a TickConfig")
+        _optional("token", self.token, str)
+        for name in ("connect_timeout_s", "lobby_timeout_s", "heartbeat_interval_s"):
+            _num(name, getattr(self, name), 0.0, 86_400.0, open_lo=True)
+        _num("peer_timeout_s", self.peer_timeout_s, 0.0, 86_400.0, open_lo=True)
+        _int("state_buffer_threshold", self.state_buffer_threshold, 0)
+        _int("reliable_buffer_limit", self.reliable_buffer_limit, 1)
         _require(
             self.peer_timeout_s > self.heartbeat_interval_s,
             "peer_timeout_s",

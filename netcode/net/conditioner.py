@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import NetworkConditions
-from ..protocol.impairment import Impairment, ImpairmentCounters
+from ..protocol.impairment import Impairment, ImpairmentCounters, check_conditions
 
 __all__ = [
     "KEEP",
@@ -53,6 +53,10 @@ class _Keep(enum.Enum):
 
 KEEP = _Keep.KEEP
 """Sentinel for :meth:`Conditioner.set`: leave this direction as it is."""
+
+
+def _clean_if_none(conditions: object) -> NetworkConditions:
+    return _CLEAN if conditions is None else check_conditions(conditions)
 
 
 def _rng(conditions: NetworkConditions, tag: str) -> random.Random:
@@ -79,6 +83,7 @@ class DatagramLink:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._tag = tag
+        check_conditions(conditions)
         self._impairment: Impairment[bytes] = Impairment(conditions, _rng(conditions, tag))
         self._deliver = deliver
         self._loop = loop
@@ -102,6 +107,7 @@ class DatagramLink:
     def set_conditions(self, conditions: NetworkConditions) -> None:
         """New conditions from now on. A new ``seed`` restarts the random stream
         (so the pattern is that seed's); the same or no seed continues it."""
+        check_conditions(conditions)
         model = self._impairment.model
         reseed = conditions.seed is not None and conditions.seed != model.conditions.seed
         model.set_conditions(conditions, _rng(conditions, self._tag) if reseed else None)
@@ -234,8 +240,8 @@ class Conditioner:
     def __init__(
         self, outbound: NetworkConditions, inbound: NetworkConditions | None = None
     ) -> None:
-        self._outbound = outbound
-        self._inbound = inbound if inbound is not None else _CLEAN
+        self._outbound = check_conditions(outbound)
+        self._inbound = check_conditions(inbound) if inbound is not None else _CLEAN
         self._hooks: dict[int, _Hook] = {}
         self._retired = ConditionerCounters(ImpairmentCounters(), ImpairmentCounters())
 
@@ -275,10 +281,10 @@ class Conditioner:
 
         Datagrams already in flight keep the fate decided when they were sent.
         """
-        if outbound is not KEEP:
-            self._outbound = outbound if outbound is not None else _CLEAN
-        if inbound is not KEEP:
-            self._inbound = inbound if inbound is not None else _CLEAN
+        # Both checked before either changes: a bad value leaves the conditioner as it was.
+        new_out = self._outbound if outbound is KEEP else _clean_if_none(outbound)
+        new_in = self._inbound if inbound is KEEP else _clean_if_none(inbound)
+        self._outbound, self._inbound = new_out, new_in
         for hook in self._hooks.values():
             hook.outbound.set_conditions(self._outbound)
             hook.inbound.set_conditions(self._inbound)

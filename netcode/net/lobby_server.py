@@ -300,12 +300,29 @@ async def serve_lobby(
     ``server.url`` is what clients connect to; ``await server.close()`` or
     ``async with await serve_lobby(...) as server:`` shuts it down.
     """
+    if not isinstance(host, str):
+        raise ConfigError(f"host must be a str, got {type(host).__name__}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"port must be an int in 0..65535, got {port!r}")
+    if config is not None and not isinstance(config, LobbyConfig):
+        raise ConfigError(f"config must be a LobbyConfig, got {type(config).__name__}")
     server = LobbyServer(config)
     await server.start(host, port)
     return server
 
 
 # --- command line ------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, so a typo is a usage error, not a bind() traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {port}")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -316,7 +333,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
+    p.add_argument("--port", type=_port, default=8765, help="TCP port; 0 picks a free one")
     p.add_argument(
         "--token",
         default=None,  # not the env value: --help would print the secret

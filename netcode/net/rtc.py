@@ -570,8 +570,8 @@ class PeerLink:
 
     def _on_state_channel(self, msg: wire.Message, now: float, size: int) -> None:
         if isinstance(msg, wire.State | wire.Snapshot | wire.Ack):
-            hdr = PacketHeader(msg.seq, msg.ack, msg.ack_bits)
-            is_new = self._endpoint.receive(hdr, now, size)
+            # The decoded message carries range-checked seq/ack/ack_bits: no header copy.
+            is_new = self._endpoint.receive(msg, now, size)
             for seq in self._endpoint.take_acked():
                 self._snap_tx.on_ack(seq)  # ignores sequences of non-snapshot packets
             if not is_new:

@@ -33,6 +33,7 @@ from ..events import (
     PeerJoined,
     PeerLeft,
     PeerLost,
+    StateReceived,
 )
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
@@ -166,7 +167,10 @@ class Session:
         def emit(event: Event) -> None:
             # A retired link may still be winding down: its events are stale.
             if self._links.get(peer_id) is link:
-                self._on_link_event(event)
+                if type(event) is StateReceived:  # the hot path: no peer-state change
+                    self._push(event)
+                else:
+                    self._on_link_event(event)
 
         link = PeerLink(
             peer_id,
@@ -324,13 +328,22 @@ class Session:
     async def next_event(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109
         """The next event; raises TimeoutError after ``timeout`` s and
         :class:`ConnectionClosed` once the session is closed and drained."""
-        async with asyncio.timeout(timeout):
-            while not self._events:
-                if self._closed:
-                    raise ConnectionClosed("session closed")
-                self._event_ready.clear()
-                await self._event_ready.wait()
-        return self._events.popleft()
+        events = self._events
+        if events:  # already queued: no timeout scope, no suspension
+            return events.popleft()
+        if timeout is None:
+            await self._wait_event()
+        else:
+            async with asyncio.timeout(timeout):
+                await self._wait_event()
+        return events.popleft()
+
+    async def _wait_event(self) -> None:
+        while not self._events:
+            if self._closed:
+                raise ConnectionClosed("session closed")
+            self._event_ready.clear()
+            await self._event_ready.wait()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

@@ -146,6 +146,8 @@ class SignalingClient:
         ``timeout`` s), ConnectionClosed (refused, or closed e.g. with 1013 when the
         lobby is full), ConfigError (not a ws:// or wss:// url).
         """
+        if not isinstance(url, str):
+            raise ConfigError(f"lobby url must be a str like 'ws://host:port', got {url!r:.60}")
         try:
             async with asyncio.timeout(timeout):
                 ws = await ws_connect(

@@ -25,6 +25,7 @@ import math
 from collections import deque
 
 from ..config import TickConfig
+from ..errors import ConfigError
 
 __all__ = ["RemoteClockEstimator", "TickClock", "TimestampUnwrapper"]
 
@@ -33,6 +34,8 @@ class TickClock:
     """Fixed-timestep accumulator: how many ticks to simulate now, and the blend factor."""
 
     def __init__(self, config: TickConfig | None = None) -> None:
+        if config is not None and not isinstance(config, TickConfig):
+            raise ConfigError(f"TickClock needs a TickConfig, got {type(config).__name__}")
         self._config = config or TickConfig()
         self._origin: float | None = None
         self._due = 0  # ticks accounted for since the origin (run + dropped)
@@ -119,7 +122,7 @@ class RemoteClockEstimator:
         reset_threshold: float = 1.0,
     ) -> None:
         if window < 1 or not 0.0 < smoothing <= 1.0 or reset_threshold <= 0:
-            raise ValueError("window >= 1, smoothing in (0, 1], reset_threshold > 0")
+            raise ConfigError("window >= 1, smoothing in (0, 1], reset_threshold > 0")
         self._window: deque[tuple[float, float]] = deque(maxlen=window)
         self._smoothing = smoothing
         self._reset_threshold = reset_threshold

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..config import NetworkConditions
+from ..errors import ConfigError
 
 __all__ = [
     "REORDER_MIN_HOLD_S",
@@ -38,6 +39,7 @@ __all__ = [
     "Impairment",
     "ImpairmentCounters",
     "ImpairmentModel",
+    "check_conditions",
     "max_delay",
     "reorder_hold",
 ]
@@ -47,6 +49,19 @@ __all__ = [
 REORDER_MIN_HOLD_S = 0.020
 
 T = TypeVar("T")
+
+
+def check_conditions(conditions: object) -> NetworkConditions:
+    """``conditions`` if it is a :class:`NetworkConditions`, else :class:`ConfigError`.
+
+    Called where conditions enter (constructors, run-time changes), so a wrong
+    type fails at the call that passed it, not in a timer callback later.
+    """
+    if not isinstance(conditions, NetworkConditions):
+        raise ConfigError(
+            f"conditions must be a NetworkConditions, got {type(conditions).__name__}"
+        )
+    return conditions
 
 
 def reorder_hold(conditions: NetworkConditions) -> float:
@@ -90,7 +105,7 @@ class ImpairmentModel:
     """Decides the fate of each datagram of one direction of one link."""
 
     def __init__(self, conditions: NetworkConditions, rng: random.Random | None = None) -> None:
-        self._conditions = conditions
+        self._conditions = check_conditions(conditions)
         self._rng = rng if rng is not None else random.Random(conditions.seed)
         self._floor = float("-inf")  # latest in-order delivery time so far
         self.counters = ImpairmentCounters()
@@ -106,7 +121,7 @@ class ImpairmentModel:
 
         The random stream carries on too, unless a new ``rng`` is given.
         """
-        self._conditions = conditions
+        self._conditions = check_conditions(conditions)
         if rng is not None:
             self._rng = rng
 

@@ -40,6 +40,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from ..errors import ConfigError
 from .snapshot import Entities, EntityId
 
 __all__ = ["InterpolationBuffer", "recommended_delay"]
@@ -75,15 +76,15 @@ class InterpolationBuffer:
         # Limits
         capacity: int = 64,
     ) -> None:
-        if snapshot_rate <= 0:
-            raise ValueError("snapshot_rate must be > 0")
-        if capacity < 2:
-            raise ValueError("capacity must be >= 2")
-        if max_extrapolation < 0:
-            raise ValueError("max_extrapolation must be >= 0")
+        if not (_is_number(snapshot_rate) and 0 < snapshot_rate < math.inf):
+            raise ConfigError(f"snapshot_rate must be a finite number > 0, got {snapshot_rate!r}")
+        if type(capacity) is not int or capacity < 2:
+            raise ConfigError(f"capacity must be an int >= 2, got {capacity!r}")
+        if not (_is_number(max_extrapolation) and 0 <= max_extrapolation < math.inf):
+            raise ConfigError(f"max_extrapolation must be >= 0, got {max_extrapolation!r}")
         self._delay = recommended_delay(snapshot_rate) if delay is None else delay
-        if self._delay < 0:
-            raise ValueError("delay must be >= 0")
+        if not (_is_number(self._delay) and 0 <= self._delay < math.inf):
+            raise ConfigError(f"delay must be a finite number >= 0, got {delay!r}")
         self.max_extrapolation = max_extrapolation
         self._teleport = dict(teleport or {})
         self._fields = None if fields is None else frozenset(fields)
@@ -98,8 +99,8 @@ class InterpolationBuffer:
 
     @delay.setter
     def delay(self, value: float) -> None:
-        if value < 0:
-            raise ValueError("delay must be >= 0")
+        if not (_is_number(value) and 0 <= value < math.inf):
+            raise ValueError(f"delay must be a finite number >= 0, got {value!r}")
         self._delay = value
 
     def __len__(self) -> int:

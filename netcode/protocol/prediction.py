@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from ..errors import DecodeError
+from ..errors import ConfigError, DecodeError
 
 __all__ = ["InputReceiver", "Predictor"]
 
@@ -49,8 +49,10 @@ class Predictor(Generic[S, In]):
         # Limits
         max_pending: int = 1024,
     ) -> None:
+        if type(first_seq) is not int or type(max_pending) is not int:
+            raise ConfigError("first_seq and max_pending must be ints")
         if first_seq < 0 or max_pending < 1:
-            raise ValueError("first_seq must be >= 0 and max_pending >= 1")
+            raise ConfigError("first_seq must be >= 0 and max_pending >= 1")
         self._apply = apply
         self._state = state
         self._authoritative = state
@@ -135,6 +137,10 @@ class InputReceiver(Generic[In]):
     """
 
     def __init__(self, *, max_batch: int = 64, max_gap: int = 3600) -> None:
+        if type(max_batch) is not int or type(max_gap) is not int or max_batch < 1 or max_gap < 1:
+            raise ConfigError(
+                f"max_batch and max_gap must be ints >= 1, got {max_batch!r}, {max_gap!r}"
+            )
         self._last: int | None = None
         self._max_batch = max_batch
         self._max_gap = max_gap

@@ -25,21 +25,28 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import ConfigError, DecodeError
-from .sequence import (
-    ACK_BITS,
-    SEQ_MASK,
-    SequenceBuffer,
-    generate_ack_bits,
-    iter_acked,
-    seq_add,
-    seq_greater_than,
-)
+from .sequence import ACK_BITS, SEQ_HALF, SEQ_MASK, SequenceBuffer
 
-__all__ = ["PacketHeader", "PeerStats", "ReliabilityEndpoint"]
+__all__ = ["HeaderFields", "PacketHeader", "PeerStats", "ReliabilityEndpoint"]
 
 _U32 = (1 << 32) - 1
+
+
+class HeaderFields(Protocol):
+    """Anything with validated ``seq``/``ack``/``ack_bits`` (a :class:`PacketHeader`, or a
+    decoded ``wire.State``/``Snapshot``/``Ack``), so the receive path need not copy them."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def ack(self) -> int: ...
+
+    @property
+    def ack_bits(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,16 @@ class PacketHeader:
 
     def check(self) -> None:
         """Raise :class:`DecodeError` if a field is out of range (headers come off the wire)."""
+        seq, ack, bits = self.seq, self.ack, self.ack_bits
+        if (
+            type(seq) is int
+            and type(ack) is int
+            and type(bits) is int
+            and 0 <= seq <= SEQ_MASK
+            and 0 <= ack <= SEQ_MASK
+            and 0 <= bits <= _U32
+        ):
+            return  # the common case in one expression; the loop below names the bad field
         for name, value, top in (
             ("seq", self.seq, SEQ_MASK),
             ("ack", self.ack, SEQ_MASK),
@@ -193,8 +210,20 @@ class ReliabilityEndpoint:
             raise ConfigError("initial_seq: must be in 0..65535")
         self._next_seq = initial_seq
         self._sent: SequenceBuffer[_Sent] = SequenceBuffer(sent_buffer_size)
+        # Bit k set: our packet next_seq - 1 - k was sent and is not acked yet
+        # (k < sent_buffer_size, exactly the records still in self._sent). Lets an
+        # incoming header touch only the records it newly acks instead of 32 lookups.
+        self._unacked = 0
+        self._unacked_width = (1 << sent_buffer_size) - 1
         self._sent_log: deque[_Sent] = deque()
-        self._received: SequenceBuffer[bool] = SequenceBuffer(received_buffer_size)
+        # What we accepted, kept incrementally as the header we send: the newest
+        # accepted sequence and bit i for newest - i. Equals
+        # sequence.generate_ack_bits() over a SequenceBuffer of accepted packets
+        # (the property tests check it against that reference), without its
+        # 32-step loop per packet. Only the newest 32 matter for acks, so
+        # received_buffer_size just has to be >= 32 (kept for compatibility).
+        self._recv_newest: int | None = None
+        self._recv_bits = 0
         self._acked: list[int] = []
         self._rtt_gain = rtt_gain
         self._jitter_gain = jitter_gain
@@ -204,6 +233,7 @@ class ReliabilityEndpoint:
         self._srtt: float | None = None
         self._last_rtt_sample: float | None = None
         self._jitter = 0.0
+        self._ack_timeout = min_ack_timeout_s
         self._rate_out = _RateWindow(rate_window_s)
         self._rate_in = _RateWindow(rate_window_s)
         self._packets_sent = 0
@@ -218,15 +248,16 @@ class ReliabilityEndpoint:
     def next_header(self, now: float, size: int = 0) -> PacketHeader:
         """Stamp the next outgoing packet (``size`` bytes) and record when it left."""
         seq = self._next_seq
-        self._next_seq = seq_add(seq, 1)
+        self._next_seq = (seq + 1) & SEQ_MASK
         record = _Sent(seq, now, size)
         self._sent.insert(seq, record)
+        self._unacked = ((self._unacked << 1) | 1) & self._unacked_width
         self._sent_log.append(record)
         self._prune_sent_log(now)
         self._packets_sent += 1
         self._rate_out.add(now, size)
-        ack, ack_bits = generate_ack_bits(self._received)
-        return PacketHeader(seq, ack, ack_bits)
+        ack = self._recv_newest
+        return PacketHeader(seq, 0, 0) if ack is None else PacketHeader(seq, ack, self._recv_bits)
 
     @property
     def next_seq(self) -> int:
@@ -235,21 +266,28 @@ class ReliabilityEndpoint:
 
     # -- incoming ---------------------------------------------------------
 
-    def receive(self, header: PacketHeader, now: float, size: int = 0) -> bool:
+    def receive(self, header: HeaderFields, now: float, size: int = 0) -> bool:
         """Process an incoming header; True if the packet is new, False if stale.
 
         Acks are processed either way (a late packet still carries true acks).
         A duplicate or a packet not newer than the newest accepted returns
-        False, is counted in ``stale_drops`` and is not acked.
+        False, is counted in ``stale_drops`` and is not acked. ``header``'s
+        fields must be in range (:class:`PacketHeader` and the wire messages
+        check them on construction).
         """
         self._packets_received += 1
         self._rate_in.add(now, size)
         self._process_acks(header.ack, header.ack_bits, now)
-        newest = self._received.newest
-        if newest is not None and not seq_greater_than(header.seq, newest):
-            self._stale_drops += 1
-            return False
-        self._received.insert(header.seq, True)
+        seq, newest = header.seq, self._recv_newest
+        if newest is None:
+            self._recv_bits = 1
+        else:
+            ahead = (seq - newest) & SEQ_MASK
+            if not 0 < ahead < SEQ_HALF:  # not newer (seq_greater_than)
+                self._stale_drops += 1
+                return False
+            self._recv_bits = ((self._recv_bits << ahead) | 1) & _U32 if ahead < ACK_BITS else 1
+        self._recv_newest = seq
         return True
 
     def discard_received(self, seq: int) -> None:
@@ -257,19 +295,44 @@ class ReliabilityEndpoint:
 
         E.g. a delta snapshot whose baseline is missing: acking it would let
         the sender use it as a baseline we do not hold. Call it before the
-        next :meth:`next_header`.
+        next :meth:`next_header`. The newest-accepted marker does not move back.
         """
-        self._received.remove(seq)
+        if self._recv_newest is not None:
+            back = (self._recv_newest - seq) & SEQ_MASK
+            if back < ACK_BITS:
+                self._recv_bits &= ~(1 << back)
 
     def _process_acks(self, ack: int, ack_bits: int, now: float) -> None:
-        for seq in iter_acked(ack, ack_bits):
+        """Mark our packets the header acks, newest first, each once.
+
+        ``self._unacked`` shifted to line up with ``ack`` and ANDed with
+        ``ack_bits`` leaves exactly the packets newly acked: a sequence we never
+        sent, one already acked, or one too old for the sent buffer has no bit.
+        """
+        behind = (self._next_seq - 1 - ack) & SEQ_MASK  # how far ack is behind our newest
+        if behind < SEQ_HALF:
+            fresh = (self._unacked >> behind) & ack_bits
+            if not fresh:
+                return
+            self._unacked &= ~(fresh << behind)
+        else:  # ack ahead of anything we sent (a bogus header): only its older bits can match
+            ahead = SEQ_MASK + 1 - behind
+            fresh = (self._unacked << ahead) & ack_bits if ahead < ACK_BITS else 0
+            if not fresh:
+                return
+            self._unacked &= ~(fresh >> ahead)
+        while fresh:
+            low = fresh & -fresh
+            back = low.bit_length() - 1
+            fresh ^= low
+            seq = (ack - back) & SEQ_MASK
             record = self._sent.get(seq)
-            if record is None or record.acked:
+            if record is None:  # pragma: no cover - the mask mirrors the buffer
                 continue
             record.acked = True
             self._packets_acked += 1
             self._acked.append(seq)
-            if seq == ack and self._rtt_from_acks:
+            if back == 0 and self._rtt_from_acks:
                 # Only the header's newest ack gives an RTT sample: older bits
                 # were usually confirmed late because the peer had nothing to
                 # send, which would inflate RTT by the peer's send interval.
@@ -292,6 +355,7 @@ class ReliabilityEndpoint:
             deviation = abs(rtt_s - self._last_rtt_sample)
             self._jitter += self._jitter_gain * (deviation - self._jitter)
         self._last_rtt_sample = rtt_s
+        self._ack_timeout = max(self._min_ack_timeout, 2.0 * self._srtt + 4.0 * self._jitter)
 
     # -- counters filled by the session ----------------------------------
 
@@ -311,14 +375,17 @@ class ReliabilityEndpoint:
         return self._srtt
 
     def ack_timeout(self) -> float:
-        """How long a sent packet may stay unacked before it counts as lost."""
-        rtt = self._srtt or 0.0
-        return max(self._min_ack_timeout, 2.0 * rtt + 4.0 * self._jitter)
+        """How long a sent packet may stay unacked before it counts as lost.
+
+        ``max(min_ack_timeout_s, 2 * rtt + 4 * jitter)``, kept up to date by
+        :meth:`add_rtt_sample` because every sent packet needs it.
+        """
+        return self._ack_timeout
 
     def _prune_sent_log(self, now: float) -> None:
-        horizon = now - self.ack_timeout() - self._loss_window
-        log = self._sent_log
-        while log and (log[0].time < horizon or len(log) > self._sent.size):
+        horizon = now - self._ack_timeout - self._loss_window
+        log, limit = self._sent_log, self._sent.size
+        while log and (log[0].time < horizon or len(log) > limit):
             log.popleft()
 
     def loss(self, now: float) -> float:

@@ -115,13 +115,18 @@ class SequenceBuffer(Generic[T]):
         back as one of them.
         """
         seq &= SEQ_MASK
-        if self.is_too_old(seq):
-            return False
-        if self._newest is None:
+        newest = self._newest
+        if newest is None:
             self._newest = seq
-        elif seq_greater_than(seq, self._newest):
-            self._clear_range(seq_add(self._newest, 1), seq)
+        elif seq == (newest + 1) & SEQ_MASK:
+            # The common case (one step forward): the only slot to clear is the one
+            # written just below, so skip the range walk.
             self._newest = seq
+        elif seq_greater_than(seq, newest):
+            self._clear_range(seq_add(newest, 1), seq)
+            self._newest = seq
+        elif seq_diff(newest, seq) >= self._size:
+            return False  # too old: no slot
         idx = seq % self._size
         self._seqs[idx] = seq
         self._values[idx] = value

@@ -41,7 +41,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any, TypeAlias
 
-from ..errors import DecodeError, DeltaBaselineMissing
+from ..errors import ConfigError, DecodeError, DeltaBaselineMissing, EncodeError
 from .sequence import SEQ_MASK, SequenceBuffer, seq_diff, seq_greater_than
 
 __all__ = [
@@ -256,9 +256,9 @@ class _Quantizer:
         steps = dict(steps or {})
         for name, step in steps.items():
             if not isinstance(name, str) or not (isinstance(step, int | float) and step > 0):
-                raise ValueError(f"quantize: step of {name!r} must be a number > 0")
+                raise ConfigError(f"quantize: step of {name!r} must be a number > 0")
             if not math.isfinite(step):
-                raise ValueError(f"quantize: step of {name!r} must be finite")
+                raise ConfigError(f"quantize: step of {name!r} must be finite")
         self._steps = steps
         self._fields = frozenset(steps)
 
@@ -268,14 +268,22 @@ class _Quantizer:
         return self._fields
 
     def to_wire(self, entities: Entities) -> _Wire:
-        """Copy of ``entities`` in wire form (validated, quantized, tuples as lists)."""
+        """Copy of ``entities`` in wire form (validated, quantized, tuples as lists).
+
+        Raises :class:`EncodeError` (a ValueError) for anything that is not an
+        ``{int | str: {str: value}}`` map or a quantized field that is not a number.
+        """
         steps = self._steps
         out: _Wire = {}
+        if not isinstance(entities, Mapping):
+            raise EncodeError(f"entities must be a map id -> fields, got {type(entities).__name__}")
         for eid, fields in entities.items():
             if type(eid) is not int and not isinstance(eid, str):
-                raise ValueError(f"entity id must be an int or a str, got {eid!r}")
+                raise EncodeError(f"entity id must be an int or a str, got {eid!r:.60}")
+            if type(fields) is not dict and not isinstance(fields, Mapping):
+                raise EncodeError(f"entity {eid!r}: fields must be a map, got {fields!r:.60}")
             if not _STR.issuperset(map(type, fields)):
-                raise ValueError(f"entity {eid!r}: field names must be str, got {list(fields)!r}")
+                raise EncodeError(f"entity {eid!r}: field names must be str, got {list(fields)!r}")
             entity = {k: v if type(v) in _SCALARS else _copy(v) for k, v in fields.items()}
             for name, step in steps.items():
                 value = entity.get(name, _MISSING)
@@ -312,19 +320,24 @@ class _Quantizer:
 
 def _quantize(eid: EntityId, name: str, value: object, step: float) -> int:
     if type(value) is not float and type(value) is not int:
-        raise ValueError(f"entity {eid!r}: quantized field {name!r} must be a number")
+        raise EncodeError(f"entity {eid!r}: quantized field {name!r} must be a number")
     try:
         n = round(value / step)
     except (OverflowError, ValueError):
-        raise ValueError(f"entity {eid!r}: quantized field {name!r} must be finite") from None
+        raise EncodeError(f"entity {eid!r}: quantized field {name!r} must be finite") from None
     if not -_QUANT_LIMIT <= n <= _QUANT_LIMIT:
-        raise ValueError(f"entity {eid!r}: quantized field {name!r} is out of range")
+        raise EncodeError(f"entity {eid!r}: quantized field {name!r} is out of range")
     return n
 
 
 def _check_ring_size(ring_size: int) -> None:
-    if ring_size < 2 or (ring_size & (ring_size - 1)) or ring_size > 32768:
-        raise ValueError(f"ring_size must be a power of two in 2..32768, got {ring_size}")
+    if (
+        type(ring_size) is not int
+        or ring_size < 2
+        or (ring_size & (ring_size - 1))
+        or ring_size > 32768
+    ):
+        raise ConfigError(f"ring_size must be a power of two in 2..32768, got {ring_size!r}")
 
 
 class SnapshotSender:
@@ -403,6 +416,8 @@ class SnapshotReceiver:
         max_entities: int = DEFAULT_MAX_ENTITIES,
     ) -> None:
         _check_ring_size(ring_size)
+        if type(max_entities) is not int or max_entities < 1:
+            raise ConfigError(f"max_entities must be an int >= 1, got {max_entities!r}")
         self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
         self._quantizer = _Quantizer(quantize)
         self._max_entities = max_entities

@@ -222,6 +222,19 @@ Message = State | Snapshot | Ack | Event | Ping | Pong | Bye | Chunk
 
 
 def _check_header(seq: int, ack: int, ack_bits: int, sent_us: int) -> None:
+    # One expression for the common valid case (every state packet, both ways);
+    # the per-field checks below only run to name the bad field.
+    if (
+        type(seq) is int
+        and type(ack) is int
+        and type(ack_bits) is int
+        and type(sent_us) is int
+        and 0 <= seq <= _U16
+        and 0 <= ack <= _U16
+        and 0 <= ack_bits <= _U32
+        and 0 <= sent_us <= _U32
+    ):
+        return
     _require_uint(seq, _U16, "seq")
     _require_uint(ack, _U16, "ack")
     _require_uint(ack_bits, _U32, "ack_bits")
@@ -267,31 +280,88 @@ def _walk(root: object, limits: Limits, *, from_wire: bool) -> None:
 
     ``from_wire``: ``root`` came out of msgpack with our decoder limits, so only
     types msgpack produces occur and lengths are already bounded; only depth and
-    map key types remain to check.
+    map key types remain to check. Both walkers run on every state packet, so
+    the common exact types are tested inline rather than through a call each.
     """
-    max_depth, max_len = limits.max_depth, limits.max_container_len
+    if from_wire:
+        _walk_wire(root, limits.max_depth, limits.max_container_len)
+    else:
+        _walk_user(root, limits)
+
+
+def _container_checks(value: Any, depth: int, max_depth: int, max_len: int) -> None:
+    if depth >= max_depth:
+        raise EncodeError(f"payload nested deeper than max_depth={max_depth}")
+    if len(value) > max_len:
+        raise EncodeError(f"container longer than max_container_len={max_len}")
+
+
+def _walk_wire(root: object, max_depth: int, max_len: int) -> None:
+    """Decoded msgpack: only None/bool/int/float/str/bytes/list/dict occur."""
+    if type(root) is not list and type(root) is not dict:
+        return
     stack: list[tuple[Any, int]] = [(root, 0)]
     while stack:
         value, depth = stack.pop()
-        t = type(value)
-        if t not in _CONTAINERS and (t in _PLAIN or not isinstance(value, list | tuple | dict)):
-            if not from_wire and t not in _SCALARS:  # None/bool/float/bytes need no check
-                _check_scalar(value, limits, key=False)
-            continue
-        if depth >= max_depth:
-            raise EncodeError(f"payload nested deeper than max_depth={max_depth}")
-        if len(value) > max_len:
-            raise EncodeError(f"container longer than max_container_len={max_len}")
-        if isinstance(value, dict):
-            for k, v in value.items():
+        _container_checks(value, depth, max_depth, max_len)
+        if type(value) is dict:
+            for k in value:
                 tk = type(k)
                 if tk is not str and tk is not int:
-                    _check_scalar(k, limits, key=True)  # raises unless a str/int subclass
-                elif not from_wire:
-                    _check_scalar(k, limits, key=True)
-                stack.append((v, depth + 1))
+                    raise EncodeError(f"map keys must be str or int, got {tk.__name__}")
+            children: Any = value.values()
         else:
-            stack.extend((v, depth + 1) for v in value)
+            children = value
+        depth += 1
+        for v in children:
+            tv = type(v)
+            if tv is list or tv is dict:
+                stack.append((v, depth))
+
+
+def _walk_user(root: object, limits: Limits) -> None:
+    """A payload the game handed us: any Python object may turn up."""
+    max_depth, max_len, max_str = limits.max_depth, limits.max_container_len, limits.max_str_len
+    stack: list[tuple[Any, int]] = []
+    _visit(root, 0, stack, limits)
+    while stack:
+        value, depth = stack.pop()
+        _container_checks(value, depth, max_depth, max_len)
+        if isinstance(value, dict):
+            for k in value:
+                tk = type(k)
+                if tk is str:
+                    if len(k) * 4 > max_str and _utf8_len_over(k, max_str):
+                        raise EncodeError(f"str longer than max_str_len={max_str}")
+                else:  # int range, str/int subclasses; anything else raises
+                    _check_scalar(k, limits, key=True)
+            children: Any = value.values()
+        else:
+            children = value
+        depth += 1
+        for v in children:
+            tv = type(v)
+            if tv is str:
+                # Under a quarter of the limit even 4-byte UTF-8 fits: no encode needed.
+                if len(v) * 4 > max_str and _utf8_len_over(v, max_str):
+                    raise EncodeError(f"str longer than max_str_len={max_str}")
+            elif tv is int:
+                if not _I64_MIN <= v <= _U64_MAX:
+                    raise EncodeError(f"int {v} out of the msgpack 64-bit range")
+            elif tv is float or tv is bool or v is None or tv is bytes:
+                continue
+            else:
+                _visit(v, depth, stack, limits)
+
+
+def _visit(value: object, depth: int, stack: list[tuple[Any, int]], limits: Limits) -> None:
+    """Queue a container, or check a scalar (every type but the inline fast cases)."""
+    t = type(value)
+    if t not in _CONTAINERS and (t in _PLAIN or not isinstance(value, list | tuple | dict)):
+        if t not in _SCALARS:  # None/bool/float/bytes need no check
+            _check_scalar(value, limits, key=False)
+    else:
+        stack.append((value, depth))
 
 
 def check_payload(payload: Any, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -353,6 +423,10 @@ def check(msg: Message, limits: Limits = DEFAULT_LIMITS) -> None:
     Header fields are validated by each message's constructor; this checks the payload.
     """
     kind, _, payload = _header_fields(msg)
+    _check_body(kind, payload, limits)
+
+
+def _check_body(kind: MsgType, payload: Any, limits: Limits) -> None:
     if kind in _HAS_PAYLOAD and not isinstance(payload, Packed):
         check_payload(payload, limits)
 
@@ -364,8 +438,8 @@ def serialize(msg: Message, limits: Limits = DEFAULT_LIMITS) -> bytes:
     bytes): a msgpack array is just its elements back to back, so a pre-packed
     payload needs no second encoding.
     """
-    check(msg, limits)
     kind, fields, payload = _header_fields(msg)
+    _check_body(kind, payload, limits)  # check(msg), without a second _header_fields
     head = msgpack.packb((VERSION, int(kind), *fields), use_bin_type=True)
     if kind not in _HAS_PAYLOAD:
         return bytes(head)
@@ -408,13 +482,14 @@ def _fields(obj: list[Any], kind: MsgType, count: int) -> list[Any]:
 
 
 def _build(kind: MsgType, f: list[Any], limits: Limits) -> Message:
-    if kind in (MsgType.STATE, MsgType.SNAPSHOT):
-        seq, ack, bits, sent, payload = _fields_h(f)
-        cls = State if kind is MsgType.STATE else Snapshot
-        return cls(seq, ack, bits, sent, _checked_payload(payload, limits))
+    # Header fields of STATE/SNAPSHOT/ACK are range-checked once, by the constructor
+    # (its EncodeError becomes a DecodeError in parse()).
+    if kind is MsgType.STATE:
+        return State(f[0], f[1], f[2], f[3], _checked_payload(f[4], limits))
+    if kind is MsgType.SNAPSHOT:
+        return Snapshot(f[0], f[1], f[2], f[3], _checked_payload(f[4], limits))
     if kind is MsgType.ACK:
-        seq, ack, bits, sent, _ = _fields_h([*f, None])
-        return Ack(seq, ack, bits, sent)
+        return Ack(f[0], f[1], f[2], f[3])
     if kind is MsgType.EVENT:
         return Event(_checked_payload(f[0], limits))
     if kind is MsgType.PING:
@@ -428,16 +503,6 @@ def _build(kind: MsgType, f: list[Any], limits: Limits) -> Message:
     if type(f[3]) is not bytes:
         raise DecodeError("CHUNK: data must be bin")
     return Chunk(_as_uint(f[0], _U32, "msg_id"), _as_uint(f[1], _U16, "index"), f[2], f[3])
-
-
-def _fields_h(f: list[Any]) -> tuple[int, int, int, int, Any]:
-    return (
-        _as_uint(f[0], _U16, "seq"),
-        _as_uint(f[1], _U16, "ack"),
-        _as_uint(f[2], _U32, "ack_bits"),
-        _as_uint(f[3], _U32, "sent_us"),
-        f[4],
-    )
 
 
 def _checked_payload(payload: Any, limits: Limits) -> Any:
@@ -458,6 +523,7 @@ _FIELD_COUNT: Final = {
     MsgType.CHUNK: 4,
     MsgType.ACK: 4,
 }
+_KINDS: Final = {int(k): k for k in MsgType}  # a dict hit is cheaper than MsgType(n)
 
 
 def parse(data: bytes, limits: Limits = DEFAULT_LIMITS, *, max_bytes: int | None = None) -> Message:
@@ -472,7 +538,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS, *, max_bytes: int | None
         raise DecodeError(f"unsupported envelope version {obj[0]!r}")
     if type(obj[1]) is not int or obj[1] not in _FIELD_COUNT:
         raise DecodeError(f"unknown message type {obj[1]!r}")
-    kind = MsgType(obj[1])
+    kind = _KINDS[obj[1]]
     fields = _fields(obj, kind, _FIELD_COUNT[kind])
     try:
         return _build(kind, fields, limits)

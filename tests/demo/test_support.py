@@ -73,9 +73,28 @@ def test_cli_modes() -> None:
     assert o.role == "server" and o.headless
     o = parse_args(["--host", "--lobby", "ws://x:1", "--headless"])
     assert o.role == "host" and o.creates_room and o.bots == 0
-    for bad in (["--join", "X"], ["--bot"], ["--loss", "2"], ["--duration", "0"]):
-        with pytest.raises(SystemExit):
+    assert parse_args(["--bots", "6"]).bots == 6
+    assert parse_args(["--host", "--lobby", "ws://x:1", "--bots", "7"]).bots == 7
+    for bad in (
+        ["--join", "X"],
+        ["--bot"],
+        ["--loss", "2"],
+        ["--loss", "nan"],
+        ["--latency", "nan"],
+        ["--jitter", "inf"],
+        ["--latency", "1e9"],
+        ["--duration", "0"],
+        ["--duration", "nan"],
+        ["--duration", "inf"],
+        ["--screenshot-after", "-1"],
+        ["--bots", "-1"],
+        ["--bots", "7"],  # + you + the host process: over the room's 8 seats
+        ["--host", "--lobby", "ws://x:1", "--bots", "8"],
+        ["--stats-json", "/nonexistent-dir/x.json"],
+    ):
+        with pytest.raises(SystemExit) as exc:
             parse_args(bad)
+        assert exc.value.code == 2, bad  # argparse's usage error, not a crash
 
 
 def test_headless_detection_and_ice_pinning() -> None:

@@ -14,6 +14,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection
 
 from netcode.config import NetworkConditions
+from netcode.errors import ConfigError
 from netcode.net.conditioner import Conditioner, DatagramLink
 from tests.conftest import TIMESCALE
 
@@ -237,3 +238,19 @@ async def test_reliable_channel_exactly_once_under_reorder_and_duplication(pair:
     counters = pair.cond.counters
     assert counters.duplicated > 0
     assert counters.outbound.reordered > 0
+
+
+def test_wrong_conditions_type_is_a_config_error_and_changes_nothing() -> None:
+    """A dict or a float instead of NetworkConditions fails at the call, not in a timer."""
+    with pytest.raises(ConfigError):
+        Conditioner({"loss": 0.1})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        Conditioner(NetworkConditions(), inbound=0.1)  # type: ignore[arg-type]
+    cond = Conditioner(NetworkConditions(loss=0.2))
+    with pytest.raises(ConfigError):
+        cond.set(outbound=NetworkConditions(), inbound="bad")  # type: ignore[arg-type]
+    assert cond.outbound == NetworkConditions(loss=0.2)  # not half-applied
+    cond.set(inbound=None)
+    assert cond.inbound.is_clean
+    with pytest.raises(ConfigError):
+        DatagramLink("bad", lambda data: None)  # type: ignore[arg-type]

@@ -69,6 +69,10 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["--help"]) == 0
     assert "--max-message-bytes" in capsys.readouterr().out
     assert cli_main(["--port", "not-a-number"]) == 2
+    assert cli_main(["--port", "70000"]) == 2  # a usage error, not a bind() traceback
+    assert cli_main(["--port", "-1"]) == 2
+    assert cli_main(["--max-rooms", "0"]) == 2
+    assert cli_main(["--rate-limit", "nan"]) == 2
     assert cli_main(["--max-message-bytes", "10"]) == 2  # LobbyConfig refuses < 1024
     assert "max_message_bytes" in capsys.readouterr().err
 

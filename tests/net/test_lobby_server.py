@@ -8,8 +8,10 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
-from netcode.errors import AuthError, ConnectionClosed, RoomFull, RoomNotFound
+from netcode.config import LobbyConfig
+from netcode.errors import AuthError, ConfigError, ConnectionClosed, RoomFull, RoomNotFound
 from netcode.lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
+from netcode.net.lobby_server import serve_lobby
 from netcode.net.signaling import SignalingClient
 from tests.conftest import TIMESCALE
 from tests.lobby.netutil import (
@@ -327,3 +329,21 @@ async def test_a_client_that_stops_reading_is_dropped() -> None:
             ws.transport.abort()
         health = server.health()
         assert (health["rooms"], health["peers_in_rooms"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"port": 70_000},
+        {"port": -1},
+        {"port": "8765"},
+        {"host": 127},
+        {"config": {"max_rooms": 5}},
+    ],
+)
+async def test_serve_lobby_rejects_bad_arguments(kwargs: dict[str, object]) -> None:
+    """A ConfigError before anything binds, not an OverflowError from bind()."""
+    with pytest.raises(ConfigError):
+        await serve_lobby(**kwargs)  # type: ignore[arg-type]
+    async with await serve_lobby(config=LobbyConfig(max_rooms=5)) as server:
+        assert server.port > 0

@@ -64,6 +64,8 @@ async def test_connection_refused_and_bad_url() -> None:
         await SignalingClient.connect(f"ws://127.0.0.1:{port}", timeout=TIMEOUT)
     with pytest.raises(ConfigError):
         await SignalingClient.connect("http://example.invalid/", timeout=TIMEOUT)
+    with pytest.raises(ConfigError):
+        await SignalingClient.connect(8765, timeout=TIMEOUT)  # type: ignore[arg-type]
 
 
 async def test_pending_request_fails_when_lobby_goes_away() -> None:

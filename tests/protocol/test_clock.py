@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netcode.config import TickConfig
+from netcode.errors import ConfigError
 from netcode.protocol.clock import RemoteClockEstimator, TickClock, TimestampUnwrapper
 
 
@@ -133,3 +134,11 @@ def test_unwrapper_follows_the_true_timeline(start: int, steps: list[int]) -> No
     for s in steps:
         true += s
         assert unwrap.unwrap(true % 2**32) == pytest.approx(true * 1e-6)
+
+
+def test_bad_constructor_arguments_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        TickClock(60)  # type: ignore[arg-type]
+    for kwargs in ({"window": 0}, {"smoothing": 0.0}, {"reset_threshold": 0}):
+        with pytest.raises(ConfigError):
+            RemoteClockEstimator(**kwargs)

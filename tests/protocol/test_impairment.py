@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from netcode.config import NetworkConditions
+from netcode.errors import ConfigError
 from netcode.protocol.impairment import (
     DelayQueue,
     Impairment,
@@ -188,3 +190,12 @@ def test_impairment_clean_passthrough_counts_bytes() -> None:
     assert imp.offer(b"abc", 3, 1.0) == [b"abc"]
     assert imp.model.counters.bytes == 3
     assert imp.model.counters.offered == 1
+
+
+def test_conditions_of_the_wrong_type_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        ImpairmentModel({"loss": 0.5})  # type: ignore[arg-type]
+    model = ImpairmentModel(NetworkConditions(loss=0.5))
+    with pytest.raises(ConfigError):
+        model.set_conditions(None)  # type: ignore[arg-type]
+    assert model.conditions == NetworkConditions(loss=0.5)

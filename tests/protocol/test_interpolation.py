@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netcode.errors import ConfigError
 from netcode.protocol.interpolation import InterpolationBuffer, recommended_delay
 from netcode.protocol.snapshot import Entities
 
@@ -177,3 +180,23 @@ def test_never_outside_the_two_surrounding_snapshots(
         assert lo <= x <= hi
     else:
         assert x == (before[-1] if before else after[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"snapshot_rate": 0},
+        {"snapshot_rate": float("nan")},
+        {"capacity": 1},
+        {"capacity": 2.5},
+        {"max_extrapolation": -1},
+        {"delay": -0.1},
+        {"delay": float("inf")},
+    ],
+)
+def test_bad_constructor_arguments_are_config_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        InterpolationBuffer(**kwargs)
+    buf = InterpolationBuffer()
+    with pytest.raises(ValueError):
+        buf.delay = float("nan")

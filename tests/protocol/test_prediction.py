@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import reduce
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netcode.errors import DecodeError
+from netcode.errors import ConfigError, DecodeError
 from netcode.protocol.prediction import InputReceiver, Predictor
 
 
@@ -147,3 +148,21 @@ def test_reconciled_state_is_authority_plus_pending_under_any_loss(
     applied_seqs = [s for s, _ in host_applied]
     assert applied_seqs == sorted(set(applied_seqs))  # each input once, in order
     assert all(inputs[s] == i for s, i in host_applied)
+
+
+def test_bad_constructor_arguments_are_config_errors() -> None:
+    def step(s: int, i: int) -> int:
+        return s + i
+
+    bad_predictor: list[dict[str, Any]] = [
+        {"first_seq": -1},
+        {"max_pending": 0},
+        {"max_pending": 1.5},
+    ]
+    for kwargs in bad_predictor:
+        with pytest.raises(ConfigError):
+            Predictor(0, step, **kwargs)
+    bad_receiver: list[dict[str, Any]] = [{"max_batch": 0}, {"max_gap": 0}, {"max_batch": "8"}]
+    for kwargs in bad_receiver:
+        with pytest.raises(ConfigError):
+            InputReceiver(**kwargs)

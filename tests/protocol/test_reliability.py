@@ -11,7 +11,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from netcode.errors import ConfigError, DecodeError
 from netcode.protocol.reliability import PacketHeader, PeerStats, ReliabilityEndpoint
-from netcode.protocol.sequence import seq_add, seq_greater_than
+from netcode.protocol.sequence import (
+    SequenceBuffer,
+    generate_ack_bits,
+    iter_acked,
+    seq_add,
+    seq_greater_than,
+)
 
 # -- header -----------------------------------------------------------------
 
@@ -267,3 +273,83 @@ def test_rtt_from_acks_can_be_turned_off_for_heartbeat_only_rtt() -> None:
     assert a.rtt is None
     a.add_rtt_sample(0.002, 0.3)
     assert a.rtt == pytest.approx(0.002)
+
+
+# -- incremental ack bookkeeping vs the reference computation ------------------
+#
+# The endpoint keeps (ack, ack_bits) and the set of unacked sent packets
+# incrementally. The oracle below is the straightforward version it replaced: a
+# SequenceBuffer of accepted packets read back with generate_ack_bits() (a
+# 32-step loop), and iter_acked() over every header bit with a lookup per bit.
+
+
+class _ReferenceAcks:
+    def __init__(self, initial_seq: int) -> None:
+        self.next_seq = initial_seq
+        self.sent: SequenceBuffer[list[bool]] = SequenceBuffer(1024)
+        self.received: SequenceBuffer[bool] = SequenceBuffer(256)
+        self.acked: list[int] = []
+
+    def send(self) -> tuple[int, int, int]:
+        seq = self.next_seq
+        self.next_seq = seq_add(seq, 1)
+        self.sent.insert(seq, [False])
+        return (seq, *generate_ack_bits(self.received))
+
+    def receive(self, seq: int, ack: int, bits: int) -> bool:
+        for s in iter_acked(ack, bits):
+            rec = self.sent.get(s)
+            if rec is not None and not rec[0]:
+                rec[0] = True
+                self.acked.append(s)
+        newest = self.received.newest
+        if newest is not None and not seq_greater_than(seq, newest):
+            return False
+        self.received.insert(seq, True)
+        return True
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.integers(1, 40)),
+        # (seq step from the peer's last seq: mostly forward, sometimes back or far;
+        #  ack offset behind our next seq, ack bits)
+        st.tuples(
+            st.just("recv"),
+            st.one_of(st.integers(-40, 40), st.integers(-33000, 33000)),
+            st.one_of(st.integers(-3, 70), st.integers(0, 65535)),
+            st.one_of(st.integers(0, 2**32 - 1), st.just(2**32 - 1), st.just(0)),
+        ),
+        st.tuples(st.just("discard"), st.integers(-3, 40)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200)
+@given(_ops, st.integers(0, 65535), st.integers(0, 65535))
+def test_incremental_acks_equal_the_reference_computation(
+    ops: list[tuple[object, ...]], initial: int, peer_seq: int
+) -> None:
+    ep, ref = ReliabilityEndpoint(initial_seq=initial), _ReferenceAcks(initial)
+    for op in ops:
+        if op[0] == "send":
+            for _ in range(int(op[1])):  # type: ignore[call-overload]
+                hdr = ep.next_header(0.0, 1)
+                assert (hdr.seq, hdr.ack, hdr.ack_bits) == ref.send()
+        elif op[0] == "recv":
+            _, step, behind, bits = op
+            peer_seq = seq_add(peer_seq, int(step))  # type: ignore[call-overload]
+            ack = seq_add(ref.next_seq, -1 - int(behind))  # type: ignore[call-overload]
+            hdr = PacketHeader(peer_seq, ack, int(bits))  # type: ignore[call-overload]
+            assert ep.receive(hdr, 0.0) == ref.receive(peer_seq, ack, hdr.ack_bits)
+            assert ep.take_acked() == ref.acked
+            ref.acked = []
+        else:
+            newest = ref.received.newest
+            if newest is not None:
+                seq = seq_add(newest, -int(op[1]))  # type: ignore[call-overload]
+                ep.discard_received(seq)
+                ref.received.remove(seq)
+    hdr = ep.next_header(0.0)
+    assert (hdr.seq, hdr.ack, hdr.ack_bits) == ref.send()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcode.errors import DecodeError, DeltaBaselineMissing
+from netcode.errors import ConfigError, DecodeError, DeltaBaselineMissing, EncodeError
 from netcode.protocol.reliability import ReliabilityEndpoint
 from netcode.protocol.snapshot import (
     EntityId,
@@ -297,14 +297,38 @@ def test_quantized_payload_carries_ints() -> None:
         SnapshotSender(quantize={"x": 0})
 
 
-def test_sender_rejects_bad_ids_and_field_names() -> None:
-    tx = SnapshotSender()
-    with pytest.raises(ValueError):
-        tx.encode(0, {True: {"x": 1}})  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        tx.encode(0, {1.5: {"x": 1}})  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        tx.encode(0, {1: {2: 1}})  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "entities",
+    [
+        {True: {"x": 1}},
+        {1.5: {"x": 1}},
+        {(1,): {"x": 1}},
+        {1: {2: 1}},
+        {1: 5},
+        {1: None},
+        {1: ["x"]},
+        [1, 2],
+        "entities",
+        None,
+    ],
+)
+def test_sender_rejects_bad_entities_with_encode_error(entities: Any) -> None:
+    """A game's mistake is an EncodeError (a ValueError) at the send call, never a
+    TypeError/AttributeError from deep inside, and it leaves the sender usable."""
+    tx = SnapshotSender(quantize={"x": 0.5})
+    with pytest.raises(EncodeError):
+        tx.encode(0, entities)
+    with pytest.raises(EncodeError):
+        tx.encode(0, {1: {"x": "not a number"}})
+    assert tx.encode(0, {1: {"x": 1.0}}) == {"e": {1: {"x": 2}}}
+
+
+def test_bad_constructor_arguments_are_config_errors() -> None:
+    for kwargs in ({"ring_size": 3}, {"ring_size": 1}, {"ring_size": "64"}, {"quantize": {"x": 0}}):
+        with pytest.raises(ConfigError):
+            SnapshotSender(**kwargs)
+    with pytest.raises(ConfigError):
+        SnapshotReceiver(max_entities=0)
 
 
 @pytest.mark.parametrize(
