@@ -7,7 +7,9 @@ Every config validates itself in ``__post_init__`` and raises
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar, overload
 
 from .errors import ConfigError
 
@@ -73,6 +75,27 @@ def _tuple_of(obj: object, name: str, kind: type, *, allow_str: bool = False) ->
     object.__setattr__(obj, name, tuple(value))
 
 
+class _Reliable:
+    """``ChannelConfig.reliable(...)`` on the class builds a reliable ordered channel
+    (the named constructor pairing with ``.unreliable()``); ``config.reliable`` on an
+    instance is the bool "retransmitted until delivered". One name, read two ways,
+    so both spellings a user expects work."""
+
+    @overload
+    def __get__(self, obj: None, cls: type[ChannelConfig]) -> Callable[..., ChannelConfig]: ...
+
+    @overload
+    def __get__(self, obj: ChannelConfig, cls: type[ChannelConfig] | None = None) -> bool: ...
+
+    def __get__(
+        self, obj: ChannelConfig | None, cls: type[ChannelConfig] | None = None
+    ) -> bool | Callable[..., ChannelConfig]:
+        if obj is None:
+            assert cls is not None
+            return cls.reliable_ordered
+        return obj.max_retransmits is None and obj.max_packet_lifetime_ms is None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChannelConfig:
     """One data channel on every peer connection.
@@ -103,9 +126,7 @@ class ChannelConfig:
             "max_retransmits and max_packet_lifetime_ms are exclusive (W3C WebRTC 6.2)",
         )
 
-    @property
-    def reliable(self) -> bool:
-        return self.max_retransmits is None and self.max_packet_lifetime_ms is None
+    reliable: ClassVar[_Reliable] = _Reliable()
 
     @classmethod
     def unreliable(cls, label: str = "state", id: int = 1) -> ChannelConfig:

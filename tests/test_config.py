@@ -114,3 +114,15 @@ def test_config_error_is_a_value_error() -> None:
     """Code that caught ValueError before the ConfigError tree keeps working."""
     with pytest.raises(ValueError):
         TickConfig(rate=0)
+
+
+def test_channel_named_constructors_and_reliable_flag() -> None:
+    """``ChannelConfig.reliable()`` builds a channel; ``channel.reliable`` is a bool."""
+    events = ChannelConfig.reliable()
+    assert events == ChannelConfig.reliable_ordered() == ChannelConfig(label="events", id=2)
+    assert events.reliable is True and events.ordered
+    chat = ChannelConfig.reliable(label="chat", id=5)
+    assert (chat.label, chat.id, chat.reliable) == ("chat", 5, True)
+    state = ChannelConfig.unreliable()
+    assert state.reliable is False and not state.ordered and state.max_retransmits == 0
+    assert ChannelConfig(label="x", id=9, max_packet_lifetime_ms=100).reliable is False

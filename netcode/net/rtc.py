@@ -55,7 +55,7 @@ from ..events import (
     StateReceived,
 )
 from ..protocol import wire
-from ..protocol.reliability import PacketHeader, PeerStats, ReliabilityEndpoint
+from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities, SnapshotReceiver, SnapshotSender
 
 __all__ = [
@@ -452,10 +452,7 @@ class PeerLink:
 
     def _send_ack(self) -> None:
         """A header-only packet: the peer learns what we received although we send no state."""
-        hdr, sent_us = self._stamp(0)
-        self._send_raw(
-            STATE_LABEL, wire.serialize(wire.Ack(hdr.seq, hdr.ack, hdr.ack_bits, sent_us))
-        )
+        self._send_raw(STATE_LABEL, self._stamped(wire.MsgType.ACK, None))
 
     # -- sending --------------------------------------------------------------------------
 
@@ -470,9 +467,12 @@ class PeerLink:
             return False
         return True
 
-    def _stamp(self, size: int) -> tuple[PacketHeader, int]:
+    def _stamped(self, kind: wire.MsgType, packed: wire.Packed | None) -> bytes:
+        """Stamp the next sequence/acks and encode one STATE/SNAPSHOT/ACK envelope."""
         now = self._last_stamped = self._loop.time()
-        return self._endpoint.next_header(now, size), wire.timestamp_us(now)
+        hdr = self._endpoint.next_header(now, 0 if packed is None else len(packed.data))
+        sent_us = wire.timestamp_us(now)
+        return wire.encode_stamped(kind, hdr.seq, hdr.ack, hdr.ack_bits, sent_us, packed)
 
     def _state_channel_ready(self) -> bool:
         if self._state != "connected":
@@ -497,9 +497,7 @@ class PeerLink:
         """Send state unreliably; False if not connected or dropped by backpressure."""
         if not self._state_channel_ready():
             return False
-        hdr, sent_us = self._stamp(len(packed.data))
-        data = wire.serialize(wire.State(hdr.seq, hdr.ack, hdr.ack_bits, sent_us, packed))
-        return self._send_stamped(data)
+        return self._send_stamped(self._stamped(wire.MsgType.STATE, packed))
 
     def send_snapshot(self, entities: Entities) -> bool:
         """Send a snapshot, delta-encoded against the newest one this peer acked."""
@@ -507,9 +505,7 @@ class PeerLink:
             return False
         payload = self._snap_tx.encode(self._endpoint.next_seq, entities)
         packed = wire.pack_payload(payload, self._limits)
-        hdr, sent_us = self._stamp(len(packed.data))
-        data = wire.serialize(wire.Snapshot(hdr.seq, hdr.ack, hdr.ack_bits, sent_us, packed))
-        return self._send_stamped(data)
+        return self._send_stamped(self._stamped(wire.MsgType.SNAPSHOT, packed))
 
     def _note_oversize(self, size: int) -> None:
         if self._oversize_states == 0:

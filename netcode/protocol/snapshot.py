@@ -50,6 +50,7 @@ __all__ = [
     "SnapshotReceiver",
     "SnapshotSender",
     "apply_delta",
+    "check_entities",
     "encode_delta",
     "encode_full",
 ]
@@ -330,6 +331,17 @@ def _quantize(eid: EntityId, name: str, value: object, step: float) -> int:
     return n
 
 
+def check_entities(entities: object) -> None:
+    """Raise :class:`EncodeError` unless ``entities`` is ``{int | str: {str: value}}``.
+
+    For callers that must refuse a bad snapshot before it reaches a sender,
+    e.g. in the game's thread before handing it to a network thread, or when no
+    peer is connected yet (so no sender runs). Values are not checked here:
+    ``wire.check_payload`` does that.
+    """
+    _PLAIN.to_wire(entities)  # type: ignore[arg-type]
+
+
 def _check_ring_size(ring_size: int) -> None:
     if (
         type(ring_size) is not int
@@ -338,6 +350,9 @@ def _check_ring_size(ring_size: int) -> None:
         or ring_size > 32768
     ):
         raise ConfigError(f"ring_size must be a power of two in 2..32768, got {ring_size!r}")
+
+
+_PLAIN = _Quantizer(None)
 
 
 class SnapshotSender:

@@ -43,3 +43,39 @@ def test_documented_frames_decode_and_reencode(origin: m.Origin, frame: str) -> 
     again = json.loads(m.serialize(message))
     # Re-encoding keeps every documented field (it may add defaults such as "v").
     assert original.items() <= again.items()
+
+
+def _section(title: str) -> str:
+    """The text of one ``### x.y`` section of PROTOCOL.md."""
+    text = DOC.read_text(encoding="utf-8")
+    return text.split(f"### {title}", 1)[1].split("\n### ", 1)[0]
+
+
+def _table_names(section: str) -> set[str]:
+    """First-column names (between backticks) of the markdown tables in a section."""
+    return set(re.findall(r"^\s*\|\s*`([a-z_]+)`", section, flags=re.MULTILINE))
+
+
+def test_every_lobby_message_type_is_documented_in_its_direction() -> None:
+    assert _table_names(_section("1.4")) == {c.TYPE for c in m.CLIENT_TYPES}
+    assert _table_names(_section("1.5")) == {c.TYPE for c in m.SERVER_TYPES}
+
+
+def test_every_lobby_error_code_the_code_can_send_is_documented() -> None:
+    """Codes grepped from the sources that produce them, so a new one cannot go unlisted."""
+    root = DOC.parents[1] / "netcode" / "lobby"
+    source = (root / "messages.py").read_text() + (root / "rooms.py").read_text()
+    codes = set(re.findall(r'code="([a-z_]+)"', source))
+    codes |= set(re.findall(r'_Refusal\("([a-z_]+)"', source))
+    codes |= {"not_in_room", "already_in_room"}  # rooms._ILLEGAL_CODE
+    assert len(codes) >= 15
+    assert codes <= _table_names(_section("1.8"))
+
+
+def test_every_signal_kind_and_data_channel_type_is_documented() -> None:
+    from netcode.protocol.wire import MsgType
+
+    assert _table_names(_section("2.1")) >= set(m.SIGNAL_KINDS) - {"answer"}
+    table = _section("2.4")
+    for kind in MsgType:
+        assert re.search(rf"^\|\s*{kind.value}\s*\|\s*{kind.name}\s*\|", table, re.MULTILINE), kind

@@ -10,13 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcode.errors import ConfigError, DecodeError, DeltaBaselineMissing, EncodeError
+from netcode.errors import (
+    ConfigError,
+    DecodeError,
+    DeltaBaselineMissing,
+    EncodeError,
+    ProtocolError,
+)
 from netcode.protocol.reliability import ReliabilityEndpoint
 from netcode.protocol.snapshot import (
     EntityId,
     SnapshotReceiver,
     SnapshotSender,
     apply_delta,
+    check_entities,
     encode_delta,
     encode_full,
 )
@@ -319,6 +326,9 @@ def test_sender_rejects_bad_entities_with_encode_error(entities: Any) -> None:
     with pytest.raises(EncodeError):
         tx.encode(0, entities)
     with pytest.raises(EncodeError):
+        check_entities(entities)
+    check_entities({1: {"x": object()}, "p": {}})  # values are the wire codec's job
+    with pytest.raises(EncodeError):
         tx.encode(0, {1: {"x": "not a number"}})
     assert tx.encode(0, {1: {"x": 1.0}}) == {"e": {1: {"x": 2}}}
 
@@ -383,15 +393,39 @@ def test_quantized_field_that_is_not_an_int_on_the_wire_is_rejected() -> None:
     assert not rx.has(0)
 
 
-@given(st.recursive(scalars, lambda i: st.lists(i, max_size=3) | st.dictionaries(scalars, i)))
+junk = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.one_of(st.text(max_size=2), st.integers(-2, 9)), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+# Payload-shaped junk: the real keys with wrong or half-right values, so the
+# decoder's checks past the first one are reached too (pure junk rarely gets there).
+entity_maps = st.dictionaries(
+    st.one_of(entity_ids, scalars), st.one_of(junk, st.dictionaries(field_names, junk)), max_size=3
+)
+payloads = st.one_of(
+    junk,
+    st.dictionaries(
+        st.sampled_from(["b", "e", "r", "x", "z"]),
+        st.one_of(junk, st.integers(0, 70_000), entity_maps, st.lists(entity_ids, max_size=3)),
+        max_size=4,
+    ),
+)
+
+
+@given(payloads)
 def test_any_payload_decodes_or_raises_a_protocol_error(payload: object) -> None:
-    rx = SnapshotReceiver()
+    rx = SnapshotReceiver(quantize={"x": 0.5})
+    rx.decode(0, {"e": {1: {"x": 2, "hp": 3}, "p1": {"y": 1}}})  # a baseline for "b": 0
     try:
-        rx.decode(1, payload)
-    except DecodeError:
-        pass
-    except DeltaBaselineMissing:
-        pass
+        result = rx.decode(1, payload)
+    except ProtocolError:  # DecodeError or DeltaBaselineMissing, nothing else
+        return
+    assert isinstance(result, dict)
+    assert all(isinstance(f, dict) for f in result.values())
 
 
 # -- the test vectors of docs/STATE_SYNC.md section 4.5 -------------------------

@@ -20,12 +20,14 @@ from netcode.protocol.wire import (
     ChunkAssembler,
     Event,
     Message,
+    MsgType,
     Packed,
     Ping,
     Pong,
     Snapshot,
     State,
     encode_reliable,
+    encode_stamped,
     pack_payload,
     parse,
     parse_reassembled,
@@ -302,3 +304,40 @@ def test_sender_check_raises_only_encode_error(value: Any) -> None:
     except EncodeError:
         return
     assert isinstance(parse(data), Event)
+
+
+# -- the send path's direct encoder ------------------------------------------
+
+
+@given(U16, U16, U32, U32, payloads, st.sampled_from([State, Snapshot]))
+def test_encode_stamped_is_byte_identical_to_serialize(
+    seq: int, ack: int, bits: int, sent: int, payload: Any, cls: type[State | Snapshot]
+) -> None:
+    packed = pack_payload(payload)
+    kind = MsgType.STATE if cls is State else MsgType.SNAPSHOT
+    data = encode_stamped(kind, seq, ack, bits, sent, packed)
+    assert data == serialize(cls(seq, ack, bits, sent, packed))
+    assert parse(data) == cls(seq, ack, bits, sent, payload)
+
+
+@given(U16, U16, U32, U32)
+def test_encode_stamped_ack_is_byte_identical_to_serialize(
+    seq: int, ack: int, bits: int, sent: int
+) -> None:
+    assert encode_stamped(MsgType.ACK, seq, ack, bits, sent, None) == serialize(
+        Ack(seq, ack, bits, sent)
+    )
+
+
+def test_encode_stamped_checks_header_and_kind_like_the_constructors() -> None:
+    packed = pack_payload({"x": 1})
+    with pytest.raises(EncodeError, match="seq"):
+        encode_stamped(MsgType.STATE, 65536, 0, 0, 0, packed)
+    with pytest.raises(EncodeError, match="ack_bits"):
+        encode_stamped(MsgType.STATE, 0, 0, 2**32, 0, packed)
+    with pytest.raises(EncodeError):
+        encode_stamped(MsgType.ACK, 0, 0, 0, 0, packed)  # ACK carries no payload
+    with pytest.raises(EncodeError):
+        encode_stamped(MsgType.STATE, 0, 0, 0, 0, None)
+    with pytest.raises(EncodeError):
+        encode_stamped(MsgType.EVENT, 0, 0, 0, 0, packed)
