@@ -59,9 +59,11 @@ _LAZY: dict[str, str] = {
     "SnapshotReceived": "netcode.events",
     "PeerStats": "netcode.protocol.reliability",
     "InterpolationBuffer": "netcode.protocol.interpolation",
+    "recommended_delay": "netcode.protocol.interpolation",
     "Predictor": "netcode.protocol.prediction",
     "TickClock": "netcode.protocol.clock",
     "RemoteClockEstimator": "netcode.protocol.clock",
+    "TimestampUnwrapper": "netcode.protocol.clock",
     "InputReceiver": "netcode.protocol.prediction",
     "SnapshotSender": "netcode.protocol.snapshot",
     "SnapshotReceiver": "netcode.protocol.snapshot",
@@ -86,8 +88,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .net.session import PeerInfo, Session, connect
     from .net.signaling import SignalingClient
     from .net.sync import SyncSession, connect_sync
-    from .protocol.clock import RemoteClockEstimator, TickClock
-    from .protocol.interpolation import InterpolationBuffer
+    from .protocol.clock import RemoteClockEstimator, TickClock, TimestampUnwrapper
+    from .protocol.interpolation import InterpolationBuffer, recommended_delay
     from .protocol.prediction import InputReceiver, Predictor
     from .protocol.reliability import PeerStats
     from .protocol.snapshot import SnapshotReceiver, SnapshotSender
@@ -147,8 +149,10 @@ __all__ = [
     "SyncSession",
     "TickClock",
     "TickConfig",
+    "TimestampUnwrapper",
     "TransportError",
     "__version__",
+    "recommended_delay",
     "connect",
     "connect_sync",
     "serve_lobby",
