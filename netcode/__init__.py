@@ -152,8 +152,8 @@ __all__ = [
     "TimestampUnwrapper",
     "TransportError",
     "__version__",
-    "recommended_delay",
     "connect",
     "connect_sync",
+    "recommended_delay",
     "serve_lobby",
 ]
