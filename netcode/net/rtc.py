@@ -73,6 +73,8 @@ SignalSender = Callable[[str, dict[str, Any]], Awaitable[None]]
 """``await send(kind, data)``: relay a signal to the remote peer (via the lobby)."""
 
 STATE_LABEL = "state"
+# A tuple, not ``State | Snapshot | Ack``: the union would be rebuilt on every packet.
+_STAMPED_TYPES = (wire.State, wire.Snapshot, wire.Ack)
 
 # --------------------------------------------------------------------------- host filter
 
@@ -565,7 +567,7 @@ class PeerLink:
             self._bad_packets += 1
 
     def _on_state_channel(self, msg: wire.Message, now: float, size: int) -> None:
-        if isinstance(msg, wire.State | wire.Snapshot | wire.Ack):
+        if isinstance(msg, _STAMPED_TYPES):
             # The decoded message carries range-checked seq/ack/ack_bits: no header copy.
             is_new = self._endpoint.receive(msg, now, size)
             for seq in self._endpoint.take_acked():

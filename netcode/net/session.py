@@ -267,7 +267,10 @@ class Session:
         Raises :class:`EncodeError` for data msgpack cannot carry or over the limits.
         """
         packed = wire.pack_payload(data, self._config.limits)
-        results = [link.send_state(packed) for link in self._targets(to)]
+        if to is not None:  # one peer (the common case): no target list
+            link = self._links.get(to)
+            return link is not None and link.send_state(packed)
+        results = [link.send_state(packed) for link in self._links.values()]
         return bool(results) and all(results)
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:

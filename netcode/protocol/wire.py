@@ -270,7 +270,7 @@ def _check_scalar(value: object, limits: Limits, *, key: bool) -> None:
             raise EncodeError(f"int {value} out of the msgpack 64-bit range")
     elif key:
         raise EncodeError(f"map keys must be str or int, got {t.__name__}")
-    elif t not in _SCALARS and not isinstance(value, float | bytes):
+    elif t not in _SCALARS and not isinstance(value, (float, bytes)):
         raise EncodeError(
             f"cannot send a {t.__name__}: use None/bool/int/float/str/bytes/list/dict"
         )
@@ -358,7 +358,7 @@ def _walk_user(root: object, limits: Limits) -> None:
 def _visit(value: object, depth: int, stack: list[tuple[Any, int]], limits: Limits) -> None:
     """Queue a container, or check a scalar (every type but the inline fast cases)."""
     t = type(value)
-    if t not in _CONTAINERS and (t in _PLAIN or not isinstance(value, list | tuple | dict)):
+    if t not in _CONTAINERS and (t in _PLAIN or not isinstance(value, (list, tuple, dict))):
         if t not in _SCALARS:  # None/bool/float/bytes need no check
             _check_scalar(value, limits, key=False)
     else:
@@ -473,7 +473,7 @@ def encode_stamped(
 
 
 def _unpack(data: bytes, limits: Limits, max_bytes: int) -> object:
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, (bytes, bytearray, memoryview)):  # a tuple: no union per call
         raise DecodeError(f"packet must be binary, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise DecodeError(f"packet of {len(data)} bytes exceeds the limit of {max_bytes}")
