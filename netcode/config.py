@@ -7,8 +7,9 @@ Every config validates itself in ``__post_init__`` and raises
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import ClassVar, overload
 
 from .errors import ConfigError
@@ -277,6 +278,24 @@ class LobbyConfig:
         _int("room_code_length", self.room_code_length, 4, 12)
 
 
+def _quantize_map(value: object) -> Mapping[str, float]:
+    """A read-only copy of a ``{field: step > 0}`` map (both ends must round alike)."""
+    _require(
+        isinstance(value, Mapping),
+        "snapshot_quantize",
+        f"must be a mapping field -> step, got {type(value).__name__}",
+    )
+    assert isinstance(value, Mapping)
+    for name, step in value.items():
+        _require(
+            isinstance(name, str) and bool(name),
+            "snapshot_quantize",
+            f"field names must be non-empty str, got {name!r:.60}",
+        )
+        _num(f"snapshot_quantize[{name!r}]", step, 0.0, 1e12, open_lo=True)
+    return MappingProxyType(dict(value))
+
+
 def _default_channels() -> tuple[ChannelConfig, ...]:
     return (ChannelConfig.unreliable(), ChannelConfig.reliable_ordered())
 
@@ -302,6 +321,13 @@ class SessionConfig:
     # Backpressure
     state_buffer_threshold: int = 16_384
     reliable_buffer_limit: int = 65_536
+    # Stats: a StatsUpdated event per connected peer every this many seconds (checked
+    # on each heartbeat, so never more often than heartbeat_interval_s); None: off.
+    stats_interval_s: float | None = 1.0
+    # Snapshots: {field: step}; those float fields travel as integer multiples of the
+    # step (smaller deltas). Every peer must use the same map. Stored read-only and
+    # left out of the hash (a mapping is not hashable).
+    snapshot_quantize: Mapping[str, float] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         _tuple_of(self, "channels", ChannelConfig)
@@ -321,6 +347,10 @@ class SessionConfig:
         _num("peer_timeout_s", self.peer_timeout_s, 0.0, 86_400.0, open_lo=True)
         _int("state_buffer_threshold", self.state_buffer_threshold, 0)
         _int("reliable_buffer_limit", self.reliable_buffer_limit, 1)
+        if self.stats_interval_s is not None:
+            _num("stats_interval_s", self.stats_interval_s, 0.0, 86_400.0, open_lo=True)
+        if self.snapshot_quantize is not None:
+            object.__setattr__(self, "snapshot_quantize", _quantize_map(self.snapshot_quantize))
         _require(
             self.peer_timeout_s > self.heartbeat_interval_s,
             "peer_timeout_s",

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .protocol.reliability import PeerStats
+
 __all__ = [
     "Event",
     "EventReceived",
@@ -33,6 +35,7 @@ __all__ = [
     "PeerLost",
     "SnapshotReceived",
     "StateReceived",
+    "StatsUpdated",
 ]
 
 
@@ -107,6 +110,16 @@ class SnapshotReceived:
     entities: dict[Any, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class StatsUpdated:
+    """Link statistics of one connected peer (RTT, jitter, loss, kbps, drops), sent
+    every ``SessionConfig.stats_interval_s`` so a game can show them without polling
+    ``session.stats(peer_id)``. Same values that call returns at that moment."""
+
+    peer_id: str
+    stats: PeerStats
+
+
 Event = (
     PeerJoined
     | PeerConnected
@@ -116,5 +129,6 @@ Event = (
     | StateReceived
     | EventReceived
     | SnapshotReceived
+    | StatsUpdated
 )
 """Any of the events above."""

@@ -81,6 +81,13 @@ BAD: list[tuple[Callable[..., object], dict[str, Any], str]] = [
     (SessionConfig, {"token": 5}, "token"),
     (SessionConfig, {"state_buffer_threshold": -1}, "state_buffer_threshold"),
     (SessionConfig, {"reliable_buffer_limit": 0}, "reliable_buffer_limit"),
+    (SessionConfig, {"stats_interval_s": 0}, "stats_interval_s"),
+    (SessionConfig, {"stats_interval_s": "1"}, "stats_interval_s"),
+    (SessionConfig, {"snapshot_quantize": [("x", 0.1)]}, "snapshot_quantize"),
+    (SessionConfig, {"snapshot_quantize": {"x": 0}}, "snapshot_quantize"),
+    (SessionConfig, {"snapshot_quantize": {"x": NAN}}, "snapshot_quantize"),
+    (SessionConfig, {"snapshot_quantize": {"x": True}}, "snapshot_quantize"),
+    (SessionConfig, {"snapshot_quantize": {1: 0.1}}, "snapshot_quantize"),
 ]
 
 
@@ -126,3 +133,15 @@ def test_channel_named_constructors_and_reliable_flag() -> None:
     state = ChannelConfig.unreliable()
     assert state.reliable is False and not state.ordered and state.max_retransmits == 0
     assert ChannelConfig(label="x", id=9, max_packet_lifetime_ms=100).reliable is False
+
+
+def test_snapshot_quantize_is_copied_read_only_and_config_stays_hashable() -> None:
+    steps = {"x": 0.01}
+    config = SessionConfig(snapshot_quantize=steps, stats_interval_s=None)
+    steps["x"] = 5.0  # the caller's dict is copied, not kept
+    assert config.snapshot_quantize == {"x": 0.01}
+    with pytest.raises(TypeError):
+        config.snapshot_quantize["y"] = 1.0  # type: ignore[index]
+    assert config == SessionConfig(snapshot_quantize={"x": 0.01}, stats_interval_s=None)
+    hash(config)  # a mapping field must not make the frozen config unhashable
+    assert SessionConfig().stats_interval_s == 1.0

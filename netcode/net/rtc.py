@@ -53,10 +53,12 @@ from ..events import (
     PeerLost,
     SnapshotReceived,
     StateReceived,
+    StatsUpdated,
 )
 from ..protocol import wire
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities, SnapshotReceiver, SnapshotSender
+from .conditioner import KEEP, Conditioner, _Keep
 
 __all__ = [
     "LinkState",
@@ -73,6 +75,7 @@ SignalSender = Callable[[str, dict[str, Any]], Awaitable[None]]
 """``await send(kind, data)``: relay a signal to the remote peer (via the lobby)."""
 
 STATE_LABEL = "state"
+_CLEAN = NetworkConditions()
 # A tuple, not ``State | Snapshot | Ack``: the union would be rebuilt on every packet.
 _STAMPED_TYPES = (wire.State, wire.Snapshot, wire.Ack)
 
@@ -203,8 +206,9 @@ class PeerLink:
         self._oversize_states = 0
         self.connected_at: float | None = None
         self.created_at = self._loop.time()
-        self._snap_tx = SnapshotSender()
-        self._snap_rx = SnapshotReceiver()
+        # Both ends round quantized fields with the same steps (SessionConfig.snapshot_quantize).
+        self._snap_tx = SnapshotSender(quantize=config.snapshot_quantize)
+        self._snap_rx = SnapshotReceiver(quantize=config.snapshot_quantize)
         for channel in config.channels:
             self._create_channel(channel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -262,17 +266,25 @@ class PeerLink:
             self._pump(label)
         self._drain_wakeup.set()
 
-    def set_conditions(self, conditions: NetworkConditions | None) -> None:
-        """Apply simulated impairment to this link's outbound datagrams (None: clean)."""
-        from .conditioner import Conditioner
+    def set_conditions(
+        self,
+        conditions: NetworkConditions | _Keep | None = KEEP,
+        *,
+        inbound: NetworkConditions | _Keep | None = KEEP,
+    ) -> None:
+        """Apply simulated impairment to this link's outbound and/or inbound datagrams.
 
+        ``None``: clean; omitted (``KEEP``): that direction unchanged.
+        """
         if self._conditioner is None:
-            if conditions is None:
-                return
-            self._conditioner = Conditioner(conditions)
+            if conditions in (None, KEEP) and inbound in (None, KEEP):
+                return  # nothing to simulate: do not hook the transport at all
+            out = conditions if isinstance(conditions, NetworkConditions) else _CLEAN
+            into = inbound if isinstance(inbound, NetworkConditions) else None
+            self._conditioner = Conditioner(out, into)
             self._conditioner.attach(self._pc)
         else:
-            self._conditioner.set(outbound=conditions)
+            self._conditioner.set(outbound=conditions, inbound=inbound)
 
     def start(self, *, offer: bool) -> None:
         """Start the signal worker and the timers; the offerer also sends its offer."""
@@ -442,6 +454,7 @@ class PeerLink:
         except TimeoutError:
             self._fail(f"not connected within {cfg.connect_timeout_s} s")
             return
+        last_stats = self._loop.time()
         while self._state == "connected":
             now = self._loop.time()
             if now - self._last_recv > cfg.peer_timeout_s:
@@ -450,6 +463,9 @@ class PeerLink:
             self._send_raw(STATE_LABEL, wire.serialize(wire.Ping(wire.timestamp_us(now))))
             if now - self._last_stamped >= cfg.heartbeat_interval_s:
                 self._send_ack()
+            if cfg.stats_interval_s is not None and now - last_stats >= cfg.stats_interval_s:
+                last_stats = now
+                self._emit(StatsUpdated(self.peer_id, self.stats()))
             await asyncio.sleep(cfg.heartbeat_interval_s)
 
     def _send_ack(self) -> None:

@@ -37,12 +37,22 @@ from ..events import (
 )
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
+from ..protocol.impairment import check_conditions
 from ..protocol.reliability import PeerStats
-from ..protocol.snapshot import Entities
+from ..protocol.snapshot import Entities, check_entities
+from .conditioner import KEEP, _Keep
 from .rtc import STATE_LABEL, PeerLink
 from .signaling import SignalingClient
 
-__all__ = ["PeerInfo", "PeerState", "Session", "connect"]
+__all__ = [
+    "PeerInfo",
+    "PeerState",
+    "Session",
+    "check_conditions_arg",
+    "check_connect_args",
+    "check_snapshot",
+    "connect",
+]
 
 logger = logging.getLogger("netcode.session")
 
@@ -77,6 +87,31 @@ def _check_channels(config: SessionConfig) -> None:
         raise ConfigError(f"channels: need a reliable ordered channel labelled {EVENTS_LABEL!r}")
 
 
+def check_connect_args(metadata: object, config: object) -> None:
+    """Refuse wrong argument types at the call, as :class:`ConfigError`, before any I/O
+    (otherwise they surface later as an AttributeError or TypeError deep inside)."""
+    if not isinstance(config, SessionConfig):
+        raise ConfigError(f"config: must be a SessionConfig, got {type(config).__name__}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"metadata: must be a mapping or None, got {type(metadata).__name__}")
+
+
+def check_snapshot(entities: object, config: SessionConfig) -> None:
+    """:class:`EncodeError` unless ``entities`` is a sendable ``{id: {field: value}}`` map.
+
+    Run once per send, in the caller's thread, whether or not a peer is connected:
+    a bad snapshot fails the same way every time instead of only when someone listens.
+    """
+    check_entities(entities)
+    wire.check_payload(entities, config.limits)
+
+
+def check_conditions_arg(conditions: object) -> None:
+    """:class:`ConfigError` unless ``conditions`` is NetworkConditions, None or KEEP."""
+    if conditions is not None and conditions is not KEEP:
+        check_conditions(conditions)
+
+
 class Session:
     """A seat in a lobby room with peer-to-peer links to every other seat.
 
@@ -97,6 +132,7 @@ class Session:
         self._channels: dict[str, ChannelConfig] = {c.label: c for c in config.channels}
         self._ice_servers = config.ice_servers or tuple(client.ice_servers)
         self._conditions: NetworkConditions | None = config.conditions
+        self._inbound: NetworkConditions | None = None
         self._links: dict[str, PeerLink] = {}
         self._retired: dict[str, PeerLink] = {}  # lost/failed/left: kept for stats()
         self._states: dict[str, PeerState] = {}
@@ -179,8 +215,8 @@ class Session:
             send_signal=send_signal,
             ice_servers=self._ice_servers,
         )
-        if self._conditions is not None:
-            link.set_conditions(self._conditions)
+        if self._conditions is not None or self._inbound is not None:
+            link.set_conditions(self._conditions, inbound=self._inbound)
         self._retired.pop(peer_id, None)
         self._links[peer_id] = link
         self._set_state(peer_id, "connecting")
@@ -253,6 +289,10 @@ class Session:
 
     # -- sending ----------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionClosed("session closed")
+
     def _targets(self, to: str | None) -> list[PeerLink]:
         if to is None:
             return list(self._links.values())
@@ -264,8 +304,10 @@ class Session:
 
         Returns False if it reached no connected peer or was dropped for at least one
         peer by backpressure (counted in ``stats(peer).state_drops``); never queues.
-        Raises :class:`EncodeError` for data msgpack cannot carry or over the limits.
+        Raises :class:`EncodeError` for data msgpack cannot carry or over the limits,
+        :class:`ConnectionClosed` after :meth:`close`.
         """
+        self._check_open()
         packed = wire.pack_payload(data, self._config.limits)
         if to is not None:  # one peer (the common case): no target list
             link = self._links.get(to)
@@ -275,7 +317,13 @@ class Session:
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
         """Send ``{entity_id: {field: value}}``, delta-compressed per peer against the
-        newest snapshot that peer acknowledged. Unreliable like :meth:`send_state`."""
+        newest snapshot that peer acknowledged. Unreliable like :meth:`send_state`.
+
+        Raises :class:`EncodeError` for a malformed map (checked once, up front, even
+        with no peer connected), :class:`ConnectionClosed` after :meth:`close`.
+        """
+        self._check_open()
+        check_snapshot(entities, self._config)
         results = [link.send_snapshot(entities) for link in self._targets(to)]
         return bool(results) and all(results)
 
@@ -297,23 +345,42 @@ class Session:
 
         Messages over one packet (64 KiB) are split and reassembled transparently, up
         to ``Limits.max_event_bytes``. Peers still connecting get it once connected.
+        Raises :class:`ConnectionClosed` after :meth:`close` (the data would be lost).
         """
+        self._check_open()
         self.send_packets(self.encode_event(data, channel), to, channel)
 
     def send_packets(self, packets: Sequence[bytes], to: str | None, channel: str) -> None:
         """Queue pre-encoded event packets (from :meth:`encode_event`)."""
+        self._check_open()
         if channel == STATE_LABEL or channel not in self._channels:
             raise ConfigError(f"send_event: no event channel {channel!r}")
         for link in self._targets(to):
             link.send_reliable(channel, packets)
 
-    def set_conditions(self, conditions: NetworkConditions | None, peer: str | None = None) -> None:
-        """Simulate loss/latency/jitter on outbound datagrams (None: clean), for testing
-        a game under bad networks. Without ``peer`` it also applies to future peers."""
+    def set_conditions(
+        self,
+        conditions: NetworkConditions | _Keep | None = KEEP,
+        peer: str | None = None,
+        *,
+        inbound: NetworkConditions | _Keep | None = KEEP,
+    ) -> None:
+        """Simulate loss/latency/jitter per direction, for testing a game under bad networks.
+
+        ``conditions`` applies to outbound datagrams, ``inbound`` to received ones (as
+        if the remote's path were bad); ``None``: clean, omitted: unchanged. Without
+        ``peer`` it also applies to future peers. Raises :class:`ConfigError` for
+        anything but NetworkConditions/None, here rather than when a peer joins.
+        """
+        check_conditions_arg(conditions)
+        check_conditions_arg(inbound)
         if peer is None:
-            self._conditions = conditions
+            if not isinstance(conditions, _Keep):
+                self._conditions = conditions
+            if not isinstance(inbound, _Keep):
+                self._inbound = inbound
         for link in self._targets(peer):
-            link.set_conditions(conditions)
+            link.set_conditions(conditions, inbound=inbound)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -494,8 +561,10 @@ def connect(
     ``async with netcode.connect(url, room="ABC123") as session: ...`` or
     ``session = await netcode.connect(url, create=True)`` (then ``await session.close()``).
     Raises :class:`ConnectTimeout` if the lobby is unreachable, :class:`RoomNotFound` /
-    :class:`RoomFull` / :class:`AuthError` as the lobby answers.
+    :class:`RoomFull` / :class:`AuthError` as the lobby answers, :class:`ConfigError`
+    at once for a ``config`` that is no SessionConfig or a ``metadata`` that is no mapping.
     """
+    check_connect_args(metadata, config if config is not None else SessionConfig())
     kwargs: dict[str, Any] = {
         "room": room,
         "create": create,

@@ -27,7 +27,16 @@ from ..events import Event
 from ..protocol import wire
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities
-from .session import EVENTS_LABEL, PeerInfo, Session, connect
+from .conditioner import KEEP, _Keep
+from .session import (
+    EVENTS_LABEL,
+    PeerInfo,
+    Session,
+    check_conditions_arg,
+    check_connect_args,
+    check_snapshot,
+    connect,
+)
 
 __all__ = ["SyncSession", "connect_sync"]
 
@@ -116,7 +125,9 @@ class SyncSession:
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
         """Snapshot (see :meth:`Session.send_snapshot`); entities are copied one level deep,
-        so the game may mutate its entity dicts right after the call."""
+        so the game may mutate its entity dicts right after the call. A malformed map
+        raises :class:`EncodeError` here, in the caller's thread."""
+        check_snapshot(entities, self._session.config)
         copied = {eid: dict(fields) for eid, fields in entities.items()}
         if not self._any_connected(to):
             return False
@@ -133,8 +144,17 @@ class SyncSession:
 
         return self._runner.call(get(), _CALL_SLACK_S)
 
-    def set_conditions(self, conditions: NetworkConditions | None, peer: str | None = None) -> None:
-        self._post(self._session.set_conditions, conditions, peer)
+    def set_conditions(
+        self,
+        conditions: NetworkConditions | _Keep | None = KEEP,
+        peer: str | None = None,
+        *,
+        inbound: NetworkConditions | _Keep | None = KEEP,
+    ) -> None:
+        """See :meth:`Session.set_conditions`; a bad value raises here, not in the loop."""
+        check_conditions_arg(conditions)
+        check_conditions_arg(inbound)
+        self._post(lambda: self._session.set_conditions(conditions, peer, inbound=inbound))
 
     def wait_for_peers(self, n: int, timeout: float | None = None) -> None:
         """Block until ``n`` peers are connected (:class:`ConnectTimeout` otherwise)."""
@@ -175,6 +195,7 @@ def connect_sync(
 ) -> SyncSession:
     """Like :func:`netcode.connect`, for code without asyncio; blocks until in the room."""
     cfg = config if config is not None else SessionConfig()
+    check_connect_args(metadata, cfg)
     runner = _LoopThread()
 
     async def open_session() -> Session:
