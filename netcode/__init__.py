@@ -57,6 +57,7 @@ _LAZY: dict[str, str] = {
     "StateReceived": "netcode.events",
     "EventReceived": "netcode.events",
     "SnapshotReceived": "netcode.events",
+    "StatsUpdated": "netcode.events",
     "PeerStats": "netcode.protocol.reliability",
     "InterpolationBuffer": "netcode.protocol.interpolation",
     "recommended_delay": "netcode.protocol.interpolation",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PeerLost,
         SnapshotReceived,
         StateReceived,
+        StatsUpdated,
     )
     from .net.conditioner import Conditioner
     from .net.lobby_server import LobbyServer, serve_lobby
@@ -146,6 +148,7 @@ __all__ = [
     "SnapshotReceiver",
     "SnapshotSender",
     "StateReceived",
+    "StatsUpdated",
     "SyncSession",
     "TickClock",
     "TickConfig",
