@@ -25,6 +25,7 @@ def test_bad_snapshot_and_conditions_raise_in_the_callers_thread(lobby_url: str)
     with connect_sync(lobby_url, create=True, config=LOOPBACK) as host:
         with connect_sync(lobby_url, room=host.room, config=LOOPBACK) as guest:
             host.wait_for_peers(1, TIMEOUT)
+            guest.wait_for_peers(1, TIMEOUT)
             # {1: 5} used to raise TypeError; a set used to return True and fail later
             # in the network thread, only logged.
             bad: list[Any] = [{1: 5}, {1: {"x": {1, 2}}}, "nope"]
