@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from ..config import NetworkConditions
@@ -91,14 +91,8 @@ class ImpairmentCounters:
     bytes: int = 0
 
     def snapshot(self) -> ImpairmentCounters:
-        return ImpairmentCounters(
-            offered=self.offered,
-            dropped=self.dropped,
-            delayed=self.delayed,
-            duplicated=self.duplicated,
-            reordered=self.reordered,
-            bytes=self.bytes,
-        )
+        """A copy that later counting does not change."""
+        return replace(self)
 
 
 class ImpairmentModel:
