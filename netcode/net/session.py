@@ -564,13 +564,14 @@ def connect(
     :class:`RoomFull` / :class:`AuthError` as the lobby answers, :class:`ConfigError`
     at once for a ``config`` that is no SessionConfig or a ``metadata`` that is no mapping.
     """
-    check_connect_args(metadata, config if config is not None else SessionConfig())
+    cfg = config if config is not None else SessionConfig()
+    check_connect_args(metadata, cfg)
     kwargs: dict[str, Any] = {
         "room": room,
         "create": create,
         "max_players": max_players,
         "private": private,
         "metadata": metadata,
-        "config": config if config is not None else SessionConfig(),
+        "config": cfg,
     }
     return _Connecting(url, kwargs)
