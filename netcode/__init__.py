@@ -16,6 +16,7 @@ from .config import (
     Limits,
     LobbyConfig,
     NetworkConditions,
+    PeerBudget,
     SessionConfig,
     TickConfig,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "LobbyServer",
     "NetcodeError",
     "NetworkConditions",
+    "PeerBudget",
     "PeerConnectFailed",
     "PeerConnected",
     "PeerInfo",

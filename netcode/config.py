@@ -6,6 +6,7 @@ Every config validates itself in ``__post_init__`` and raises
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "Limits",
     "LobbyConfig",
     "NetworkConditions",
+    "PeerBudget",
     "SessionConfig",
     "TickConfig",
 ]
@@ -235,15 +237,28 @@ class Limits:
 class LobbyConfig:
     """Lobby server settings."""
 
-    # Limits
+    # Limits (docs/LOBBY.md "Limits and abuse" says what exceeding each one does)
     max_message_bytes: int = 65_536
     max_rooms: int = 10_000
     max_connections: int = 10_000
+    # Per client address (an IPv4 address or an IPv6 /64); None: no per-address cap.
+    # 32 leaves room for a NAT'd household or LAN party behind one public address.
+    max_connections_per_ip: int | None = 32
     max_players_limit: int = 64
     default_max_players: int = 8
     max_metadata_bytes: int = 4_096
+    # Error budget per connection: a token bucket holding max_errors_before_close
+    # refusals, refilled at error_refill_per_s, so rare honest races never add up.
     max_errors_before_close: int = 20
+    error_refill_per_s: float = 1.0
+    # Inbound budget per connection: token buckets for messages and for bytes.
     rate_limit_per_s: float = 200.0
+    rate_limit_burst: float = 1_000.0
+    byte_rate_limit_per_s: float = 131_072.0
+    byte_rate_burst: int = 1_048_576
+    # Outbound queue per connection: relays to it are refused (peer_busy) once
+    # half of this is queued; past all of it the connection is not reading.
+    max_outbound_bytes: int = 1_048_576
     # Timeouts
     ping_interval_s: float = 5.0
     ping_timeout_s: float = 10.0
@@ -252,6 +267,8 @@ class LobbyConfig:
     # ICE servers handed to clients in the welcome message.
     ice_servers: tuple[IceServer, ...] = ()
     room_code_length: int = 6
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
@@ -267,8 +284,16 @@ class LobbyConfig:
             "must be in 1..max_players_limit",
         )
         _int("max_metadata_bytes", self.max_metadata_bytes, 2)  # "{}" is 2 bytes
+        if self.max_connections_per_ip is not None:
+            _int("max_connections_per_ip", self.max_connections_per_ip, 1)
         _int("max_errors_before_close", self.max_errors_before_close, 0)
+        _num("error_refill_per_s", self.error_refill_per_s, 0.0, 1e9)  # 0: lifetime count
         _num("rate_limit_per_s", self.rate_limit_per_s, 0.0, 1e9, open_lo=True)
+        _num("rate_limit_burst", self.rate_limit_burst, 1.0, 1e9)
+        _num("byte_rate_limit_per_s", self.byte_rate_limit_per_s, 0.0, 1e12, open_lo=True)
+        # A full-size frame must fit in an empty bucket and in half an empty queue.
+        _int("byte_rate_burst", self.byte_rate_burst, self.max_message_bytes)
+        _int("max_outbound_bytes", self.max_outbound_bytes, 2 * self.max_message_bytes)
         _num("ping_interval_s", self.ping_interval_s, 0.0, 86_400.0, open_lo=True)
         _num("ping_timeout_s", self.ping_timeout_s, 0.0, 86_400.0, open_lo=True)
         _optional("token", self.token, str)
@@ -276,6 +301,46 @@ class LobbyConfig:
         _require(self.token != "", "token", "must not be empty (None disables the check)")
         _tuple_of(self, "ice_servers", IceServer)
         _int("room_code_length", self.room_code_length, 4, 12)
+        _tuple_of(self, "trusted_proxies", str)
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: not an address/network: {proxy!r:.60}") from None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerBudget:
+    """What one remote peer may send us, checked per packet before decoding.
+
+    Token buckets per channel: ``*_per_s`` is the sustained rate, ``burst_s``
+    seconds of it the most that can arrive at once. The defaults leave ample
+    headroom over 60 Hz state with heartbeats (about 70 packets/s) and a game
+    sending 16 events per tick. Over budget, a state-channel packet is dropped
+    (``PeerStats.rate_limited``) and a reliable one ends the link, because it
+    cannot be dropped without breaking its channel's promise; a state channel
+    over budget for ``abuse_after_s`` ends it too. Either way the game gets
+    ``PeerLost(peer_id, reason="abuse")``. ``pings_answered_per_s``: PINGs beyond
+    it are ignored (``PeerStats.pings_ignored``), never answered in bulk.
+    """
+
+    # Limits
+    state_msgs_per_s: float = 360.0
+    state_bytes_per_s: float = 512_000.0
+    event_msgs_per_s: float = 1_000.0
+    event_bytes_per_s: float = 2_000_000.0
+    burst_s: float = 2.0
+    pings_answered_per_s: float = 8.0
+    # Timeouts
+    abuse_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("state_msgs_per_s", "event_msgs_per_s", "pings_answered_per_s"):
+            _num(name, getattr(self, name), 0.0, 1e7, open_lo=True)
+        for name in ("state_bytes_per_s", "event_bytes_per_s"):
+            _num(name, getattr(self, name), 0.0, 1e12, open_lo=True)
+        _num("burst_s", self.burst_s, 0.0, 3_600.0, open_lo=True)
+        _num("abuse_after_s", self.abuse_after_s, 0.0, 86_400.0)
 
 
 def _quantize_map(value: object) -> Mapping[str, float]:
@@ -318,9 +383,17 @@ class SessionConfig:
     lobby_timeout_s: float = 10.0
     heartbeat_interval_s: float = 0.25
     peer_timeout_s: float = 3.0
-    # Backpressure
-    state_buffer_threshold: int = 16_384
+    # Backpressure. State waiting to be handed to SCTP beyond this many bytes makes
+    # new state drop (latest wins): about two ticks of 1,160-byte state.
+    state_buffer_threshold: int = 2_400
     reliable_buffer_limit: int = 65_536
+    # Hostile or buggy peers: what each peer may send us, and how many of its
+    # events wait for poll() (over max_queued_events: the peer is disconnected with
+    # PeerLost(reason="overflow"); over max_queued_states: its oldest queued
+    # state/snapshot is dropped, newest wins).
+    budget: PeerBudget = field(default_factory=PeerBudget)
+    max_queued_events: int = 1_024
+    max_queued_states: int = 16
     # Stats: a StatsUpdated event per connected peer every this many seconds (checked
     # on each heartbeat, so never more often than heartbeat_interval_s); None: off.
     stats_interval_s: float | None = 1.0
@@ -347,6 +420,9 @@ class SessionConfig:
         _num("peer_timeout_s", self.peer_timeout_s, 0.0, 86_400.0, open_lo=True)
         _int("state_buffer_threshold", self.state_buffer_threshold, 0)
         _int("reliable_buffer_limit", self.reliable_buffer_limit, 1)
+        _require(isinstance(self.budget, PeerBudget), "budget", "must be a PeerBudget")
+        _int("max_queued_events", self.max_queued_events, 1)
+        _int("max_queued_states", self.max_queued_states, 1)
         if self.stats_interval_s is not None:
             _num("stats_interval_s", self.stats_interval_s, 0.0, 86_400.0, open_lo=True)
         if self.snapshot_quantize is not None:

@@ -12,7 +12,8 @@ Lifecycle of one remote peer, as this session sees it::
     PeerJoined -> PeerConnected -> (StateReceived | EventReceived | SnapshotReceived)*
                -> PeerLeft            the peer left the room (goodbye or lobby notice)
                -> PeerLost            the link died (no heartbeat for peer_timeout_s,
-                                      or the connection failed/closed without goodbye);
+                                      the connection failed/closed without goodbye,
+                                      or the peer broke its budget: reason says which);
                                       PeerLeft follows once the lobby drops the peer
     PeerJoined -> PeerConnectFailed   no connection within connect_timeout_s;
                                       PeerLeft follows once the lobby drops the peer
@@ -66,10 +67,18 @@ class PeerLeft:
 
 @dataclass(frozen=True, slots=True)
 class PeerLost:
-    """The link to a connected peer died without a goodbye (heartbeat timeout or
-    connection failed/closed). Its resources are already freed."""
+    """The link to a connected peer ended without a goodbye. Its resources are already freed.
+
+    ``reason``: ``"timeout"`` (nothing heard for ``peer_timeout_s``), ``"closed"``
+    (the connection failed or closed under us), ``"abuse"`` (the peer sent more
+    than its ``SessionConfig.budget`` allows) or ``"overflow"`` (more than
+    ``max_queued_events`` of its events waited for ``poll()``). ``detail``: a
+    human-readable explanation for logs.
+    """
 
     peer_id: str
+    reason: str = "timeout"
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,14 @@ What it does about the aiortc traps (docs: AIORTC_NOTES.md, numbered there):
    peer in ``peer_timeout_s`` instead of aiortc's ~32 s; "closed" and "failed"
    connection states are both final.
 5/6. State is dropped (latest wins) when the state channel's ``bufferedAmount``
-   is over ``state_buffer_threshold``; reliable data waits in our own queue and is
-   fed on ``bufferedamountlow`` so it never fills the shared SCTP queue.
+   is over ``state_buffer_threshold`` (about two ticks); reliable data waits in our
+   own queue in packets of at most one SCTP chunk and is fed to SCTP only while
+   SCTP has nothing unsent and its congestion window keeps room for state, so
+   state never waits behind more than one reliable packet, also under loss.
+
+Hostile peers: every received packet is checked against the peer's receive
+budget (:mod:`netcode.protocol.budget`) before it is decoded; PINGs are answered
+at a bounded rate; a PONG counts only if it echoes a PING we sent.
 7. A link must be created inside the running event loop.
 """
 
@@ -31,7 +37,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aiortc import (
     RTCConfiguration,
@@ -56,6 +62,7 @@ from ..events import (
     StatsUpdated,
 )
 from ..protocol import wire
+from ..protocol.budget import ReceiveBudget, Verdict
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities, SnapshotReceiver, SnapshotSender
 from .conditioner import KEEP, Conditioner, _Keep
@@ -75,7 +82,12 @@ SignalSender = Callable[[str, dict[str, Any]], Awaitable[None]]
 """``await send(kind, data)``: relay a signal to the remote peer (via the lobby)."""
 
 STATE_LABEL = "state"
+_NOT_SENT: Final = object()
 _CLEAN = NetworkConditions()
+# Reliable data is paced: retried this often while some waits and SCTP has no room.
+PACE_INTERVAL_S: Final = 0.005
+# Outstanding PINGs remembered for matching PONGs (16 heartbeats: 4 s by default).
+MAX_OUTSTANDING_PINGS: Final = 16
 # A tuple, not ``State | Snapshot | Ack``: the union would be rebuilt on every packet.
 _STAMPED_TYPES = (wire.State, wire.Snapshot, wire.Ack)
 
@@ -204,6 +216,17 @@ class PeerLink:
         self._last_stamped = float("-inf")  # when we last sent STATE/SNAPSHOT/ACK
         self._bad_packets = 0
         self._oversize_states = 0
+        self._rate_limited = 0
+        self._pings_ignored = 0
+        self._unmatched_pongs = 0
+        self._pings_out: dict[int, None] = {}  # sent_us of PINGs not yet answered, oldest first
+        self._budget = ReceiveBudget(
+            config.budget, self._loop.time(), max_event_bytes=self._limits.max_event_bytes
+        )
+        self._reliable_labels = frozenset(c.label for c in config.channels if c.reliable)
+        self._pace_handle: asyncio.TimerHandle | None = None
+        # Keep room for two state packets in SCTP's congestion window (see _sctp_room).
+        self._state_headroom = 2 * self._limits.max_state_bytes
         self.connected_at: float | None = None
         self.created_at = self._loop.time()
         # Both ends round quantized fields with the same steps (SessionConfig.snapshot_quantize).
@@ -239,7 +262,13 @@ class PeerLink:
         return int(ch.bufferedAmount) + sum(len(p) for p in self._queues.get(label, ()))
 
     def stats(self) -> PeerStats:
-        return replace(self._endpoint.stats(self._loop.time()), bad_packets=self._bad_packets)
+        return replace(
+            self._endpoint.stats(self._loop.time()),
+            bad_packets=self._bad_packets,
+            rate_limited=self._rate_limited,
+            pings_ignored=self._pings_ignored,
+            unmatched_pongs=self._unmatched_pongs,
+        )
 
     # -- setup --------------------------------------------------------------------
 
@@ -259,11 +288,11 @@ class PeerLink:
         if cfg.label != STATE_LABEL:
             self._queues[cfg.label] = deque()
             self._assemblers[cfg.label] = wire.ChunkAssembler(self._limits)
-            ch.bufferedAmountLowThreshold = self._config.reliable_buffer_limit // 2
+        # "bufferedamountlow" then means "all handed to SCTP": the moment to pace on.
+        ch.bufferedAmountLowThreshold = 0
 
     def _on_buffered_low(self, label: str) -> None:
-        if label in self._queues:
-            self._pump(label)
+        self._pump_all()
         self._drain_wakeup.set()
 
     def set_conditions(
@@ -358,7 +387,7 @@ class PeerLink:
             if self._state == "connecting":
                 self._fail(f"connection {state}")
             elif self._state == "connected":
-                self._lose(f"connection {state}")
+                self._lose("closed", f"connection {state}")
 
     def _fail(self, reason: str) -> None:
         if self._state == "connecting":
@@ -366,12 +395,17 @@ class PeerLink:
             self._emit(PeerConnectFailed(self.peer_id, reason))
             self._begin_close()
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, detail: str) -> None:
         if self._state == "connected":
-            logger.info("peer %s lost: %s", self.peer_id, reason)
+            log = logger.warning if reason in ("abuse", "overflow") else logger.info
+            log("peer %s lost (%s): %s", self.peer_id, reason, detail)
             self._state = "lost"
-            self._emit(PeerLost(self.peer_id))
+            self._emit(PeerLost(self.peer_id, reason, detail))
             self._begin_close()
+
+    def disconnect(self, reason: str, detail: str) -> None:
+        """End a connected link now, reporting ``PeerLost(reason=reason)`` (e.g. "overflow")."""
+        self._lose(reason, detail)
 
     def _goodbye(self, reason: str) -> None:
         if self._state in ("connecting", "connected"):
@@ -427,6 +461,13 @@ class PeerLink:
         assert self._closed_task is not None
         await asyncio.shield(self._closed_task)
 
+    def on_closed(self, callback: Callable[[PeerLink], None]) -> None:
+        """Call ``callback(self)`` once the link is fully closed (at once if it is)."""
+        task = self._closed_task
+        if task is None:
+            raise RuntimeError("on_closed before begin_close")
+        task.add_done_callback(lambda _: callback(self))
+
     async def _close(self) -> None:
         self._opened.set()
         self._drain_wakeup.set()
@@ -440,6 +481,9 @@ class PeerLink:
                     await task
         for queue in self._queues.values():
             queue.clear()
+        if self._pace_handle is not None:
+            self._pace_handle.cancel()
+            self._pace_handle = None
         if self._conditioner is not None:
             self._conditioner.detach()
         with contextlib.suppress(Exception):
@@ -458,15 +502,22 @@ class PeerLink:
         while self._state == "connected":
             now = self._loop.time()
             if now - self._last_recv > cfg.peer_timeout_s:
-                self._lose(f"nothing received for {now - self._last_recv:.1f} s")
+                self._lose("timeout", f"nothing received for {now - self._last_recv:.1f} s")
                 return
-            self._send_raw(STATE_LABEL, wire.serialize(wire.Ping(wire.timestamp_us(now))))
+            self._send_ping(now)
             if now - self._last_stamped >= cfg.heartbeat_interval_s:
                 self._send_ack()
             if cfg.stats_interval_s is not None and now - last_stats >= cfg.stats_interval_s:
                 last_stats = now
                 self._emit(StatsUpdated(self.peer_id, self.stats()))
             await asyncio.sleep(cfg.heartbeat_interval_s)
+
+    def _send_ping(self, now: float) -> None:
+        sent_us = wire.timestamp_us(now)
+        self._pings_out[sent_us] = None
+        if len(self._pings_out) > MAX_OUTSTANDING_PINGS:
+            del self._pings_out[next(iter(self._pings_out))]  # the oldest: never answered
+        self._send_raw(STATE_LABEL, wire.serialize(wire.Ping(sent_us)))
 
     def _send_ack(self) -> None:
         """A header-only packet: the peer learns what we received although we send no state."""
@@ -546,13 +597,43 @@ class PeerLink:
         queue.extend(packets)
         self._pump(label)
 
+    def _pump_all(self) -> None:
+        self._pace_handle = None
+        for label in self._queues:
+            self._pump(label)
+
     def _pump(self, label: str) -> None:
-        """Hand queued reliable packets to aiortc while its buffer is under the limit."""
+        """Hand queued reliable packets to aiortc while SCTP has room for them (paced)."""
         ch, queue = self._channels[label], self._queues[label]
-        limit = self._config.reliable_buffer_limit
-        while queue and ch.readyState == "open" and ch.bufferedAmount < limit:
+        while queue and ch.readyState == "open" and self._sctp_room(len(queue[0])):
             if not self._send_raw(label, queue.popleft()):
                 return
+        if queue and self._pace_handle is None and self._state in ("connecting", "connected"):
+            self._pace_handle = self._loop.call_later(PACE_INTERVAL_S, self._pump_all)
+
+    def _sctp_room(self, size: int) -> bool:
+        """May a reliable packet of ``size`` bytes go to SCTP without delaying state?
+
+        All channels share one SCTP send queue and congestion window (trap 6), and
+        aiortc moves a message into SCTP's queue only when that queue is empty. So
+        reliable data goes only when nothing is waiting to be handed over, SCTP has
+        nothing unsent, and the window keeps room for two state packets (or nothing
+        is in flight at all, so reliable data always progresses). Reads aiortc
+        internals; without them it falls back to ``reliable_buffer_limit``.
+        """
+        buffered = 0
+        for ch in self._channels.values():
+            buffered += ch.bufferedAmount
+        if buffered >= self._config.reliable_buffer_limit:
+            return False
+        sctp = self._pc.sctp
+        try:
+            unsent, flight, cwnd = sctp._outbound_queue, sctp._flight_size, sctp._cwnd
+        except AttributeError:
+            return True
+        if buffered or unsent:
+            return False
+        return bool(flight == 0 or flight + size + self._state_headroom <= cwnd)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -563,12 +644,20 @@ class PeerLink:
     def _on_message(self, cfg: ChannelConfig, data: bytes | str) -> None:
         if self._state != "connected":
             return
+        now = self._loop.time()
+        label = cfg.label
+        # The budget first: a packet over it costs one length check, whatever it holds.
+        verdict = self._budget.admit(label, len(data), now, reliable=label in self._reliable_labels)
+        if verdict is not Verdict.ACCEPT:
+            self._rate_limited += 1
+            if verdict is Verdict.ABUSE:
+                self._lose("abuse", self._budget.reason)
+            return
         try:
             msg = wire.parse(data, self._limits)  # type: ignore[arg-type]
         except DecodeError as exc:
             self._bad(str(exc))
             return
-        now = self._loop.time()
         self._last_recv = now
         try:
             if cfg.label == STATE_LABEL:
@@ -595,15 +684,26 @@ class PeerLink:
             elif isinstance(msg, wire.Snapshot):
                 self._on_snapshot(msg)
         elif isinstance(msg, wire.Ping):
-            pong = wire.Pong(msg.sent_us, wire.timestamp_us(now))
-            self._send_raw(STATE_LABEL, wire.serialize(pong))
+            if self._budget.allow_pong(now):
+                pong = wire.Pong(msg.sent_us, wire.timestamp_us(now))
+                self._send_raw(STATE_LABEL, wire.serialize(pong))
+            else:
+                self._pings_ignored += 1
         elif isinstance(msg, wire.Pong):
-            rtt_us = wire.us_elapsed(wire.timestamp_us(now), msg.echo_us)
-            self._endpoint.add_rtt_sample(rtt_us / 1_000_000, now)
+            self._on_pong(msg, now)
         elif isinstance(msg, wire.Bye):
             self._goodbye(msg.reason)
         else:
             self._bad(f"{type(msg).__name__} on the state channel")
+
+    def _on_pong(self, msg: wire.Pong, now: float) -> None:
+        # Only a PONG echoing a PING we sent (and not yet matched) is an RTT sample:
+        # a forged or replayed one would otherwise set any RTT the sender likes.
+        if self._pings_out.pop(msg.echo_us, _NOT_SENT) is _NOT_SENT:
+            self._unmatched_pongs += 1
+            return
+        rtt_us = wire.us_elapsed(wire.timestamp_us(now), msg.echo_us)
+        self._endpoint.add_rtt_sample(rtt_us / 1_000_000, now)
 
     def _on_snapshot(self, msg: wire.Snapshot) -> None:
         try:

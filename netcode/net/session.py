@@ -11,6 +11,12 @@ Two ways to consume events, both fed from one queue (use one per session):
 * ``session.poll()`` once per game frame, non-blocking (also safe to call from
   another thread, which is what :mod:`netcode.net.sync` relies on);
 * ``await session.next_event()`` / ``async for event in session``.
+
+The queue is bounded per peer (``SessionConfig.max_queued_states`` /
+``max_queued_events``): while the game is not polling, a peer's state and
+snapshots coalesce (the oldest queued ones are dropped, newest wins), and a
+peer whose reliable events pile up beyond the cap is disconnected
+(``PeerLost(reason="overflow")``) rather than growing memory without bound.
 """
 
 from __future__ import annotations
@@ -18,13 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
-from ..config import ChannelConfig, NetworkConditions, SessionConfig
+from ..config import ChannelConfig, Limits, NetworkConditions, SessionConfig
 from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
 from ..events import (
     Event,
@@ -41,6 +46,7 @@ from ..protocol.impairment import check_conditions
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities, check_entities
 from .conditioner import KEEP, _Keep
+from .event_queue import EventQueue
 from .rtc import STATE_LABEL, PeerLink
 from .signaling import SignalingClient
 
@@ -60,8 +66,29 @@ PeerState = Literal["connecting", "connected", "lost", "failed"]
 EVENTS_LABEL = "events"
 # How long a clean close waits for queued reliable data to reach SCTP.
 CLOSE_DRAIN_S = 2.0
-# Links of departed peers kept for stats(); the oldest are forgotten beyond this.
+# Final stats of departed peers kept for stats(); the oldest are forgotten beyond this.
 MAX_RETIRED = 64
+# Largest reliable packet we send: one SCTP chunk (aiortc USERDATA_MAX_LENGTH), so
+# a big event is paced chunk by chunk and state never waits behind much of it.
+EVENT_PACKET_BYTES = 1_200
+
+
+def encode_event_packets(data: Any, msg_id: int, limits: Limits) -> list[bytes]:
+    """The packets of one reliable event: one EVENT, or CHUNKs of one SCTP chunk each.
+
+    Raises :class:`EncodeError` for a payload that cannot be sent or is larger than
+    ``limits.max_event_bytes``.
+    """
+    whole = wire.serialize(wire.Event(data), limits)
+    packet = min(EVENT_PACKET_BYTES, limits.max_packet_bytes)
+    if len(whole) <= packet:
+        return [whole]
+    if len(whole) > limits.max_event_bytes:
+        raise EncodeError(
+            f"event of {len(whole)} bytes exceeds max_event_bytes={limits.max_event_bytes}"
+        )
+    chunks = wire.split_chunks(whole, msg_id & 0xFFFF_FFFF, packet - wire.CHUNK_OVERHEAD)
+    return [wire.serialize(c, limits) for c in chunks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +161,12 @@ class Session:
         self._conditions: NetworkConditions | None = config.conditions
         self._inbound: NetworkConditions | None = None
         self._links: dict[str, PeerLink] = {}
-        self._retired: dict[str, PeerLink] = {}  # lost/failed/left: kept for stats()
+        # lost/failed/left: final (stats, oversize_states), kept for stats()
+        self._retired: dict[str, tuple[PeerStats, int]] = {}
+        self._closing: set[PeerLink] = set()
         self._states: dict[str, PeerState] = {}
         self._peers_view: dict[str, PeerInfo] = {}
-        self._events: deque[Event] = deque()
+        self._queue = EventQueue(config.max_queued_states, config.max_queued_events)
         self._event_ready = asyncio.Event()
         self._peers_changed = asyncio.Event()
         self._msg_id = 0
@@ -173,17 +202,26 @@ class Session:
         return self._config
 
     def stats(self, peer_id: str) -> PeerStats:
-        """Link statistics for one peer (RTT, jitter, loss, kbps, drops, bad packets)."""
-        link = self._links.get(peer_id) or self._retired.get(peer_id)
-        if link is None:
+        """Link statistics for one peer (RTT, jitter, loss, kbps, drops, bad packets);
+        for a peer that is gone, its statistics when the link ended."""
+        link = self._links.get(peer_id)
+        if link is not None:
+            return link.stats()
+        retired = self._retired.get(peer_id)
+        if retired is None:
             raise KeyError(f"unknown peer {peer_id!r}")
-        return link.stats()
+        return retired[0]
 
     @property
     def oversize_states(self) -> int:
         """State/snapshot packets sent although larger than ``Limits.max_state_bytes``."""
-        links = [*self._links.values(), *self._retired.values()]
-        return sum(link.oversize_states for link in links)
+        live = sum(link.oversize_states for link in self._links.values())
+        return live + sum(n for _, n in self._retired.values())
+
+    @property
+    def queued_events(self) -> int:
+        """Events waiting for :meth:`poll` / :meth:`next_event` (bounded per peer)."""
+        return len(self._queue)
 
     # -- peers ----------------------------------------------------------------------------
 
@@ -225,13 +263,17 @@ class Session:
         return link
 
     def _retire(self, peer_id: str) -> None:
+        # Only the final numbers are kept: the link and its RTCPeerConnection are
+        # freed once closed, so churning peers cost nothing that lasts.
         link = self._links.pop(peer_id, None)
         if link is not None:
-            self._retired[peer_id] = link
-            link.begin_close()
+            self._retired.pop(peer_id, None)
+            self._retired[peer_id] = (link.stats(), link.oversize_states)
             while len(self._retired) > MAX_RETIRED:
-                oldest = next(iter(self._retired))
-                self._retired.pop(oldest).begin_close()
+                del self._retired[next(iter(self._retired))]
+            link.begin_close()
+            self._closing.add(link)
+            link.on_closed(self._closing.discard)
 
     def _on_link_event(self, event: Event) -> None:
         """Events from a link: keep peer states in step, then hand them to the game."""
@@ -249,8 +291,16 @@ class Session:
         self._push(event)
 
     def _push(self, event: Event) -> None:
-        self._events.append(event)
+        overflowed = self._queue.push(event)
         self._event_ready.set()
+        if overflowed is not None:
+            link = self._links.get(overflowed)
+            if link is not None:
+                link.disconnect(
+                    "overflow",
+                    f"more than max_queued_events={self._config.max_queued_events} "
+                    "events waiting for poll()",
+                )
 
     # -- lobby ------------------------------------------------------------------------------
 
@@ -332,7 +382,8 @@ class Session:
         cfg = self._channels.get(channel)
         if cfg is None or channel == STATE_LABEL:
             raise ConfigError(f"send_event: no event channel {channel!r}")
-        packets = wire.encode_reliable(data, 0, self._config.limits)
+        self._msg_id = (self._msg_id + 1) & 0xFFFF_FFFF
+        packets = encode_event_packets(data, self._msg_id, self._config.limits)
         if len(packets) > 1 and not (cfg.reliable and cfg.ordered):
             raise EncodeError(
                 f"event of {sum(map(len, packets))} bytes needs chunking, which only a "
@@ -389,31 +440,26 @@ class Session:
 
         Thread-safe: only atomic deque operations.
         """
-        out: list[Event] = []
-        with contextlib.suppress(IndexError):
-            while True:
-                out.append(self._events.popleft())
-        return out
+        return self._queue.pop_all()
 
     async def next_event(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109
         """The next event; raises TimeoutError after ``timeout`` s and
         :class:`ConnectionClosed` once the session is closed and drained."""
-        events = self._events
-        if events:  # already queued: no timeout scope, no suspension
-            return events.popleft()
+        event = self._queue.pop()
+        if event is not None:  # already queued: no timeout scope, no suspension
+            return event
         if timeout is None:
-            await self._wait_event()
-        else:
-            async with asyncio.timeout(timeout):
-                await self._wait_event()
-        return events.popleft()
+            return await self._wait_event()
+        async with asyncio.timeout(timeout):
+            return await self._wait_event()
 
-    async def _wait_event(self) -> None:
-        while not self._events:
+    async def _wait_event(self) -> Event:
+        while (event := self._queue.pop()) is None:
             if self._closed:
                 raise ConnectionClosed("session closed")
             self._event_ready.clear()
             await self._event_ready.wait()
+        return event
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -463,7 +509,7 @@ class Session:
                 async with asyncio.timeout(self._config.lobby_timeout_s):
                     await self._client.leave_room()
         await asyncio.gather(
-            *(link.close() for link in [*links, *self._retired.values()]),
+            *(link.close() for link in [*links, *self._closing]),
             return_exceptions=True,
         )
         self._links.clear()

@@ -109,6 +109,9 @@ class PeerStats:
     second. ``stale_drops``: duplicate or out-of-date packets we dropped.
     ``state_drops`` / ``bad_packets``: filled by the session (outgoing state
     dropped by backpressure / incoming packets that failed to decode).
+    ``rate_limited``: incoming packets dropped over the peer's receive budget;
+    ``pings_ignored``: PINGs not answered (over ``pings_answered_per_s``);
+    ``unmatched_pongs``: PONGs that echo no PING we sent (ignored for RTT).
     """
 
     rtt_ms: float = 0.0
@@ -122,6 +125,9 @@ class PeerStats:
     stale_drops: int = 0
     state_drops: int = 0
     bad_packets: int = 0
+    rate_limited: int = 0
+    pings_ignored: int = 0
+    unmatched_pongs: int = 0
 
 
 class _Sent:

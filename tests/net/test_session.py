@@ -54,7 +54,8 @@ def events_from(log: EventLog, peer_id: str) -> list[Any]:
 
 
 async def test_two_peers_exchange_state_and_events(lobby: LobbyServer) -> None:
-    async with mesh(lobby.url, 2) as (a, b):
+    # A burst of 100 states with nobody polling: let the queue hold them all.
+    async with mesh(lobby.url, 2, loopback_config(max_queued_states=100)) as (a, b):
         assert a.peers[b.peer_id].state == b.peers[a.peer_id].state == "connected"
         logs = {a.peer_id: EventLog(a), b.peer_id: EventLog(b)}
         n = 100

@@ -101,7 +101,8 @@ async def test_quantized_snapshot_field_arrives_rounded(lobby: LobbyServer) -> N
 
 
 async def test_inbound_loss_drops_only_received_datagrams(lobby: LobbyServer) -> None:
-    async with mesh(lobby.url, 2, loopback_config()) as (a, b):
+    # a's log is read only at the end: let a's queue hold every state (no coalescing).
+    async with mesh(lobby.url, 2, loopback_config(max_queued_states=1000)) as (a, b):
         log_a, log_b = EventLog(a), EventLog(b)
         lossy = NetworkConditions(loss=0.25, seed=11)
         a.set_conditions(inbound=lossy, peer=b.peer_id)
