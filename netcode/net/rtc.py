@@ -598,9 +598,12 @@ class PeerLink:
         self._pump(label)
 
     def _pump_all(self) -> None:
-        self._pace_handle = None
         for label in self._queues:
             self._pump(label)
+
+    def _pace_tick(self) -> None:
+        self._pace_handle = None
+        self._pump_all()
 
     def _pump(self, label: str) -> None:
         """Hand queued reliable packets to aiortc while SCTP has room for them (paced)."""
@@ -609,7 +612,7 @@ class PeerLink:
             if not self._send_raw(label, queue.popleft()):
                 return
         if queue and self._pace_handle is None and self._state in ("connecting", "connected"):
-            self._pace_handle = self._loop.call_later(PACE_INTERVAL_S, self._pump_all)
+            self._pace_handle = self._loop.call_later(PACE_INTERVAL_S, self._pace_tick)
 
     def _sctp_room(self, size: int) -> bool:
         """May a reliable packet of ``size`` bytes go to SCTP without delaying state?
@@ -633,7 +636,7 @@ class PeerLink:
             return True
         if buffered or unsent:
             return False
-        return bool(flight == 0 or flight + size + self._state_headroom <= cwnd)
+        return bool(flight < cwnd)
 
     # -- receiving ------------------------------------------------------------------------
 
