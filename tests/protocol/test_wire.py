@@ -197,7 +197,7 @@ SPEC_VECTORS: list[tuple[str, Message]] = [
 
 @pytest.mark.parametrize(("hexstr", "msg"), SPEC_VECTORS)
 def test_spec_vectors(hexstr: str, msg: Message) -> None:
-    """The hex examples of docs/PROTOCOL.md section 2.9, both directions."""
+    """The hex examples of docs/PROTOCOL.md section 2.10, both directions."""
     assert parse(bytes.fromhex(hexstr)) == msg
     assert serialize(msg).hex() == hexstr
 
