@@ -176,10 +176,10 @@ class GameLoop:
     # ---- simulation ---------------------------------------------------------------
     def run_ticks(self, now: float, local_input: Input | None) -> int:
         """Run the fixed ticks due at ``now`` (netcode's TickClock caps the catch-up)."""
-        n = self.clock.advance(now)
-        for _ in range(n):
+        ticks = self.clock.advance(now)  # the due ticks' numbers; the demo counts its own
+        for _ in ticks:
             self._tick(local_input)
-        return n
+        return len(ticks)
 
     def next_tick_at(self) -> float:
         return self.clock.next_deadline() or time.monotonic()

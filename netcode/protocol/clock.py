@@ -9,6 +9,9 @@ are, and blends drawing by ``alpha``. Ticks are counted from an origin, not
 summed from frame deltas, so no floating-point drift builds up over a long
 match; when the game stalls, at most ``max_catchup_ticks`` run per frame and
 the rest is dropped (counted), so one slow frame does not snowball.
+:meth:`TickClock.advance` returns the *numbers* of the ticks to simulate, so
+each catch-up step of one frame has its own (``for tick in clock.advance(now)``);
+a bare count would leave every step of the batch reading the same ``tick``.
 
 :class:`RemoteClockEstimator` learns the peer's clock from timestamps in its
 packets. Queueing can only delay a packet, never speed it up, so the sample
@@ -30,8 +33,21 @@ from ..errors import ConfigError
 __all__ = ["RemoteClockEstimator", "TickClock", "TimestampUnwrapper"]
 
 
+def _finite_time(name: str, value: object) -> float:
+    """A time from the game as a finite float, else :class:`ConfigError` (a bug to see)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            f = float(value)
+        except OverflowError:
+            pass
+        else:
+            if math.isfinite(f):
+                return f
+    raise ConfigError(f"{name} must be a finite number of seconds, got {value!r:.60}")
+
+
 class TickClock:
-    """Fixed-timestep accumulator: how many ticks to simulate now, and the blend factor."""
+    """Fixed-timestep accumulator: which ticks to simulate now, and the blend factor."""
 
     def __init__(self, config: TickConfig | None = None) -> None:
         if config is not None and not isinstance(config, TickConfig):
@@ -54,7 +70,11 @@ class TickClock:
 
     @property
     def tick(self) -> int:
-        """Ticks simulated so far (the number of the next tick to simulate)."""
+        """Ticks simulated so far: the number of the next tick to simulate.
+
+        :meth:`advance` moves it past the whole batch at once, so inside
+        ``for tick in clock.advance(now)`` read the loop variable, not this.
+        """
         return self._tick
 
     @property
@@ -62,25 +82,33 @@ class TickClock:
         """0..1 fraction of a tick elapsed since the last one: blend previous/current state."""
         return self._alpha
 
-    def advance(self, now: float) -> int:
-        """Ticks to simulate at ``now`` (0 on the first call, which starts the clock).
+    def advance(self, now: float) -> range:
+        """The numbers of the ticks to simulate at ``now``, oldest first.
 
-        Capped at ``max_catchup_ticks``: the excess is dropped and counted in
-        ``dropped_ticks``. Time going backwards yields 0.
+        ``for tick in clock.advance(now): step(tick)`` runs each due tick with
+        its own number (``len()`` is the count). Empty on the first call, which
+        starts the clock, and when time went backwards. At most
+        ``max_catchup_ticks`` long: the excess is dropped and counted in
+        ``dropped_ticks`` (dropped ticks take no number). Raises
+        :class:`ConfigError` if ``now`` is not a finite number.
         """
+        now = _finite_time("now", now)
         if self._origin is None:
             self._origin = now
-            return 0
+            return range(self._tick, self._tick)
         elapsed_ticks = (now - self._origin) * self._config.rate
+        if not math.isfinite(elapsed_ticks):
+            raise ConfigError(f"now={now!r} is too far from the clock's origin {self._origin!r}")
         due = math.floor(elapsed_ticks)
         n = max(0, due - self._due)
         run = min(n, self._config.max_catchup_ticks)
         self.dropped_ticks += n - run
         self._due += n
+        first = self._tick
         self._tick += run
         # In [0, 1) because self._due >= floor(elapsed_ticks) now; < 0 only if time went back.
         self._alpha = max(0.0, elapsed_ticks - self._due)
-        return run
+        return range(first, self._tick)
 
     def next_deadline(self) -> float | None:
         """Local time at which the next tick is due (None before the first advance)."""
@@ -92,8 +120,10 @@ class TickClock:
         """Run ``seconds`` ahead (or behind if negative), e.g. to track the host's tick.
 
         Moving ahead makes the next :meth:`advance` return extra ticks (still
-        capped); moving behind makes it wait.
+        capped); moving behind makes it wait. Raises :class:`ConfigError` if
+        ``seconds`` is not a finite number.
         """
+        seconds = _finite_time("seconds", seconds)
         if self._origin is not None:
             self._origin -= seconds
 

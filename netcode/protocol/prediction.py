@@ -15,20 +15,61 @@ each input once, in order.
 Input sequence numbers are plain non-negative ints that never wrap (2**63
 inputs at 60 Hz is longer than anyone plays); on the wire a pending input is
 the 2-element array ``[seq, input]``.
+
+Non-finite numbers: a NaN or infinite float anywhere in an input or a state
+(scanned through dicts, lists, tuples, sets and dataclass fields) would
+poison every state simulated from it, so it is refused before anything
+changes: :meth:`Predictor.push` raises :class:`~netcode.errors.EncodeError`
+(the game's own input, which would be sent), :meth:`Predictor.reconcile` and
+:meth:`InputReceiver.receive` raise :class:`~netcode.errors.DecodeError`
+(data from the network: drop that packet), and a non-finite initial state is
+a :class:`~netcode.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
-from ..errors import ConfigError, DecodeError
+from ..errors import ConfigError, DecodeError, EncodeError
 
 __all__ = ["InputReceiver", "Predictor"]
 
 S = TypeVar("S")
 In = TypeVar("In")
+
+_ATOMS = (str, bytes, bytearray, int, type(None))  # hold no float: skipped at once
+
+
+def _has_non_finite(value: object) -> bool:
+    """True if a NaN or infinite float is in ``value``, or in any dict key or value,
+    list/tuple/set/frozenset/deque item or dataclass field inside it.
+
+    Iterative with a visited set, so deep or cyclic structures cost one visit
+    per object and never hit the recursion limit. Other objects are opaque.
+    """
+    stack = [value]
+    seen: dict[int, object] = {}  # holds each container, so its id cannot be reused meanwhile
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float | complex):
+            if not (math.isfinite(v.real) and math.isfinite(v.imag)):
+                return True
+            continue
+        if isinstance(v, _ATOMS) or id(v) in seen:
+            continue
+        seen[id(v)] = v
+        if isinstance(v, Mapping):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple | set | frozenset | deque):
+            stack.extend(v)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            stack.extend(getattr(v, f.name, None) for f in dataclasses.fields(v))
+    return False
 
 
 class Predictor(Generic[S, In]):
@@ -53,6 +94,8 @@ class Predictor(Generic[S, In]):
             raise ConfigError("first_seq and max_pending must be ints")
         if first_seq < 0 or max_pending < 1:
             raise ConfigError("first_seq must be >= 0 and max_pending >= 1")
+        if _has_non_finite(state):
+            raise ConfigError("the initial state holds a NaN or infinite float")
         self._apply = apply
         self._state = state
         self._authoritative = state
@@ -83,7 +126,13 @@ class Predictor(Generic[S, In]):
         return self._next_seq
 
     def push(self, inp: In) -> int:
-        """Apply a local input now, remember it until confirmed; returns its sequence."""
+        """Apply a local input now, remember it until confirmed; returns its sequence.
+
+        Raises :class:`EncodeError` (nothing changes) if ``inp`` holds a NaN or
+        infinite float.
+        """
+        if _has_non_finite(inp):
+            raise EncodeError(f"input ({type(inp).__name__}) holds a NaN or infinite float")
         seq = self._next_seq
         self._next_seq += 1
         self._state = self._apply(self._state, inp)
@@ -109,11 +158,16 @@ class Predictor(Generic[S, In]):
         ``last_processed_input_seq`` is None when the host has processed no
         input yet. A state confirming an older input than one already
         confirmed is out of date and ignored. Returns the new predicted state.
+
+        Raises :class:`DecodeError` (nothing changes) for a sequence never sent
+        or a state holding a NaN or infinite float.
         """
         last = last_processed_input_seq
+        if last is not None and (type(last) is not int or not 0 <= last < self._next_seq):
+            raise DecodeError(f"last processed input {last!r:.40} was never sent")
+        if _has_non_finite(state):
+            raise DecodeError("authoritative state holds a NaN or infinite float")
         if last is not None:
-            if type(last) is not int or not 0 <= last < self._next_seq:
-                raise DecodeError(f"last processed input {last!r} was never sent")
             if self._last_acked is not None and last < self._last_acked:
                 return self._state
             self._last_acked = last
@@ -156,8 +210,9 @@ class InputReceiver(Generic[In]):
         """New inputs of one packet (``[[seq, input], ...]``), in sequence order.
 
         Raises :class:`DecodeError` for a malformed batch, a batch over
-        ``max_batch`` items, or a sequence more than ``max_gap`` ahead (which
-        would make every later input look like a duplicate).
+        ``max_batch`` items, a sequence more than ``max_gap`` ahead (which
+        would make every later input look like a duplicate), or an input
+        holding a NaN or infinite float. The whole packet is then refused.
         """
         batch = self._parse(inputs)
         fresh: list[tuple[int, In]] = []
@@ -183,6 +238,8 @@ class InputReceiver(Generic[In]):
                 raise DecodeError(f"input seq must be an int >= 0, got {seq!r}")
             if self._last is not None and seq - self._last > self._max_gap:
                 raise DecodeError(f"input seq {seq} is more than {self._max_gap} ahead")
+            if _has_non_finite(inp):
+                raise DecodeError(f"input {seq} holds a NaN or infinite float")
             batch.setdefault(seq, inp)
         return batch
 

@@ -12,16 +12,17 @@ from hypothesis import strategies as st
 from netcode.config import TickConfig
 from netcode.errors import ConfigError
 from netcode.protocol.clock import RemoteClockEstimator, TickClock, TimestampUnwrapper
+from netcode.protocol.interpolation import InterpolationBuffer
 
 
 def test_first_advance_starts_the_clock() -> None:
     clock = TickClock(TickConfig(rate=10))
     assert clock.next_deadline() is None
-    assert clock.advance(100.0) == 0
+    assert clock.advance(100.0) == range(0)
     assert clock.next_deadline() == pytest.approx(100.1)
-    assert clock.advance(100.05) == 0
+    assert clock.advance(100.05) == range(0)
     assert clock.alpha == pytest.approx(0.5)
-    assert clock.advance(100.25) == 2
+    assert clock.advance(100.25) == range(0, 2)
     assert clock.tick == 2
     assert clock.alpha == pytest.approx(0.5)
     assert clock.dt == pytest.approx(0.1) and clock.rate == 10
@@ -30,9 +31,9 @@ def test_first_advance_starts_the_clock() -> None:
 def test_catchup_is_capped_and_the_rest_dropped() -> None:
     clock = TickClock(TickConfig(rate=60, max_catchup_ticks=5))
     clock.advance(0.0)
-    assert clock.advance(1.0) == 5  # a one-second stall
+    assert clock.advance(1.0) == range(0, 5)  # a one-second stall
     assert clock.dropped_ticks == 55
-    assert clock.advance(1.0 + 1 / 60) == 1  # back to normal, no snowball
+    assert clock.advance(1.0 + 1 / 60) == range(5, 6)  # back to normal, no snowball
     assert clock.tick == 6
 
 
@@ -40,9 +41,9 @@ def test_time_going_backwards_runs_nothing() -> None:
     clock = TickClock(TickConfig(rate=10))
     clock.advance(5.0)
     clock.advance(5.35)
-    assert clock.advance(5.0) == 0
+    assert len(clock.advance(5.0)) == 0
     assert clock.alpha == 0.0
-    assert clock.advance(5.45) == 1
+    assert clock.advance(5.45) == range(3, 4)
     assert clock.tick == 4
 
 
@@ -50,12 +51,12 @@ def test_shift_and_reset() -> None:
     clock = TickClock(TickConfig(rate=10))
     clock.advance(0.0)
     clock.shift(0.3)
-    assert clock.advance(0.0) == 3
+    assert clock.advance(0.0) == range(0, 3)
     clock.shift(-0.5)
-    assert clock.advance(0.3) == 0
+    assert len(clock.advance(0.3)) == 0
     clock.reset()
-    assert clock.advance(50.0) == 0 and clock.tick == 3
-    assert clock.advance(50.1) == 1
+    assert len(clock.advance(50.0)) == 0 and clock.tick == 3
+    assert clock.advance(50.1) == range(3, 4)  # numbering continues across a reset
 
 
 @given(
@@ -70,7 +71,7 @@ def test_no_drift_ticks_match_elapsed_time(rate: int, start: float, frames: list
     total = 0
     for dt in frames:
         now += dt
-        total += clock.advance(now)
+        total += len(clock.advance(now))
         assert 0.0 <= clock.alpha < 1.0
     assert total == clock.tick
     assert abs(total - (now - start) * rate) < 1.0 + 1e-6 * rate * abs(start)
@@ -142,3 +143,60 @@ def test_bad_constructor_arguments_are_config_errors() -> None:
     for kwargs in ({"window": 0}, {"smoothing": 0.0}, {"reset_threshold": 0}):
         with pytest.raises(ConfigError):
             RemoteClockEstimator(**kwargs)
+
+
+# -- issue 9: every catch-up tick has its own number ---------------------------
+
+
+def test_the_documented_loop_gives_each_catch_up_tick_its_own_number() -> None:
+    """The finding: with a bare count every step of a catch-up batch read one ``tick``,
+    so snapshots stamped with it got identical times and the receiver kept one."""
+    clock = TickClock(TickConfig(rate=60, max_catchup_ticks=5))
+    buf = InterpolationBuffer(snapshot_rate=60)
+    stamped: list[int] = []
+    now = 0.0
+    for frame_dt in (0.0, 1 / 60, 0.07, 1 / 60, 1.0, 1 / 120, 1 / 120):  # 0.07 s, 1 s stalls
+        now += frame_dt
+        for tick in clock.advance(now):  # docs/STATE_SYNC.md section 1
+            stamped.append(tick)
+            assert buf.push(tick * clock.dt, {1: {"x": float(tick)}})  # distinct times
+    assert stamped == list(range(clock.tick))  # consecutive, none repeated or skipped
+    assert len(stamped) == 1 + 4 + 1 + 5 + 1 and clock.dropped_ticks == 55
+    assert buf.dropped_snapshots == 0
+
+
+@given(
+    st.integers(1, 240),
+    st.integers(1, 8),
+    st.lists(st.one_of(st.floats(-0.1, 0.3), st.floats(-1e3, 1e3)), max_size=60),
+)
+def test_advance_numbers_are_contiguous_and_capped(
+    rate: int, cap: int, frames: list[float]
+) -> None:
+    clock = TickClock(TickConfig(rate=rate, max_catchup_ticks=cap))
+    now = 0.0
+    seen: list[int] = []
+    for dt in frames:
+        now += dt
+        ticks = clock.advance(now)
+        assert len(ticks) <= cap and ticks.step == 1
+        assert ticks.stop == clock.tick  # the attribute is past the batch
+        seen.extend(ticks)
+    assert seen == list(range(clock.tick))
+
+
+@pytest.mark.parametrize(
+    "bad", [math.nan, math.inf, -math.inf, "1.0", None, 10**400], ids=lambda v: f"{v!r:.8}"
+)
+def test_a_non_finite_time_is_the_game_s_bug_and_raises(bad: object) -> None:
+    clock = TickClock(TickConfig(rate=10))
+    with pytest.raises(ConfigError):
+        clock.advance(bad)  # type: ignore[arg-type]
+    clock.advance(1.0)
+    with pytest.raises(ConfigError):
+        clock.advance(bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        clock.shift(bad)  # type: ignore[arg-type]
+    assert clock.advance(1.25) == range(0, 2)  # the clock was not disturbed
+    with pytest.raises(ConfigError):
+        clock.advance(1.7e308)  # finite, but the elapsed ticks overflow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netcode.errors import ConfigError, DecodeError
+from netcode.errors import ConfigError, DecodeError, EncodeError
 from netcode.protocol.prediction import InputReceiver, Predictor
 
 
@@ -166,3 +168,134 @@ def test_bad_constructor_arguments_are_config_errors() -> None:
     for kwargs in bad_receiver:
         with pytest.raises(ConfigError):
             InputReceiver(**kwargs)
+
+
+# -- issue 9: non-finite numbers never enter prediction ------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    dx: float
+    dy: float
+
+
+def move(state: dict[str, float], inp: Move) -> dict[str, float]:
+    return {"x": state["x"] + inp.dx, "y": state["y"] + inp.dy}
+
+
+NON_FINITE = [math.nan, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("bad", NON_FINITE)
+def test_push_refuses_a_non_finite_input_and_changes_nothing(bad: float) -> None:
+    p: Predictor[dict[str, float], Move] = Predictor({"x": 0.0, "y": 0.0}, move)
+    p.push(Move(1.0, 0.0))
+    with pytest.raises(EncodeError):
+        p.push(Move(bad, 0.0))  # dataclass field
+    with pytest.raises(EncodeError):
+        nested: Predictor[int, Any] = Predictor(0, lambda s, _: s)
+        nested.push([1, (2, {"k": bad})])
+    assert p.state == {"x": 1.0, "y": 0.0}
+    assert p.next_seq == 1 and p.pending_inputs() == [(0, Move(1.0, 0.0))]
+
+
+@pytest.mark.parametrize("bad", NON_FINITE)
+def test_reconcile_refuses_a_non_finite_authoritative_state(bad: float) -> None:
+    p: Predictor[dict[str, float], Move] = Predictor({"x": 0.0, "y": 0.0}, move)
+    p.push(Move(1.0, 0.0))
+    p.push(Move(0.0, 1.0))
+    with pytest.raises(DecodeError):
+        p.reconcile({"x": bad, "y": 0.0}, 0)
+    assert p.state == {"x": 1.0, "y": 1.0} and p.authoritative == {"x": 0.0, "y": 0.0}
+    assert p.last_acked is None and len(p.pending_inputs()) == 2 and p.reconciliations == 0
+    assert p.reconcile({"x": 1.0, "y": 0.0}, 0) == {"x": 1.0, "y": 1.0}  # still usable
+
+
+def test_a_non_finite_initial_state_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        Predictor({"x": math.nan}, move)
+
+
+@pytest.mark.parametrize("bad", NON_FINITE)
+def test_input_receiver_refuses_a_batch_with_a_non_finite_input(bad: float) -> None:
+    r: InputReceiver[Any] = InputReceiver()
+    assert r.receive([[0, [0.5, -1.0]]]) == [(0, [0.5, -1.0])]
+    for batch in ([[1, bad]], [[1, [0.0, bad]]], [[2, {"dx": bad}]], [[1, 0.0], [2, {bad: 1}]]):
+        with pytest.raises(DecodeError):
+            r.receive(batch)
+    assert r.last_processed == 0 and r.lost == 0  # nothing of the refused batches was taken
+    assert r.receive([[1, 2.5]]) == [(1, 2.5)]
+
+
+def test_cyclic_and_deep_values_are_scanned_without_recursion() -> None:
+    loop: list[Any] = [1.0]
+    loop.append(loop)
+    p: Predictor[int, Any] = Predictor(0, lambda s, _: s + 1)
+    p.push(loop)
+    loop[0] = math.inf
+    with pytest.raises(EncodeError):
+        p.push(loop)
+    deep: Any = math.nan
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(EncodeError):
+        p.push(deep)
+    assert p.next_seq == 1
+
+
+def _reference_non_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(_reference_non_finite(x) for x in (*v.keys(), *v.values()))
+    if isinstance(v, list | tuple):
+        return any(_reference_non_finite(x) for x in v)
+    if isinstance(v, Move):
+        return _reference_non_finite(v.dx) or _reference_non_finite(v.dy)
+    return False
+
+
+scalars = st.one_of(st.floats(), st.integers(), st.text(max_size=3), st.none(), st.booleans())
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.floats()), inner, max_size=4),
+        st.builds(Move, st.floats(), st.floats()),
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.lists(values, max_size=5))
+def test_any_input_is_taken_or_refused_with_the_documented_error(inputs: list[Any]) -> None:
+    bad = any(_reference_non_finite(v) for v in inputs)
+    r: InputReceiver[Any] = InputReceiver()
+    try:
+        got = r.receive([[seq, v] for seq, v in enumerate(inputs)])
+    except DecodeError:
+        assert bad and r.last_processed is None
+    else:
+        assert not bad and len(got) == len(inputs)
+    p: Predictor[int, Any] = Predictor(0, lambda s, _: s + 1)
+    for v in inputs:
+        try:
+            p.push(v)
+        except EncodeError:
+            assert _reference_non_finite(v)
+        else:
+            assert not _reference_non_finite(v)
+    assert p.state == p.next_seq == sum(not _reference_non_finite(v) for v in inputs)
+
+
+@given(values)
+def test_any_authoritative_state_is_adopted_or_refused(state: Any) -> None:
+    p: Predictor[Any, int] = Predictor(0, lambda s, i: s)
+    p.push(1)
+    try:
+        p.reconcile(state, 0)
+    except DecodeError:
+        assert _reference_non_finite(state) and p.authoritative == 0
+    else:
+        assert not _reference_non_finite(state) and p.authoritative is state
