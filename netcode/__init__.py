@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "connect": "netcode.net.session",
     "Session": "netcode.net.session",
     "PeerInfo": "netcode.net.session",
+    "LinkView": "netcode.net.rtc",
     "connect_sync": "netcode.net.sync",
     "SyncSession": "netcode.net.sync",
     "PeerJoined": "netcode.events",
@@ -88,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from .net.conditioner import Conditioner
     from .net.lobby_server import LobbyServer, serve_lobby
+    from .net.rtc import LinkView
     from .net.session import PeerInfo, Session, connect
     from .net.signaling import SignalingClient
     from .net.sync import SyncSession, connect_sync
@@ -124,6 +126,7 @@ __all__ = [
     "InputReceiver",
     "InterpolationBuffer",
     "Limits",
+    "LinkView",
     "LobbyConfig",
     "LobbyError",
     "LobbyProtocolError",

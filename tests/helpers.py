@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from netcode.config import LobbyConfig, SessionConfig
 from netcode.events import Event, PeerConnected
 from netcode.net.lobby_server import LobbyServer, serve_lobby
-from netcode.net.rtc import PeerLink
+from netcode.net.rtc import LinkView, PeerLink
 from netcode.net.session import Session, connect
 from tests.conftest import TIMESCALE
 
@@ -34,6 +34,7 @@ __all__ = [
     "mesh",
     "running_lobby",
     "silence_link",
+    "view",
 ]
 
 # One generous unit for waits that only matter when something is broken.
@@ -119,6 +120,13 @@ async def mesh(
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
 
+def view(session: Session, peer_id: str) -> LinkView:
+    """The public diagnostic view of ``session``'s live link to ``peer_id`` (must exist)."""
+    v = session.link_view(peer_id)
+    assert v is not None, f"no live link to {peer_id}"
+    return v
+
+
 def link_of(session: Session, peer_id: str) -> PeerLink:
     """The live link of ``session`` to ``peer_id`` (white box, for fault injection)."""
     return session._links[peer_id]
@@ -144,7 +152,7 @@ async def assert_link_freed(session: Session, peer_id: str, link: PeerLink) -> N
     """
     async with asyncio.timeout(TIMEOUT):
         await link.close()
-    assert peer_id not in session._links, f"session still holds a link to {peer_id}"
+    assert session.link_view(peer_id) is None, f"session still holds a link to {peer_id}"
     assert link.pc.connectionState == "closed", link.pc.connectionState
 
 

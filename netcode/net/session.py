@@ -47,7 +47,7 @@ from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities, check_entities
 from .conditioner import KEEP, _Keep
 from .event_queue import EventQueue
-from .rtc import STATE_LABEL, PeerLink
+from .rtc import STATE_LABEL, LinkView, PeerLink
 from .signaling import SignalingClient
 
 __all__ = [
@@ -217,6 +217,12 @@ class Session:
         """State/snapshot packets sent although larger than ``Limits.max_state_bytes``."""
         live = sum(link.oversize_states for link in self._links.values())
         return live + sum(n for _, n in self._retired.values())
+
+    def link_view(self, peer_id: str) -> LinkView | None:
+        """A diagnostic view of the live link to ``peer_id`` (None if there is none:
+        never connected, or lost, failed or left)."""
+        link = self._links.get(peer_id)
+        return None if link is None else link.view()
 
     @property
     def queued_events(self) -> int:

@@ -38,6 +38,7 @@ from tests.helpers import (
     mesh,
     running_lobby,
     silence_link,
+    view,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -159,7 +160,7 @@ async def test_unanswered_offer_gives_connect_failed(lobby: LobbyServer) -> None
             assert 1.5 <= elapsed < 8.0
             assert "2.0" in failed.reason
             assert session.peers[mute.peer_id].state == "failed"
-            assert mute.peer_id not in session._links
+            assert session.link_view(mute.peer_id) is None
             assert session.send_state({"x": 1}) is False
             # The mute peer did get our offer (and end-of-candidates) through the lobby.
             kinds = []
@@ -314,7 +315,7 @@ async def test_snapshots_arrive_whole_and_use_deltas(lobby: LobbyServer) -> None
         assert xs == sorted(set(xs)) and set(xs) <= {float(t) for t in range(30)}
         for snap in snaps:  # whole entities every time, although most were deltas
             assert snap.entities == {1: {"x": snap.entities[1]["x"], "name": "p1"}, 2: {"x": 5.0}}
-        assert link_of(a, b.peer_id)._snap_tx.delta_count > 0
+        assert view(a, b.peer_id).delta_snapshots > 0
 
 
 async def test_custom_channel_and_targeted_send(lobby: LobbyServer) -> None:
@@ -391,14 +392,14 @@ async def test_set_conditions_adds_latency_to_one_link(lobby: LobbyServer) -> No
         assert a.stats(b.peer_id).rtt_ms >= 80.0
         a.set_conditions(None)
         b.set_conditions(None, peer=a.peer_id)
-        conditioner = link_of(a, b.peer_id)._conditioner
         a.send_event("flush")  # datagrams already delayed keep their order: let them pass
         await log_b.wait_count(EventReceived, 7)
-        before = conditioner.counters
-        assert before.delayed > 0
+        before = view(a, b.peer_id).impairment
+        assert before is not None and before.delayed > 0
         a.send_event("clean again")
         await log_b.wait_count(EventReceived, 8)
-        after = conditioner.counters
+        after = view(a, b.peer_id).impairment
+        assert after is not None
         assert after.outbound.offered > before.outbound.offered
         assert after.delayed == before.delayed  # nothing delayed any more
 
@@ -408,10 +409,11 @@ async def test_receive_only_peer_still_acks_on_heartbeat(lobby: LobbyServer) -> 
     cfg = loopback_config(heartbeat_interval_s=0.05)
     async with mesh(lobby.url, 2, cfg) as (a, b):
         log_a, log_b = EventLog(a), EventLog(b)
-        sender = link_of(a, b.peer_id)._snap_tx
         tick = 0
         async with asyncio.timeout(TIMEOUT):
-            while sender.delta_count == 0:  # one event round trip per tick as the clock
+            while (
+                view(a, b.peer_id).delta_snapshots == 0
+            ):  # one event round trip per tick as the clock
                 a.send_snapshot({1: {"x": float(tick)}})
                 a.send_event(tick)
                 await log_b.wait_count(EventReceived, tick + 1)

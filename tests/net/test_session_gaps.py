@@ -13,7 +13,7 @@ from netcode.errors import ConfigError, ConnectionClosed, EncodeError
 from netcode.events import EventReceived, SnapshotReceived, StateReceived, StatsUpdated
 from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import connect
-from tests.helpers import LOOPBACK, TIMEOUT, EventLog, link_of, loopback_config, mesh, running_lobby
+from tests.helpers import LOOPBACK, TIMEOUT, EventLog, loopback_config, mesh, running_lobby, view
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,7 +50,7 @@ async def test_bad_conditions_refused_before_a_peer_joins(lobby: LobbyServer) ->
             await a.wait_for_peers(1, TIMEOUT)
             await b.wait_for_peers(1, TIMEOUT)
             assert a.lobby_connected
-            assert link_of(a, b.peer_id)._conditioner is None  # nothing was stored
+            assert view(a, b.peer_id).impairment is None  # nothing was stored
 
 
 async def test_connect_refuses_wrong_argument_types() -> None:
@@ -106,8 +106,9 @@ async def test_inbound_loss_drops_only_received_datagrams(lobby: LobbyServer) ->
         log_a, log_b = EventLog(a), EventLog(b)
         lossy = NetworkConditions(loss=0.25, seed=11)
         a.set_conditions(inbound=lossy, peer=b.peer_id)
-        conditioner = link_of(a, b.peer_id)._conditioner
-        assert conditioner.inbound == lossy and conditioner.outbound.is_clean
+        v = view(a, b.peer_id)
+        assert v.inbound_conditions == lossy and v.conditions is not None
+        assert v.conditions.is_clean
         rounds, per_round = 40, 5
         for r in range(rounds):  # a -> b is clean: a's events to b pace the rounds
             for i in range(per_round):
@@ -118,13 +119,14 @@ async def test_inbound_loss_drops_only_received_datagrams(lobby: LobbyServer) ->
         sent = rounds * per_round
         await log_b.wait_count(StateReceived, int(0.8 * sent), a.peer_id)
         await log_a.wait_count(StateReceived, sent // 2, b.peer_id)
-        counters = conditioner.counters
+        counters = view(a, b.peer_id).impairment
+        assert counters is not None
         assert counters.outbound.dropped == 0
         assert counters.inbound.offered >= sent
         share = counters.inbound.dropped / counters.inbound.offered
         assert 0.15 <= share <= 0.35, f"inbound loss {share:.2f}, configured 0.25"
         assert len(log_a.of(StateReceived, b.peer_id)) < 0.95 * sent
-        assert link_of(b, a.peer_id)._conditioner is None  # b's side untouched
+        assert view(b, a.peer_id).impairment is None  # b's side untouched
 
 
 async def test_conditions_per_direction_reach_future_peers(lobby: LobbyServer) -> None:
@@ -133,13 +135,15 @@ async def test_conditions_per_direction_reach_future_peers(lobby: LobbyServer) -
         a.set_conditions(inbound=inbound)
         async with connect(lobby.url, room=a.room, config=LOOPBACK) as b:
             await a.wait_for_peers(1, TIMEOUT)
-            conditioner = link_of(a, b.peer_id)._conditioner
-            assert conditioner.inbound == inbound and conditioner.outbound.is_clean
+            v = view(a, b.peer_id)
+            assert v.inbound_conditions == inbound and v.conditions == NetworkConditions()
             outbound = NetworkConditions(latency_ms=2.0, seed=2)
             a.set_conditions(outbound, b.peer_id)  # the old call form: inbound unchanged
-            assert (conditioner.outbound, conditioner.inbound) == (outbound, inbound)
+            v = view(a, b.peer_id)
+            assert (v.conditions, v.inbound_conditions) == (outbound, inbound)
             a.set_conditions(inbound=None)
-            assert conditioner.outbound == outbound and conditioner.inbound.is_clean
+            v = view(a, b.peer_id)
+            assert v.conditions == outbound and v.inbound_conditions == NetworkConditions()
 
 
 def test_session_config_defaults_for_new_fields() -> None:
