@@ -1,0 +1,273 @@
+"""The pure peer-link core: two LinkCores wired together with a fake clock, no sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netcode.config import PeerBudget, SessionConfig
+from netcode.events import (
+    Event,
+    EventReceived,
+    PeerConnected,
+    PeerConnectFailed,
+    PeerLeft,
+    PeerLost,
+    SnapshotReceived,
+    StateReceived,
+    StatsUpdated,
+)
+from netcode.protocol import wire
+from netcode.protocol.link import MAX_OUTSTANDING_PINGS, STATE_LABEL, TRANSITIONS, LinkCore
+
+CFG = SessionConfig()
+
+
+class Pair:
+    """Two cores and a perfect in-memory link between them; time moves only when told."""
+
+    def __init__(self, config: SessionConfig = CFG, *, open_: bool = True) -> None:
+        self.now = 0.0
+        self.a = LinkCore("b", config, self.now)  # a's view of peer b
+        self.b = LinkCore("a", config, self.now)
+        self.events: dict[str, list[Event]] = {"a": [], "b": []}
+        self.wire: dict[str, list[tuple[str, bytes]]] = {"a": [], "b": []}  # sent by each
+        if open_:
+            self.a.channels_open(self.now)
+            self.b.channels_open(self.now)
+            self.pump()
+
+    def core(self, name: str) -> LinkCore:
+        return self.a if name == "a" else self.b
+
+    def pump(self, *, deliver: bool = True) -> None:
+        """Move every queued message across (both ways) until nothing is left."""
+        for _ in range(100):
+            moved = False
+            for src, dst in (("a", "b"), ("b", "a")):
+                out = self.core(src).take_outgoing()
+                self.events[src].extend(self.core(src).take_events())
+                for label, data in out:
+                    self.wire[src].append((label, data))
+                    if deliver:
+                        self.core(dst).receive(label, data, self.now)
+                    moved = True
+            if not moved:
+                return
+        raise AssertionError("messages kept bouncing")
+
+    def advance(self, seconds: float, *, deliver: bool = True) -> None:
+        """Run both cores' timers up to ``now + seconds``, at each deadline in turn."""
+        end = self.now + seconds
+        while True:
+            due = min(self.a.next_deadline(), self.b.next_deadline())
+            if due > end:
+                break
+            self.now = max(self.now, due)
+            self.a.tick(self.now)
+            self.b.tick(self.now)
+            self.pump(deliver=deliver)
+        self.now = end
+        self.pump(deliver=deliver)
+
+    def of(self, name: str, cls: type[Any]) -> list[Any]:
+        return [e for e in self.events[name] if isinstance(e, cls)]
+
+
+def send_state(p: Pair, src: str, payload: Any) -> None:
+    data = p.core(src).send_state(wire.pack_payload(payload), p.now)
+    assert data is not None
+    other = "b" if src == "a" else "a"
+    p.core(other).receive(STATE_LABEL, data, p.now)
+    p.pump()
+
+
+def test_open_connects_and_state_flows_both_ways() -> None:
+    p = Pair()
+    assert p.a.state == p.b.state == "connected"
+    assert p.of("a", PeerConnected) == [PeerConnected("b")]
+    send_state(p, "a", {"x": 1})
+    send_state(p, "b", {"y": 2})
+    assert [e.data for e in p.of("b", StateReceived)] == [{"x": 1}]
+    assert [e.data for e in p.of("a", StateReceived)] == [{"y": 2}]
+
+
+def test_heartbeat_pings_acks_and_rtt_from_matched_pongs() -> None:
+    p = Pair()
+    p.advance(1.0)
+    kinds = [wire.parse(d) for label, d in p.wire["a"] if label == STATE_LABEL]
+    pings = [m for m in kinds if isinstance(m, wire.Ping)]
+    acks = [m for m in kinds if isinstance(m, wire.Ack)]
+    assert 4 <= len(pings) <= 5  # every 250 ms over 1 s
+    # No state went out: an ACK each heartbeat but the first (connecting counts as sent).
+    assert len(acks) == len(pings) - 1
+    assert p.a.stats(p.now).unmatched_pongs == 0
+    assert p.a.stats(p.now).packets_acked >= 3
+
+
+def test_no_ack_while_state_flows() -> None:
+    p = Pair()
+    for _ in range(60):
+        send_state(p, "a", {"x": 1})
+        p.advance(1 / 60)
+    acks = [wire.parse(d) for _, d in p.wire["a"]]
+    assert sum(isinstance(m, wire.Ack) for m in acks) <= 1
+
+
+def test_silence_for_peer_timeout_is_lost_with_reason_timeout() -> None:
+    p = Pair()
+    p.advance(1.0)
+    p.advance(CFG.peer_timeout_s + 0.5, deliver=False)  # nothing arrives any more
+    lost = p.of("a", PeerLost)
+    assert lost == [PeerLost("b", "timeout", lost[0].detail)]
+    assert p.a.finished and p.a.next_deadline() == float("inf")
+
+
+def test_connect_timeout_fails() -> None:
+    cfg = dataclasses.replace(CFG, connect_timeout_s=2.0)
+    p = Pair(cfg, open_=False)
+    p.advance(1.9)
+    assert p.of("a", PeerConnectFailed) == []
+    p.advance(0.2)
+    assert [e.peer_id for e in p.of("a", PeerConnectFailed)] == ["b"]
+    assert "2.0" in p.of("a", PeerConnectFailed)[0].reason
+
+
+def test_forged_and_replayed_pongs_never_touch_rtt() -> None:
+    p = Pair()
+    p.advance(0.5)
+    rtt = p.a.stats(p.now).rtt_ms
+    forged = wire.serialize(wire.Pong(echo_us=123_456_789, sent_us=1))
+    for _ in range(50):
+        p.a.receive(STATE_LABEL, forged, p.now)
+    # Replays of a PONG that was already matched count as unmatched too.
+    real = [d for label, d in p.wire["b"] if isinstance(wire.parse(d), wire.Pong)]
+    for data in real:
+        p.a.receive(STATE_LABEL, data, p.now + 5.0)
+    stats = p.a.stats(p.now)
+    assert stats.rtt_ms == rtt
+    assert stats.unmatched_pongs == 50 + len(real)
+
+
+def test_only_the_last_outstanding_pings_are_remembered() -> None:
+    p = Pair(dataclasses.replace(CFG, peer_timeout_s=60.0))
+    p.advance(0.25 * (MAX_OUTSTANDING_PINGS + 8), deliver=False)
+    assert len(p.a._pings_out) == MAX_OUTSTANDING_PINGS
+
+
+def test_ping_flood_gets_a_bounded_number_of_pongs() -> None:
+    p = Pair()
+    p.b.take_outgoing()
+    ping = wire.serialize(wire.Ping(7))
+    for i in range(300):  # 300 PINGs within one second
+        p.b.receive(STATE_LABEL, ping, p.now + i / 300)
+    pongs = [d for _, d in p.b.take_outgoing() if isinstance(wire.parse(d), wire.Pong)]
+    budget = CFG.budget
+    assert len(pongs) <= budget.pings_answered_per_s * (budget.burst_s + 1) + 1
+    assert p.b.stats(p.now).pings_ignored == 300 - len(pongs)
+
+
+def test_state_flood_is_dropped_then_disconnected_as_abuse() -> None:
+    cfg = dataclasses.replace(CFG, budget=PeerBudget(state_msgs_per_s=100.0, abuse_after_s=1.0))
+    p = Pair(cfg)
+    data = p.a.send_state(wire.pack_payload(1), p.now)
+    assert data is not None
+    t = p.now
+    for _ in range(3_000):  # 1,000 packets/s for 3 s
+        t += 0.001
+        p.b.receive(STATE_LABEL, data, t)
+        if p.b.finished:
+            break
+    events = p.b.take_events()
+    lost = [e for e in events if isinstance(e, PeerLost)]
+    assert [e.reason for e in lost] == ["abuse"]
+    assert p.b.stats(t).rate_limited > 0
+    # It took at least abuse_after_s of overrun (the burst first absorbed 2 s worth).
+    assert t >= 1.0
+
+
+def test_reliable_flood_is_abuse_at_once() -> None:
+    cfg = dataclasses.replace(CFG, budget=PeerBudget(event_msgs_per_s=50.0, burst_s=1.0))
+    p = Pair(cfg)
+    data = wire.serialize(wire.Event("spam"))
+    for _ in range(60):
+        p.b.receive("events", data, p.now)
+    events = p.b.take_events()
+    assert sum(isinstance(e, EventReceived) for e in events) == 50
+    assert [e.reason for e in events if isinstance(e, PeerLost)] == ["abuse"]
+
+
+def test_channel_rules_messages_on_the_wrong_channel_are_bad_packets() -> None:
+    p = Pair()
+    state = p.a.send_state(wire.pack_payload(1), p.now)
+    assert state is not None
+    p.b.receive("events", state, p.now)  # STATE on a reliable channel
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Event(1)), p.now)  # EVENT on state
+    p.b.receive(STATE_LABEL, b"\xc1", p.now)
+    assert p.b.stats(p.now).bad_packets == 3
+    assert [e for e in p.b.take_events() if not isinstance(e, StatsUpdated)] == []
+
+
+def test_bye_is_peer_left_and_nothing_after_it() -> None:
+    p = Pair()
+    p.a.send_bye("quit")
+    p.pump()
+    assert p.of("b", PeerLeft) == [PeerLeft("a", "quit")]
+    assert p.b.finished
+    send_state(p, "a", {"late": True})  # b has finished: ignored
+    assert p.of("b", StateReceived) == []
+
+
+def test_snapshots_become_deltas_once_acked() -> None:
+    p = Pair()
+    for tick in range(10):
+        data = p.a.send_snapshot({1: {"x": float(tick), "name": "p"}}, p.now)
+        assert data is not None
+        p.b.receive(STATE_LABEL, data, p.now)
+        send_state(p, "b", {"input": tick})  # carries b's acks back
+        p.advance(1 / 60)
+    full, delta = p.a.snapshots_sent
+    assert full >= 1 and delta >= 5
+    snaps = p.of("b", SnapshotReceived)
+    assert [s.entities[1]["x"] for s in snaps] == [float(t) for t in range(10)]
+
+
+def test_transitions_table_is_the_only_way_states_change() -> None:
+    assert set(TRANSITIONS.values()) <= {"connected", "lost", "failed", "closed"}
+    p = Pair()
+    p.a.close()
+    assert p.a.state == "closed"
+    p.a.transport_closed("failed", p.now)  # final: no event, no change
+    p.a.disconnect("overflow", "late")
+    assert p.a.take_events() == [] and p.a.state == "closed"
+
+
+@settings(max_examples=200)
+@given(
+    msgs=st.lists(
+        st.tuples(st.sampled_from([STATE_LABEL, "events"]), st.binary(max_size=200)),
+        max_size=40,
+    )
+)
+def test_arbitrary_bytes_never_raise_and_at_most_one_terminal_event(
+    msgs: list[tuple[str, bytes]],
+) -> None:
+    p = Pair()
+    for i, (label, data) in enumerate(msgs):
+        p.b.receive(label, data, p.now + i * 0.001)
+    events = p.b.take_events()
+    terminal = [e for e in events if isinstance(e, PeerLost | PeerLeft | PeerConnectFailed)]
+    assert len(terminal) <= 1
+
+
+@pytest.mark.parametrize("how", ["failed", "closed"])
+def test_transport_closed_while_connected_is_lost_closed(how: str) -> None:
+    p = Pair()
+    p.a.transport_closed(how, p.now)
+    assert [(e.reason, e.detail) for e in p.a.take_events() if isinstance(e, PeerLost)] == [
+        ("closed", f"connection {how}")
+    ]
