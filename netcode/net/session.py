@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from ..events import (
     PeerJoined,
     PeerLeft,
     PeerLost,
+    SnapshotReceived,
     StateReceived,
 )
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
@@ -167,6 +168,8 @@ class Session:
         self._states: dict[str, PeerState] = {}
         self._peers_view: dict[str, PeerInfo] = {}
         self._queue = EventQueue(config.max_queued_states, config.max_queued_events)
+        self._handlers: dict[type[Event], Callable[[Any], None]] = {}
+        self.handler_errors = 0
         self._event_ready = asyncio.Event()
         self._peers_changed = asyncio.Event()
         self._msg_id = 0
@@ -247,8 +250,13 @@ class Session:
         def emit(event: Event) -> None:
             # A retired link may still be winding down: its events are stale.
             if self._links.get(peer_id) is link:
-                if type(event) is StateReceived:  # the hot path: no peer-state change
-                    self._push(event)
+                kind = type(event)
+                if kind is StateReceived or kind is SnapshotReceived:  # the hot path
+                    handler = self._handlers.get(kind)
+                    if handler is None:
+                        self._push(event)
+                    else:
+                        self._call_handler(handler, event)
                 else:
                     self._on_link_event(event)
 
@@ -440,6 +448,37 @@ class Session:
             link.set_conditions(conditions, inbound=inbound)
 
     # -- receiving ------------------------------------------------------------------------
+
+    def on_state(self, handler: Callable[[StateReceived], None] | None) -> None:
+        """Call ``handler(event)`` for every StateReceived, right in the receive path.
+
+        For latency-critical games: no queue hop, the state is handled in the same
+        event-loop step that received it. Those events then no longer go to
+        :meth:`poll` / :meth:`next_event` (everything else still does). ``None``
+        restores the queue. The handler runs on the session's loop and must be
+        quick; an exception it raises is logged and counted (``handler_errors``),
+        never breaks the link.
+        """
+        self._set_handler(StateReceived, handler)
+
+    def on_snapshot(self, handler: Callable[[SnapshotReceived], None] | None) -> None:
+        """:meth:`on_state` for SnapshotReceived."""
+        self._set_handler(SnapshotReceived, handler)
+
+    def _set_handler(self, kind: type[Event], handler: Callable[[Any], None] | None) -> None:
+        if handler is None:
+            self._handlers.pop(kind, None)
+        elif not callable(handler):
+            raise ConfigError(f"handler must be callable or None, got {type(handler).__name__}")
+        else:
+            self._handlers[kind] = handler
+
+    def _call_handler(self, handler: Callable[[Any], None], event: Event) -> None:
+        try:
+            handler(event)
+        except Exception:  # a bug in the game's handler must not break the link
+            self.handler_errors += 1
+            logger.exception("%s handler raised", type(event).__name__)
 
     def poll(self) -> list[Event]:
         """Every event received since the last call, oldest first; never blocks.
