@@ -209,7 +209,11 @@ class TickConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Limits:
-    """Decoder and size limits for data-channel packets."""
+    """Decoder and size limits for data-channel packets (docs/PROTOCOL.md 2.5).
+
+    Receivers drop what exceeds them (``DecodeError``, counted as ``bad_packets``);
+    senders refuse to build it (``EncodeError``). Both ends must use the same values.
+    """
 
     # Limits
     max_packet_bytes: int = 65_536
@@ -218,6 +222,15 @@ class Limits:
     max_container_len: int = 4_096
     max_str_len: int = 16_384
     max_event_bytes: int = 1_048_576  # reliable events are chunked above 64 KiB
+    # Arrays + maps in one payload: each is 1 byte on the wire but 56-200 B decoded.
+    max_containers: int = 8_192
+    # One reconstructed snapshot (docs/STATE_SYNC.md 4.6); a receiver keeps ring_size
+    # (64) of them, so these bound its memory. The demo and benchmarks use 64 entities
+    # of 7 fields (448 fields, ~3.2 KB).
+    max_snapshot_entities: int = 1_024
+    max_entity_fields: int = 256
+    max_snapshot_fields: int = 4_096  # over all entities; array/map values count per element
+    max_snapshot_bytes: int = 65_000  # msgpack size of its "e" map: a full must fit a packet
 
     def __post_init__(self) -> None:
         for name in (
@@ -227,6 +240,11 @@ class Limits:
             "max_container_len",
             "max_str_len",
             "max_event_bytes",
+            "max_containers",
+            "max_snapshot_entities",
+            "max_entity_fields",
+            "max_snapshot_fields",
+            "max_snapshot_bytes",
         ):
             _int(name, getattr(self, name), 1)
         # A CHUNK adds up to 19 bytes around its data (docs/PROTOCOL.md 2.4).
@@ -306,7 +324,9 @@ class LobbyConfig:
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ConfigError(f"trusted_proxies: not an address/network: {proxy!r:.60}") from None
+                raise ConfigError(
+                    f"trusted_proxies: not an address/network: {proxy!r:.60}"
+                ) from None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -394,6 +414,10 @@ class SessionConfig:
     budget: PeerBudget = field(default_factory=PeerBudget)
     max_queued_events: int = 1_024
     max_queued_states: int = 16
+    # Redundancy: every state/snapshot packet goes out this many times (2: each one
+    # is sent twice, so one lost copy costs no tick; twice the bytes). The receiver
+    # keeps the first copy and counts the others as stale_drops.
+    state_copies: int = 1
     # Stats: a StatsUpdated event per connected peer every this many seconds (checked
     # on each heartbeat, so never more often than heartbeat_interval_s); None: off.
     stats_interval_s: float | None = 1.0
@@ -423,6 +447,7 @@ class SessionConfig:
         _require(isinstance(self.budget, PeerBudget), "budget", "must be a PeerBudget")
         _int("max_queued_events", self.max_queued_events, 1)
         _int("max_queued_states", self.max_queued_states, 1)
+        _int("state_copies", self.state_copies, 1, 3)
         if self.stats_interval_s is not None:
             _num("stats_interval_s", self.stats_interval_s, 0.0, 86_400.0, open_lo=True)
         if self.snapshot_quantize is not None:

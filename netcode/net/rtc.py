@@ -514,14 +514,25 @@ class PeerLink:
         if not self._state_channel_ready():
             return False
         data = self._core.send_state(packed, self._loop.time())
-        return data is not None and self._send_raw(STATE_LABEL, data)
+        return data is not None and self._send_copies(data)
 
     def send_snapshot(self, entities: Entities) -> bool:
         """Send a snapshot, delta-encoded against the newest one this peer acked."""
         if not self._state_channel_ready():
             return False
         data = self._core.send_snapshot(entities, self._loop.time())
-        return data is not None and self._send_raw(STATE_LABEL, data)
+        return data is not None and self._send_copies(data)
+
+    def _send_copies(self, data: bytes) -> bool:
+        """Send one stamped packet ``SessionConfig.state_copies`` times (redundancy mode).
+
+        aiortc sends every SCTP chunk as its own datagram, so the copies are lost
+        independently; the receiver delivers the first and drops the rest as stale.
+        """
+        sent = self._send_raw(STATE_LABEL, data)
+        for _ in range(self._config.state_copies - 1):
+            self._send_raw(STATE_LABEL, data)
+        return sent
 
     def send_reliable(self, label: str, packets: Sequence[bytes]) -> None:
         """Queue the packets of one reliable message; sent as the channel drains."""
