@@ -13,9 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from netcode.protocol.clock import RemoteClockEstimator
-from netcode.protocol.interpolation import InterpolationBuffer, recommended_delay
-from netcode.protocol.prediction import Predictor
+from netcode import InterpolationBuffer, Predictor, RemoteClockEstimator, recommended_delay
 
 from .messages import INPUT_REDUNDANCY, SnapshotView, encode_inputs, player_from_view
 from .sim import DT, Input, Player, move_player

@@ -13,7 +13,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 
-from netcode.protocol.prediction import InputReceiver
+from netcode import InputReceiver
 
 from .messages import INPUT_REDUNDANCY, InputPacket, encode_snapshot
 from .sim import Input, World, add_player, new_world, remove_player, step

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import netcode
-from netcode import DecodeError, NetworkConditions, TickConfig
-from netcode.protocol.clock import TickClock
+from netcode import DecodeError, NetworkConditions, TickClock, TickConfig
 
 from .bot import bot_input
 from .cli import Options

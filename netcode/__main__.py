@@ -1,4 +1,8 @@
-"""Command line: ``netcode lobby ...``, ``netcode bench ...`` (also ``python -m netcode``)."""
+"""Command line: ``netcode lobby ...`` (also ``python -m netcode``).
+
+Benchmarks are not part of the installed package: run them from a source
+checkout with ``python -m benchmarks.latency`` (docs/BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ _USAGE = """usage: netcode <command> [options]
 
 commands:
   lobby    run the lobby/signaling server   (netcode lobby --help)
-  bench    run the latency benchmarks       (netcode bench --help)
+
+benchmarks run from a source checkout: python -m benchmarks.latency --help
 """
 
 
@@ -24,13 +29,6 @@ def main(argv: list[str] | None = None) -> int:
         from .net.lobby_server import cli_main
 
         return cli_main(rest)
-    if command == "bench":
-        try:
-            from benchmarks.latency import main as bench_main
-        except ImportError:
-            print("netcode bench needs the source checkout's benchmarks/ package", file=sys.stderr)
-            return 2
-        return bench_main(rest)
     print(f"netcode: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
     return 2
 

@@ -396,7 +396,6 @@ class SessionConfig:
     host_addresses: tuple[str, ...] | None = None
     limits: Limits = field(default_factory=Limits)
     conditions: NetworkConditions | None = None
-    tick: TickConfig = field(default_factory=TickConfig)
     token: str | None = None
     # Timeouts
     connect_timeout_s: float = 10.0
@@ -437,7 +436,6 @@ class SessionConfig:
             _tuple_of(self, "host_addresses", str)
         _require(isinstance(self.limits, Limits), "limits", "must be a Limits")
         _optional("conditions", self.conditions, NetworkConditions)
-        _require(isinstance(self.tick, TickConfig), "tick", "must be a TickConfig")
         _optional("token", self.token, str)
         for name in ("connect_timeout_s", "lobby_timeout_s", "heartbeat_interval_s"):
             _num(name, getattr(self, name), 0.0, 86_400.0, open_lo=True)

@@ -76,7 +76,6 @@ BAD: list[tuple[Callable[..., object], dict[str, Any], str]] = [
     (SessionConfig, {"channels": [1]}, "channels"),
     (SessionConfig, {"ice_servers": ("stun:x",)}, "ice_servers"),
     (SessionConfig, {"limits": 5}, "limits"),
-    (SessionConfig, {"tick": 60}, "tick"),
     (SessionConfig, {"conditions": {"loss": 0.1}}, "conditions"),
     (SessionConfig, {"token": 5}, "token"),
     (SessionConfig, {"state_buffer_threshold": -1}, "state_buffer_threshold"),

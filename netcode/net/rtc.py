@@ -4,7 +4,7 @@ Thin I/O: bytes go through :mod:`netcode.protocol.wire`, sequence numbers, acks
 and statistics through :class:`netcode.protocol.reliability.ReliabilityEndpoint`;
 this module owns only the peer connection, its timers and its send queues.
 
-What it does about the aiortc traps (docs: AIORTC_NOTES.md, numbered there):
+What it does about the known aiortc traps (numbered as in the team's aiortc notes):
 
 1. ``iceServers`` is always passed explicitly (``[]`` when none), never defaulted
    to a public STUN server.

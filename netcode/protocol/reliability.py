@@ -247,7 +247,6 @@ class ReliabilityEndpoint:
         self._packets_acked = 0
         self._stale_drops = 0
         self._state_drops = 0
-        self._bad_packets = 0
 
     # -- outgoing ---------------------------------------------------------
 
@@ -369,10 +368,6 @@ class ReliabilityEndpoint:
         """An outgoing state packet was dropped before sending (backpressure)."""
         self._state_drops += 1
 
-    def count_bad_packet(self) -> None:
-        """An incoming packet failed to decode."""
-        self._bad_packets += 1
-
     # -- statistics -------------------------------------------------------
 
     @property
@@ -419,5 +414,4 @@ class ReliabilityEndpoint:
             kbps_received=self._rate_in.kbps(now),
             stale_drops=self._stale_drops,
             state_drops=self._state_drops,
-            bad_packets=self._bad_packets,
         )
