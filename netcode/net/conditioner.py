@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import random
 import weakref
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import NetworkConditions
-from ..protocol.impairment import Impairment, ImpairmentCounters, check_conditions
+from ..protocol.impairment import KEEP, Impairment, ImpairmentCounters, Keep, check_conditions
 
 __all__ = [
     "KEEP",
@@ -45,14 +44,6 @@ __all__ = [
 ]
 
 _CLEAN = NetworkConditions()
-
-
-class _Keep(enum.Enum):
-    KEEP = "keep"
-
-
-KEEP = _Keep.KEEP
-"""Sentinel for :meth:`Conditioner.set`: leave this direction as it is."""
 
 
 def _clean_if_none(conditions: object) -> NetworkConditions:
@@ -274,8 +265,8 @@ class Conditioner:
 
     def set(
         self,
-        outbound: NetworkConditions | _Keep | None = KEEP,
-        inbound: NetworkConditions | _Keep | None = KEEP,
+        outbound: NetworkConditions | Keep | None = KEEP,
+        inbound: NetworkConditions | Keep | None = KEEP,
     ) -> None:
         """Change conditions at run time. ``None`` means clean; omitted means unchanged.
 

@@ -52,10 +52,11 @@ from ..config import ChannelConfig, IceServer, NetworkConditions, SessionConfig
 from ..errors import DecodeError
 from ..events import Event
 from ..protocol import wire
+from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import STATE_LABEL, LinkCore, LinkState
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities
-from .conditioner import KEEP, Conditioner, ConditionerCounters, _Keep
+from .conditioner import Conditioner, ConditionerCounters
 
 __all__ = [
     "STATE_LABEL",
@@ -303,9 +304,9 @@ class PeerLink:
 
     def set_conditions(
         self,
-        conditions: NetworkConditions | _Keep | None = KEEP,
+        conditions: NetworkConditions | Keep | None = KEEP,
         *,
-        inbound: NetworkConditions | _Keep | None = KEEP,
+        inbound: NetworkConditions | Keep | None = KEEP,
     ) -> None:
         """Apply simulated impairment to this link's outbound and/or inbound datagrams.
 

@@ -43,10 +43,9 @@ from ..events import (
 )
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
-from ..protocol.impairment import check_conditions
+from ..protocol.impairment import KEEP, Keep, check_conditions
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities, check_entities
-from .conditioner import KEEP, _Keep
 from .event_queue import EventQueue
 from .rtc import STATE_LABEL, LinkView, PeerLink
 from .signaling import SignalingClient
@@ -425,10 +424,10 @@ class Session:
 
     def set_conditions(
         self,
-        conditions: NetworkConditions | _Keep | None = KEEP,
+        conditions: NetworkConditions | Keep | None = KEEP,
         peer: str | None = None,
         *,
-        inbound: NetworkConditions | _Keep | None = KEEP,
+        inbound: NetworkConditions | Keep | None = KEEP,
     ) -> None:
         """Simulate loss/latency/jitter per direction, for testing a game under bad networks.
 
@@ -440,9 +439,9 @@ class Session:
         check_conditions_arg(conditions)
         check_conditions_arg(inbound)
         if peer is None:
-            if not isinstance(conditions, _Keep):
+            if not isinstance(conditions, Keep):
                 self._conditions = conditions
-            if not isinstance(inbound, _Keep):
+            if not isinstance(inbound, Keep):
                 self._inbound = inbound
         for link in self._targets(peer):
             link.set_conditions(conditions, inbound=inbound)

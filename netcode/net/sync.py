@@ -25,9 +25,9 @@ from ..config import NetworkConditions, SessionConfig
 from ..errors import ConnectionClosed
 from ..events import Event
 from ..protocol import wire
+from ..protocol.impairment import KEEP, Keep
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities
-from .conditioner import KEEP, _Keep
 from .session import (
     EVENTS_LABEL,
     PeerInfo,
@@ -146,10 +146,10 @@ class SyncSession:
 
     def set_conditions(
         self,
-        conditions: NetworkConditions | _Keep | None = KEEP,
+        conditions: NetworkConditions | Keep | None = KEEP,
         peer: str | None = None,
         *,
-        inbound: NetworkConditions | _Keep | None = KEEP,
+        inbound: NetworkConditions | Keep | None = KEEP,
     ) -> None:
         """See :meth:`Session.set_conditions`; a bad value raises here, not in the loop."""
         check_conditions_arg(conditions)

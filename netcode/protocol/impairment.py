@@ -25,6 +25,7 @@ not guarantee.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import random
 from dataclasses import dataclass, field, replace
@@ -34,15 +35,27 @@ from ..config import NetworkConditions
 from ..errors import ConfigError
 
 __all__ = [
+    "KEEP",
     "REORDER_MIN_HOLD_S",
     "DelayQueue",
     "Impairment",
     "ImpairmentCounters",
     "ImpairmentModel",
+    "Keep",
     "check_conditions",
     "max_delay",
     "reorder_hold",
 ]
+
+
+class Keep(enum.Enum):
+    """The type of :data:`KEEP`."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+"""Sentinel for ``set_conditions``: leave this direction's conditions as they are."""
 
 # A reordered datagram waits at least this much longer than it would have, so
 # that a datagram sent one 60 Hz tick later (16.7 ms) can overtake it.
