@@ -129,7 +129,9 @@ def view(session: Session, peer_id: str) -> LinkView:
 
 def link_of(session: Session, peer_id: str) -> PeerLink:
     """The live link of ``session`` to ``peer_id`` (white box, for fault injection)."""
-    return session._links[peer_id]
+    link = session._link(peer_id)
+    assert link is not None, f"no live link to {peer_id}"
+    return link
 
 
 def silence_link(link: PeerLink) -> None:

@@ -104,6 +104,28 @@ class PeerInfo:
     state: PeerState
 
 
+@dataclass(slots=True)
+class _Peer:
+    """One row of the session's peer table: the live link, or how it ended.
+
+    While ``link`` is set, the peer's state is the link's own (connecting or
+    connected, decided by its :class:`~netcode.protocol.link.LinkCore`); once
+    the link is lost or failed it is freed and ``ended`` remembers which, until
+    the lobby says the peer left the room.
+    """
+
+    link: PeerLink | None
+    ended: PeerState | None = None
+
+    @property
+    def state(self) -> PeerState:
+        if self.link is not None:
+            state = self.link.state
+            return "connected" if state == "connected" else "connecting"
+        assert self.ended is not None
+        return self.ended
+
+
 def _check_channels(config: SessionConfig) -> None:
     labels = {c.label: c for c in config.channels}
     state = labels.get(STATE_LABEL)
@@ -160,12 +182,13 @@ class Session:
         self._ice_servers = config.ice_servers or tuple(client.ice_servers)
         self._conditions: NetworkConditions | None = config.conditions
         self._inbound: NetworkConditions | None = None
-        self._links: dict[str, PeerLink] = {}
+        # The one peer table: every other peer in the room, with its link.
+        self._peers: dict[str, _Peer] = {}
+        # Read-only copy for other threads (replaced, never mutated).
+        self._peers_view: dict[str, PeerInfo] = {}
         # lost/failed/left: final (stats, oversize_states), kept for stats()
         self._retired: dict[str, tuple[PeerStats, int]] = {}
         self._closing: set[PeerLink] = set()
-        self._states: dict[str, PeerState] = {}
-        self._peers_view: dict[str, PeerInfo] = {}
         self._queue = EventQueue(config.max_queued_states, config.max_queued_events)
         self._handlers: dict[type[Event], Callable[[Any], None]] = {}
         self.handler_errors = 0
@@ -206,7 +229,7 @@ class Session:
     def stats(self, peer_id: str) -> PeerStats:
         """Link statistics for one peer (RTT, jitter, loss, kbps, drops, bad packets);
         for a peer that is gone, its statistics when the link ended."""
-        link = self._links.get(peer_id)
+        link = self._link(peer_id)
         if link is not None:
             return link.stats()
         retired = self._retired.get(peer_id)
@@ -217,13 +240,13 @@ class Session:
     @property
     def oversize_states(self) -> int:
         """State/snapshot packets sent although larger than ``Limits.max_state_bytes``."""
-        live = sum(link.oversize_states for link in self._links.values())
+        live = sum(link.oversize_states for link in self._live())
         return live + sum(n for _, n in self._retired.values())
 
     def link_view(self, peer_id: str) -> LinkView | None:
         """A diagnostic view of the live link to ``peer_id`` (None if there is none:
         never connected, or lost, failed or left)."""
-        link = self._links.get(peer_id)
+        link = self._link(peer_id)
         return None if link is None else link.view()
 
     @property
@@ -233,13 +256,16 @@ class Session:
 
     # -- peers ----------------------------------------------------------------------------
 
-    def _set_state(self, peer_id: str, state: PeerState | None) -> None:
-        if state is None:
-            self._states.pop(peer_id, None)
-        else:
-            self._states[peer_id] = state
-        # Replaced, never mutated: readers in other threads see a consistent dict.
-        self._peers_view = {p: PeerInfo(p, s) for p, s in self._states.items()}
+    def _link(self, peer_id: str) -> PeerLink | None:
+        peer = self._peers.get(peer_id)
+        return None if peer is None else peer.link
+
+    def _live(self) -> list[PeerLink]:
+        return [p.link for p in self._peers.values() if p.link is not None]
+
+    def _changed(self) -> None:
+        """The table changed: refresh the thread-safe view, wake wait_for_peers."""
+        self._peers_view = {pid: PeerInfo(pid, p.state) for pid, p in self._peers.items()}
         self._peers_changed.set()
 
     def _add_peer(self, peer_id: str, *, offer: bool) -> PeerLink:
@@ -248,7 +274,7 @@ class Session:
 
         def emit(event: Event) -> None:
             # A retired link may still be winding down: its events are stale.
-            if self._links.get(peer_id) is link:
+            if entry.link is link and self._peers.get(peer_id) is entry:
                 kind = type(event)
                 if kind is StateReceived or kind is SnapshotReceived:  # the hot path
                     handler = self._handlers.get(kind)
@@ -269,16 +295,23 @@ class Session:
         if self._conditions is not None or self._inbound is not None:
             link.set_conditions(self._conditions, inbound=self._inbound)
         self._retired.pop(peer_id, None)
-        self._links[peer_id] = link
-        self._set_state(peer_id, "connecting")
+        entry = self._peers[peer_id] = _Peer(link)
+        self._changed()
         self._push(PeerJoined(peer_id))
         link.start(offer=offer)
         return link
 
-    def _retire(self, peer_id: str) -> None:
+    def _retire(self, peer_id: str, ended: PeerState | None) -> None:
+        """The link to ``peer_id`` ended (``ended``: lost/failed) or the peer left (None)."""
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            return
+        link, peer.link, peer.ended = peer.link, None, ended
+        if ended is None:
+            del self._peers[peer_id]
+        self._changed()
         # Only the final numbers are kept: the link and its RTCPeerConnection are
         # freed once closed, so churning peers cost nothing that lasts.
-        link = self._links.pop(peer_id, None)
         if link is not None:
             self._retired.pop(peer_id, None)
             self._retired[peer_id] = (link.stats(), link.oversize_states)
@@ -289,25 +322,22 @@ class Session:
             link.on_closed(self._closing.discard)
 
     def _on_link_event(self, event: Event) -> None:
-        """Events from a link: keep peer states in step, then hand them to the game."""
+        """Events from a link: keep the peer table in step, then hand them to the game."""
         if isinstance(event, PeerConnected):
-            self._set_state(event.peer_id, "connected")
+            self._changed()
         elif isinstance(event, PeerLost):
-            self._retire(event.peer_id)
-            self._set_state(event.peer_id, "lost")
+            self._retire(event.peer_id, "lost")
         elif isinstance(event, PeerConnectFailed):
-            self._retire(event.peer_id)
-            self._set_state(event.peer_id, "failed")
+            self._retire(event.peer_id, "failed")
         elif isinstance(event, PeerLeft):  # goodbye on the data channel
-            self._retire(event.peer_id)
-            self._set_state(event.peer_id, None)
+            self._retire(event.peer_id, None)
         self._push(event)
 
     def _push(self, event: Event) -> None:
         overflowed = self._queue.push(event)
         self._event_ready.set()
         if overflowed is not None:
-            link = self._links.get(overflowed)
+            link = self._link(overflowed)
             if link is not None:
                 link.disconnect(
                     "overflow",
@@ -333,19 +363,18 @@ class Session:
         if isinstance(msg, SignalMsg):
             self._on_signal(msg)
         elif isinstance(msg, PeerJoinedMsg):
-            if msg.peer_id not in self._links and msg.peer_id != self.peer_id:
+            if self._link(msg.peer_id) is None and msg.peer_id != self.peer_id:
                 self._add_peer(msg.peer_id, offer=False)
-        elif isinstance(msg, PeerLeftMsg) and msg.peer_id in self._states:
-            self._retire(msg.peer_id)
-            self._set_state(msg.peer_id, None)
+        elif isinstance(msg, PeerLeftMsg) and msg.peer_id in self._peers:
+            self._retire(msg.peer_id, None)
             self._push(PeerLeft(msg.peer_id, msg.reason))
 
     def _on_signal(self, msg: SignalMsg) -> None:
         if not isinstance(msg.data, dict):
             logger.debug("signal %r from %s without a data object", msg.kind, msg.sender)
             return
-        link = self._links.get(msg.sender)
-        if link is None and msg.kind == "offer" and msg.sender not in self._states:
+        link = self._link(msg.sender)
+        if link is None and msg.kind == "offer" and msg.sender not in self._peers:
             link = self._add_peer(msg.sender, offer=False)  # offer raced its peer_joined
         if link is not None:
             link.handle_signal(msg.kind, msg.data)
@@ -358,8 +387,8 @@ class Session:
 
     def _targets(self, to: str | None) -> list[PeerLink]:
         if to is None:
-            return list(self._links.values())
-        link = self._links.get(to)
+            return self._live()
+        link = self._link(to)
         return [] if link is None else [link]
 
     def send_state(self, data: Any, to: str | None = None) -> bool:
@@ -373,9 +402,9 @@ class Session:
         self._check_open()
         packed = wire.pack_payload(data, self._config.limits)
         if to is not None:  # one peer (the common case): no target list
-            link = self._links.get(to)
+            link = self._link(to)
             return link is not None and link.send_state(packed)
-        results = [link.send_state(packed) for link in self._links.values()]
+        results = [link.send_state(packed) for link in self._live()]
         return bool(results) and all(results)
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
@@ -532,7 +561,7 @@ class Session:
             ) from None
 
     def _connected_count(self) -> int:
-        return sum(1 for s in self._states.values() if s == "connected")
+        return sum(1 for p in self._peers.values() if p.state == "connected")
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -541,7 +570,7 @@ class Session:
         if self._closed:
             return
         self._closed = True
-        links = list(self._links.values())
+        links = self._live()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_DRAIN_S):
                 await asyncio.gather(*(link.drain() for link in links))
@@ -556,7 +585,8 @@ class Session:
             *(link.close() for link in [*links, *self._closing]),
             return_exceptions=True,
         )
-        self._links.clear()
+        for peer in self._peers.values():
+            peer.link = None
         self._signal_task.cancel()
         with contextlib.suppress(Exception):
             await self._client.close()
