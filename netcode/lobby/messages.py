@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -83,8 +84,17 @@ Origin: TypeAlias = Literal["client", "server"]
 JsonObj: TypeAlias = dict[str, Any]
 
 
+# A lone UTF-16 surrogate (JSON lets "\ud800" through) cannot be encoded as UTF-8,
+# so it could never be relayed: refused at decode, wherever it appears.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _fail(what: str, code: str = "bad_message") -> LobbyProtocolError:
     return LobbyProtocolError(what, code=code)
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 # --- field validators (raise LobbyProtocolError; used by __post_init__ and parse) ---
@@ -95,11 +105,13 @@ def _check_str(name: str, value: object, *, max_len: int, min_len: int = 1) -> s
         raise _fail(f"{name}: expected a string, got {type(value).__name__}")
     if not min_len <= len(value) <= max_len:
         raise _fail(f"{name}: length must be in {min_len}..{max_len}, got {len(value)}")
+    if _has_surrogate(value):
+        raise _fail(f"{name}: contains a lone surrogate (not valid Unicode)")
     return value
 
 
 def _check_int(name: str, value: object, *, lo: int, hi: int) -> int:
-    # bool is an int subclass in Python but not a number on the wire.
+    # bool is an int subclass in Python but not a number on the wire; 4.0 is a float.
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(f"{name}: expected an integer, got {type(value).__name__}")
     if not lo <= value <= hi:
@@ -128,7 +140,8 @@ def _check_choice(name: str, value: object, choices: frozenset[str]) -> str:
 
 
 def check_json_value(name: str, value: object, *, max_depth: int) -> None:
-    """Raise unless ``value`` is plain JSON (str keys, finite floats) nested <= max_depth.
+    """Raise unless ``value`` is plain JSON (str keys, finite floats, no lone
+    surrogates) nested <= max_depth.
 
     Iterative, so a hostile structure cannot exhaust the Python stack.
     """
@@ -137,15 +150,18 @@ def check_json_value(name: str, value: object, *, max_depth: int) -> None:
         item, depth = stack.pop()
         if depth > max_depth:
             raise _fail(f"{name}: nested deeper than {max_depth}")
-        if item is None or isinstance(item, bool | int | str):
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                raise _fail(f"{name}: contains a lone surrogate (not valid Unicode)")
+        elif item is None or isinstance(item, bool | int):
             continue
-        if isinstance(item, float):
+        elif isinstance(item, float):
             if not math.isfinite(item):
                 raise _fail(f"{name}: NaN and infinities are not JSON")
         elif isinstance(item, dict):
             for key, sub in item.items():
-                if not isinstance(key, str):
-                    raise _fail(f"{name}: object keys must be strings")
+                if not isinstance(key, str) or _has_surrogate(key):
+                    raise _fail(f"{name}: object keys must be valid Unicode strings")
                 stack.append((sub, depth + 1))
         elif isinstance(item, list):
             stack.extend((sub, depth + 1) for sub in item)
@@ -230,7 +246,9 @@ class CreateRoom:
 class JoinRoom:
     """Client -> server: join the room with this code (case-insensitive).
 
-    Answered by ``room_joined`` or an error ``room_not_found`` / ``room_full``.
+    Surrounding blanks are stripped before the length is checked (a code pasted
+    with spaces still works). Answered by ``room_joined`` or an error
+    ``room_not_found`` / ``room_full``.
     """
 
     TYPE: ClassVar[str] = "join_room"
@@ -239,6 +257,8 @@ class JoinRoom:
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.room, str):
+            object.__setattr__(self, "room", self.room.strip())
         _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
         _check_rid(self.rid)
 
@@ -301,19 +321,22 @@ class SendSignal:
 
     There is no success reply (it would double signaling traffic); a failure is
     answered by an ``error`` carrying this ``rid``. A ``from`` field is rejected:
-    only the server says who sent a signal.
+    only the server says who sent a signal. ``data`` is required: any JSON value
+    but null (null means absent), e.g. ``{}`` for a ``bye``.
     """
 
     TYPE: ClassVar[str] = "signal"
     ORIGIN: ClassVar[Origin] = "client"
     to: str
     kind: str
-    data: Any = None
+    data: Any
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
         _check_str("to", self.to, max_len=MAX_ID_LEN)
         _check_choice("kind", self.kind, SIGNAL_KINDS)
+        if self.data is None:
+            raise _fail("data: required (any JSON value but null)")
         check_json_value("data", self.data, max_depth=MAX_DATA_DEPTH)
         _check_rid(self.rid)
 
@@ -324,7 +347,7 @@ class SendSignal:
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> SendSignal:
-        if "from" in obj:
+        if obj.get("from") is not None:  # null means absent, as everywhere
             raise _fail("signal: clients may not set 'from'", code="forbidden_field")
         return cls(
             to=_get(obj, "to"), kind=_get(obj, "kind"), data=_get(obj, "data"), rid=_get(obj, "rid")
@@ -597,7 +620,8 @@ class SignalMsg:
     """Server -> client: a signal relayed from ``sender`` (wire field ``from``).
 
     The server stamps ``sender`` from the connection it arrived on; it is the only
-    trustworthy identity of the origin.
+    trustworthy identity of the origin. The server always sends ``data`` (clients
+    must send it); a client reads an absent one as None.
     """
 
     TYPE: ClassVar[str] = "signal"
@@ -668,23 +692,10 @@ SERVER_TYPES = (
 
 _Decoder: TypeAlias = Callable[[JsonObj], Message]
 _DECODERS: dict[Origin, dict[str, _Decoder]] = {
-    "client": {
-        c.TYPE: c.from_wire for c in (CreateRoom, JoinRoom, LeaveRoom, ListRooms, SendSignal)
-    },
-    "server": {
-        c.TYPE: c.from_wire
-        for c in (
-            Welcome,
-            RoomJoined,
-            RoomLeft,
-            RoomList,
-            PeerJoinedMsg,
-            PeerLeftMsg,
-            SignalMsg,
-            ErrorMsg,
-        )
-    },
+    "client": {c.TYPE: c.from_wire for c in CLIENT_TYPES},
+    "server": {c.TYPE: c.from_wire for c in SERVER_TYPES},
 }
+_ALL_TYPES = (*CLIENT_TYPES, *SERVER_TYPES)
 
 
 def _reject_constant(name: str) -> Any:
@@ -715,10 +726,31 @@ def parse(text: str | bytes, *, origin: Origin, max_bytes: int = MAX_MESSAGE_BYT
         raise _fail(f"message larger than {max_bytes} bytes", code="too_large")
     obj = _loads(text)
     try:
+        # Only a \u escape (or a raw surrogate handed in by a caller) can make one.
+        if "\\u" in text or _has_surrogate(text):
+            _check_unicode(obj)
         return _decode(obj, origin)
     except LobbyProtocolError as exc:
         exc.rid = _rid_of(obj)
         raise
+
+
+def _check_unicode(obj: object) -> None:
+    """Refuse a lone surrogate in any string or key, known field or not.
+
+    Iterative and O(size): the decoded object came from a size-capped frame.
+    """
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                raise _fail("a string holds a lone surrogate (not valid Unicode)")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _decode(obj: object, origin: Origin) -> Message:
@@ -727,13 +759,18 @@ def _decode(obj: object, origin: Origin) -> Message:
     kind = _get(obj, "type")
     if not isinstance(kind, str):
         raise _fail("missing string field 'type'")
-    version = _get(obj, "v", PROTOCOL_VERSION)
-    if origin == "client" and version != PROTOCOL_VERSION:
-        raise _fail(f"unsupported protocol version {version!r}", code="unsupported_version")
+    version = obj.get("v")
+    # Only the JSON integer 1: true and 1.0 compare equal to 1 in Python, not on the wire.
+    if origin == "client" and version is not None and not _is_version(version):
+        raise _fail(f"unsupported protocol version {version!r:.40}", code="unsupported_version")
     decoder = _DECODERS[origin].get(kind)
     if decoder is None:
         raise _fail(f"unknown message type {kind[:64]!r}", code="unknown_type")
     return decoder(obj)
+
+
+def _is_version(value: object) -> bool:
+    return type(value) is int and value == PROTOCOL_VERSION
 
 
 def parse_client(text: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> ClientMessage:
@@ -772,20 +809,3 @@ def serialize(message: Message) -> str:
     """Encode a message as one compact JSON text frame."""
     check(message)
     return json.dumps(message.to_wire(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-_ALL_TYPES = (
-    CreateRoom,
-    JoinRoom,
-    LeaveRoom,
-    ListRooms,
-    SendSignal,
-    Welcome,
-    RoomJoined,
-    RoomLeft,
-    RoomList,
-    PeerJoinedMsg,
-    PeerLeftMsg,
-    SignalMsg,
-    ErrorMsg,
-)

@@ -2,14 +2,21 @@
 
 :class:`LobbyCore` is driven by the I/O layer (netcode/net/lobby_server.py)::
 
-    out = core.connect(conn_id, now)          # -> welcome, or a close when full
-    out = core.receive(conn_id, text, now)    # one websocket frame, untrusted
+    out = core.connect(conn_id, now, address)  # -> welcome, or a close when full
+    out = core.receive(conn_id, text, now)     # one websocket frame, untrusted
+    core.report_backlog(conn_id, nbytes, nmessages)  # what the I/O layer holds unsent
     out = core.disconnect(conn_id, reason, now)
 
 Each call returns ``[(conn_id, outgoing), ...]`` where ``outgoing`` is a server
 message to send or a :class:`CloseConnection` order. The core never touches a
 socket, never reads a clock and never schedules anything, so every behaviour is
-testable synchronously and with hypothesis.
+testable synchronously and with hypothesis. The I/O layer also reports how much
+it still holds unsent for each connection (:meth:`LobbyCore.report_backlog`), so
+the core can refuse relays to a clogged recipient and blame the sender.
+
+Abuse budgets, all per connection and all token buckets (time passed in): messages
+and bytes received, and refused messages (the error budget). Per client address:
+a cap on simultaneous connections.
 
 All legal moves of a connection live in one table, :data:`TRANSITIONS`. An illegal
 move raises :class:`netcode.errors.IllegalTransition` (naming role, state and
@@ -19,6 +26,7 @@ and every other refusal, into an ``error`` message for the client.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Callable
@@ -52,6 +60,7 @@ __all__ = [
     "CLOSE_GOING_AWAY",
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_TRY_AGAIN_LATER",
+    "MAX_OUTBOUND_MESSAGES",
     "PEER_ID_ALPHABET",
     "ROOM_CODE_ALPHABET",
     "TRANSITIONS",
@@ -64,6 +73,7 @@ __all__ = [
     "Outgoing",
     "Output",
     "TokenBucket",
+    "address_key",
     "normalize_room_code",
 ]
 
@@ -76,6 +86,10 @@ PEER_ID_LENGTH = 10
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
+
+# A connection with this many messages queued unsent is not reading (the I/O layer
+# closes it); relays to it are refused with peer_busy from half of it on.
+MAX_OUTBOUND_MESSAGES = 1_024
 
 ConnId: TypeAlias = int
 ConnState: TypeAlias = Literal["lobby", "in_room"]
@@ -125,7 +139,8 @@ class LobbyStats:
 class TokenBucket:
     """Classic token bucket: ``rate`` tokens per second, at most ``burst`` saved up.
 
-    Pure: time is passed in. Used to cap messages per connection per second.
+    Pure: time is passed in. Caps messages and bytes per connection, and is the
+    error budget (``burst`` refusals, refilling at ``rate``).
     """
 
     __slots__ = ("_last", "_tokens", "burst", "rate")
@@ -151,9 +166,14 @@ class TokenBucket:
 class _Conn:
     conn_id: ConnId
     peer_id: str
-    bucket: TokenBucket
+    address: str | None  # address_key() of the client, for the per-address cap
+    messages: TokenBucket
+    bytes: TokenBucket
+    errors: TokenBucket
     room: str | None = None
-    errors: int = 0
+    # Reported by the I/O layer: what it still holds unsent for this connection.
+    backlog_bytes: int = 0
+    backlog_messages: int = 0
 
     @property
     def state(self) -> ConnState:
@@ -184,6 +204,29 @@ def normalize_room_code(code: str) -> str:
     return code.strip().upper()
 
 
+def address_key(address: str) -> str:
+    """The unit of the per-address connection cap: an IPv4 address, an IPv6 /64.
+
+    One IPv6 host usually holds a whole /64, so counting single IPv6 addresses would
+    not limit anything. IPv4-mapped IPv6 counts as IPv4; a zone id is ignored. Text
+    that is no IP address (a unix socket path...) is its own key.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _frame_size(data: str | bytes) -> int:
+    """Bytes on the wire: text frames are UTF-8."""
+    return len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+
+
 def _json_size(value: object) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
@@ -206,6 +249,7 @@ class LobbyCore:
         self._conns: dict[ConnId, _Conn] = {}
         self._by_peer: dict[str, ConnId] = {}
         self._rooms: dict[str, _Room] = {}
+        self._per_address: dict[str, int] = {}  # address_key -> open connections
 
     # --- introspection (healthz, tests, invariants) ----------------------------------
 
@@ -237,26 +281,43 @@ class LobbyCore:
 
     # --- driving the core ------------------------------------------------------------
 
-    def connect(self, conn_id: ConnId, now: float) -> Output:
-        """A websocket completed its handshake: register it and welcome it."""
+    def connect(self, conn_id: ConnId, now: float, address: str | None = None) -> Output:
+        """A websocket completed its handshake: register it and welcome it.
+
+        ``address`` is the client's IP address (None: not counted per address).
+        Refused with a close: over the per-address cap (1008, checked first so a
+        flooding host learns it is the problem) or over the global cap (1013).
+        """
         if conn_id in self._conns:
             raise ValueError(f"connection {conn_id!r} is already registered")
-        if len(self._conns) >= self.config.max_connections:
+        cfg = self.config
+        key = None if address is None else address_key(address)
+        per_ip = cfg.max_connections_per_ip
+        if key is not None and per_ip is not None and self._per_address.get(key, 0) >= per_ip:
+            why = "too many connections from your address"
+            return [(conn_id, CloseConnection(CLOSE_POLICY_VIOLATION, why))]
+        if len(self._conns) >= cfg.max_connections:
             return [(conn_id, CloseConnection(CLOSE_TRY_AGAIN_LATER, "lobby full"))]
         peer_id = self._new_id(PEER_ID_ALPHABET, PEER_ID_LENGTH, self._by_peer)
-        rate = self.config.rate_limit_per_s
-        bucket = TokenBucket(rate, max(1.0, rate), now)
-        self._conns[conn_id] = _Conn(conn_id, peer_id, bucket)
+        self._conns[conn_id] = _Conn(
+            conn_id,
+            peer_id,
+            key,
+            messages=TokenBucket(cfg.rate_limit_per_s, cfg.rate_limit_burst, now),
+            bytes=TokenBucket(cfg.byte_rate_limit_per_s, cfg.byte_rate_burst, now),
+            errors=TokenBucket(cfg.error_refill_per_s, cfg.max_errors_before_close, now),
+        )
         self._by_peer[peer_id] = conn_id
+        if key is not None:
+            self._per_address[key] = self._per_address.get(key, 0) + 1
         welcome = Welcome(
-            peer_id=peer_id,
-            ice_servers=self.config.ice_servers,
-            max_message_bytes=self.config.max_message_bytes,
+            peer_id=peer_id, ice_servers=cfg.ice_servers, max_message_bytes=cfg.max_message_bytes
         )
         return [(conn_id, welcome)]
 
     def receive(self, conn_id: ConnId, data: str | bytes, now: float) -> Output:
-        """One frame from the socket: rate-limit, parse, then :meth:`handle`.
+        """One frame from the socket: rate-limit (messages, then bytes), parse, then
+        :meth:`handle`.
 
         Frames from a connection the core no longer knows (closed by the core, the
         close still in flight) are dropped.
@@ -264,21 +325,29 @@ class LobbyCore:
         conn = self._conns.get(conn_id)
         if conn is None:
             return []
-        if not conn.bucket.take(now):
+        size = _frame_size(data)
+        if not conn.messages.take(now):
             return self._kick(conn, "rate limit exceeded", now)
+        if not conn.bytes.take(now, size):
+            return self._kick(conn, "byte rate limit exceeded", now)
         try:
             message = parse_client(data, max_bytes=self.config.max_message_bytes)
         except LobbyProtocolError as exc:
             return self._error(conn, exc.code, str(exc), exc.rid, now)
-        return self.handle(conn_id, message, now)
+        return self.handle(conn_id, message, now, size=size)
 
-    def handle(self, conn_id: ConnId, message: ClientMessage, now: float) -> Output:
-        """Apply one parsed client message. Refusals become ``error`` messages here."""
+    def handle(
+        self, conn_id: ConnId, message: ClientMessage, now: float, *, size: int = 0
+    ) -> Output:
+        """Apply one parsed client message. Refusals become ``error`` messages here.
+
+        ``size``: bytes of the frame it came in, about what relaying it will queue.
+        """
         conn = self._conns.get(conn_id)
         if conn is None:
             return []
         try:
-            return self._transition(conn, message, now)
+            return self._transition(conn, message, now, size)
         except IllegalTransition as exc:
             code = _ILLEGAL_CODE[conn.state]
             return self._error(conn, code, str(exc), message.rid, now)
@@ -291,11 +360,26 @@ class LobbyCore:
         if conn is None:
             return []
         del self._by_peer[conn.peer_id]
+        if conn.address is not None:
+            left = self._per_address.pop(conn.address) - 1
+            if left:
+                self._per_address[conn.address] = left
         return self._remove_from_room(conn, reason)
+
+    def report_backlog(self, conn_id: ConnId, queued_bytes: int, queued_messages: int) -> None:
+        """The I/O layer holds this much unsent for ``conn_id`` (call on every change).
+
+        Relays to a connection with half of ``max_outbound_bytes`` or of
+        :data:`MAX_OUTBOUND_MESSAGES` queued are refused with ``peer_busy``: the
+        sender is told and charged, the slow recipient is left alone.
+        """
+        conn = self._conns.get(conn_id)
+        if conn is not None:
+            conn.backlog_bytes, conn.backlog_messages = queued_bytes, queued_messages
 
     # --- transitions -----------------------------------------------------------------
 
-    def _transition(self, conn: _Conn, message: ClientMessage, now: float) -> Output:
+    def _transition(self, conn: _Conn, message: ClientMessage, now: float, size: int) -> Output:
         state = conn.state
         if (state, message.TYPE) not in TRANSITIONS:
             raise IllegalTransition(role=ROLE, state=state, event=message.TYPE)
@@ -307,7 +391,7 @@ class LobbyCore:
             return self._leave(conn, message)
         if isinstance(message, ListRooms):
             return [(conn.conn_id, self._room_list(message))]
-        return self._signal(conn, message)
+        return self._signal(conn, message, size)
 
     def _create(self, conn: _Conn, msg: CreateRoom, now: float) -> Output:
         cfg = self.config
@@ -369,7 +453,7 @@ class LobbyCore:
         event = PeerLeftMsg(room=room.code, peer_id=conn.peer_id, reason=reason)
         return [(c, event) for c in room.members]
 
-    def _signal(self, conn: _Conn, msg: SendSignal) -> Output:
+    def _signal(self, conn: _Conn, msg: SendSignal, size: int) -> Output:
         target_id = self._by_peer.get(msg.to)
         target = None if target_id is None else self._conns[target_id]
         # One code for "unknown" and "elsewhere": peer ids of other rooms don't leak.
@@ -377,8 +461,18 @@ class LobbyCore:
             raise _Refusal("peer_not_in_room", f"no peer {msg.to!r} in your room")
         if target is conn:
             raise _Refusal("bad_target", "cannot signal yourself")
+        if self._clogged(target, size):
+            # The sender pays (an error, charged to its budget), not the recipient.
+            raise _Refusal("peer_busy", f"peer {msg.to!r} is not keeping up; signal dropped")
         relayed = SignalMsg(sender=conn.peer_id, kind=msg.kind, data=msg.data)
         return [(target.conn_id, relayed)]
+
+    def _clogged(self, target: _Conn, size: int) -> bool:
+        relay_bytes = self.config.max_outbound_bytes // 2
+        return (
+            target.backlog_bytes + size > relay_bytes
+            or target.backlog_messages >= MAX_OUTBOUND_MESSAGES // 2
+        )
 
     def _room_list(self, msg: ListRooms) -> RoomList:
         budget = self.config.max_message_bytes - _LIST_HEADROOM
@@ -401,10 +495,9 @@ class LobbyCore:
     # --- errors and abuse ------------------------------------------------------------
 
     def _error(self, conn: _Conn, code: str, message: str, rid: Rid | None, now: float) -> Output:
-        """Answer with an error; past the error budget, close with 1008."""
-        conn.errors += 1
+        """Answer with an error; with the error budget spent, also close with 1008."""
         out: Output = [(conn.conn_id, ErrorMsg(code=code, message=message[:1024], rid=rid))]
-        if conn.errors > self.config.max_errors_before_close:
+        if not conn.errors.take(now):
             out.extend(self._kick(conn, "too many invalid messages", now))
         return out
 

@@ -7,7 +7,9 @@ runs the command line ``netcode lobby``.
 
 Each connection has its own writer task and outbound queue, so one slow client
 cannot stall the handler that relays a message to it (head-of-line blocking
-across clients).
+across clients). The queue's size is reported to the core after every change, so
+relays to a clogged client are refused (``peer_busy``, the sender's problem)
+before the queue reaches its hard cap (the client's problem: closed, not reading).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import hmac
 import http
+import ipaddress
 import itertools
 import json
 import logging
@@ -35,10 +38,11 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..config import IceServer, LobbyConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, LobbyProtocolError
 from ..lobby.messages import serialize
 from ..lobby.rooms import (
     CLOSE_POLICY_VIOLATION,
+    MAX_OUTBOUND_MESSAGES,
     CloseConnection,
     ConnId,
     DisconnectReason,
@@ -46,13 +50,10 @@ from ..lobby.rooms import (
     Output,
 )
 
-__all__ = ["LobbyServer", "cli_main", "serve_lobby"]
+__all__ = ["LobbyServer", "cli_main", "client_address", "serve_lobby"]
 
 log = logging.getLogger("netcode.lobby")
 
-# A client that lets this many messages (or _max_queued bytes) pile up unread is
-# dropped with 1008.
-MAX_OUTBOUND_QUEUE = 1_024
 # websockets' reason for a keepalive failure; maps to peer_left reason "timeout".
 _KEEPALIVE_CLOSE_CODE = 1011
 
@@ -61,12 +62,45 @@ _KEEPALIVE_CLOSE_CODE = 1011
 class _Link:
     """One websocket as the server sees it: its socket, queue and writer task."""
 
+    conn_id: ConnId
     ws: ServerConnection
-    queue: asyncio.Queue[str | CloseConnection] = field(default_factory=asyncio.Queue)
+    # Frames already UTF-8 encoded, so their size is exact and nothing encodes twice.
+    queue: asyncio.Queue[bytes | CloseConnection] = field(default_factory=asyncio.Queue)
     writer: asyncio.Task[None] | None = None
     closing: bool = False
     kicked: bool = False
-    queued_bytes: int = 0  # characters queued, ~bytes: bounds memory per slow reader
+    queued_bytes: int = 0  # bounds memory per slow reader
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...] = ()
+) -> str | None:
+    """The client's IP address for the per-address cap.
+
+    ``peer`` is the TCP peer. If it is a trusted proxy, the client is the rightmost
+    ``X-Forwarded-For`` entry that is not a trusted proxy itself (entries further
+    left were written by the client and prove nothing); an unreadable entry there
+    counts as the proxy itself, so a broken header never bypasses the cap.
+    """
+    nets = [ipaddress.ip_network(t, strict=False) for t in trusted_proxies]
+
+    def trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return ip is not None and any(ip in net for net in nets)
+
+    if peer is None or not forwarded_for or not trusted(_ip(peer)):
+        return peer
+    for hop in reversed(forwarded_for.split(",")):
+        ip = _ip(hop.strip())
+        if not trusted(ip):
+            return peer if ip is None else str(ip)
+    return peer
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
 
 
 def _format_url(host: str, port: int) -> str:
@@ -89,8 +123,6 @@ class LobbyServer:
         self._ids = itertools.count(1)
         self._started = time.monotonic()
         self._server: Server | None = None
-        # Per-connection outbound cap: a few full frames, at least 1 MiB.
-        self._max_queued = max(1 << 20, 4 * self.config.max_message_bytes)
         self._close_timeout = min(2.0, self.config.ping_timeout_s)
         self._host = ""
         self._port = 0
@@ -208,11 +240,12 @@ class LobbyServer:
 
     async def _handler(self, ws: ServerConnection) -> None:
         conn_id = next(self._ids)
-        link = _Link(ws)
+        link = _Link(conn_id, ws)
         self._links[conn_id] = link
         link.writer = asyncio.create_task(self._write_loop(link))
         try:
-            self._dispatch(self.core.connect(conn_id, time.monotonic()))
+            address = self._address_of(ws)
+            self._dispatch(self.core.connect(conn_id, time.monotonic(), address))
             async for data in ws:
                 self._dispatch(self.core.receive(conn_id, data, time.monotonic()))
         except WsConnectionClosed:
@@ -222,6 +255,12 @@ class LobbyServer:
             del self._links[conn_id]
             self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
             await self._stop_writer(link)
+
+    def _address_of(self, ws: ServerConnection) -> str | None:
+        remote = ws.remote_address
+        peer = str(remote[0]) if isinstance(remote, tuple) and remote else None
+        forwarded = ws.request.headers.get("X-Forwarded-For") if ws.request else None
+        return client_address(peer, forwarded, self.config.trusted_proxies)
 
     @staticmethod
     def _disconnect_reason(link: _Link) -> DisconnectReason:
@@ -252,12 +291,23 @@ class LobbyServer:
                 link.closing = link.kicked = True
                 link.queue.put_nowait(item)  # after the error reply queued before it
                 continue
-            text = serialize(item)
-            link.queued_bytes += len(text)
-            if link.queue.qsize() >= MAX_OUTBOUND_QUEUE or link.queued_bytes > self._max_queued:
+            try:
+                frame = serialize(item).encode("utf-8")
+            except (LobbyProtocolError, UnicodeEncodeError) as exc:
+                # The codec refuses what cannot be encoded at decode already; never
+                # let a miss kill the connection of the recipient.
+                log.warning("not sending an unencodable %s to %s: %s", item.TYPE, conn_id, exc)
+                continue
+            link.queued_bytes += len(frame)
+            too_many = link.queue.qsize() >= MAX_OUTBOUND_MESSAGES
+            if too_many or link.queued_bytes > self.config.max_outbound_bytes:
                 self._drop_slow_reader(conn_id, link)
             else:
-                link.queue.put_nowait(text)
+                link.queue.put_nowait(frame)
+                self._report_backlog(link)
+
+    def _report_backlog(self, link: _Link) -> None:
+        self.core.report_backlog(link.conn_id, link.queued_bytes, link.queue.qsize())
 
     def _drop_slow_reader(self, conn_id: ConnId, link: _Link) -> None:
         """A client that does not read would make us buffer without bound: close it
@@ -286,8 +336,9 @@ class LobbyServer:
                 if isinstance(item, CloseConnection):
                     await self._close_or_abort(link.ws, item.code, item.reason)
                     return
-                await link.ws.send(item)
+                await link.ws.send(item, text=True)
                 link.queued_bytes -= len(item)
+                self._report_backlog(link)
         except WsConnectionClosed:
             return
 
@@ -356,6 +407,19 @@ def _parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, default=d.max_connections, help="beyond: close 1013"
     )
     p.add_argument(
+        "--max-connections-per-ip",
+        type=int,
+        default=d.max_connections_per_ip,
+        help="per IPv4 address / IPv6 /64; beyond: close 1008; 0: no limit",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="reverse proxy (address or network) whose X-Forwarded-For is believed (repeatable)",
+    )
+    p.add_argument(
         "--max-message-bytes", type=int, default=d.max_message_bytes, help="beyond: close 1009"
     )
     p.add_argument("--max-metadata-bytes", type=int, default=d.max_metadata_bytes, help="per room")
@@ -363,13 +427,33 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=float,
         default=d.rate_limit_per_s,
-        help="messages/s per connection; beyond: close 1008",
+        help="messages/s per connection (sustained); beyond the burst: close 1008",
     )
+    p.add_argument("--rate-burst", type=float, default=d.rate_limit_burst, help="messages at once")
+    p.add_argument(
+        "--byte-rate-limit",
+        type=float,
+        default=d.byte_rate_limit_per_s,
+        help="bytes/s per connection (sustained); beyond the burst: close 1008",
+    )
+    p.add_argument("--byte-burst", type=int, default=d.byte_rate_burst, help="bytes at once")
     p.add_argument(
         "--max-errors",
         type=int,
         default=d.max_errors_before_close,
-        help="refused messages per connection; beyond: close 1008",
+        help="error budget: refused messages at once per connection; beyond: close 1008",
+    )
+    p.add_argument(
+        "--error-refill",
+        type=float,
+        default=d.error_refill_per_s,
+        help="errors/s the budget regains; 0: lifetime count",
+    )
+    p.add_argument(
+        "--max-outbound-bytes",
+        type=int,
+        default=d.max_outbound_bytes,
+        help="queued for one client; from half: relays to it refused (peer_busy); beyond: 1008",
     )
     p.add_argument(
         "--ping-interval", type=float, default=d.ping_interval_s, help="keepalive, seconds"
@@ -414,6 +498,7 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         max_message_bytes=args.max_message_bytes,
         max_rooms=args.max_rooms,
         max_connections=args.max_connections,
+        max_connections_per_ip=args.max_connections_per_ip or None,
         max_players_limit=args.max_players_limit,
         default_max_players=(
             min(LobbyConfig().default_max_players, args.max_players_limit)
@@ -422,7 +507,13 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         ),
         max_metadata_bytes=args.max_metadata_bytes,
         max_errors_before_close=args.max_errors,
+        error_refill_per_s=args.error_refill,
         rate_limit_per_s=args.rate_limit,
+        rate_limit_burst=args.rate_burst,
+        byte_rate_limit_per_s=args.byte_rate_limit,
+        byte_rate_burst=args.byte_burst,
+        max_outbound_bytes=args.max_outbound_bytes,
+        trusted_proxies=tuple(args.trusted_proxy),
         ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout,
         token=args.token or os.environ.get("NETCODE_LOBBY_TOKEN") or None,

@@ -212,9 +212,11 @@ class SignalingClient:
         return list(self._expect(reply, RoomList).rooms)
 
     async def send_signal(self, to: str, kind: str, data: Any = None) -> None:
-        """Relay ``data`` to peer ``to`` in our room. Fire-and-forget: the protocol
-        has no success reply; a refusal lands in :attr:`last_error`."""
-        msg = self._build(lambda rid: SendSignal(to=to, kind=kind, data=data, rid=rid), 0)
+        """Relay ``data`` to peer ``to`` in our room (None sends ``{}``: the protocol
+        requires a value). Fire-and-forget: the protocol has no success reply; a
+        refusal (e.g. ``peer_busy``) lands in :attr:`last_error`."""
+        payload = {} if data is None else data
+        msg = self._build(lambda rid: SendSignal(to=to, kind=kind, data=payload, rid=rid), 0)
         await self._send(msg)
 
     # --- events ----------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
@@ -9,7 +11,19 @@ from hypothesis import strategies as st
 from netcode.config import IceServer
 from netcode.lobby import messages as m
 
-__all__ = ["any_message", "by_type", "json_values", "metadata", "rids"]
+__all__ = [
+    "SURROGATE_SLOTS",
+    "KeyOf",
+    "any_message",
+    "by_type",
+    "hostile_strings",
+    "json_values",
+    "metadata",
+    "plant",
+    "rids",
+    "surrogate_cases",
+    "valid_client_base",
+]
 
 ids = st.text(min_size=1, max_size=m.MAX_ID_LEN)
 room_codes = st.text(min_size=1, max_size=m.MAX_ROOM_CODE_LEN)
@@ -65,10 +79,13 @@ _client: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
         metadata=metadata,
         rid=rids,
     ),
-    _pair(m.JoinRoom, room=room_codes, rid=rids),
+    # Blanks around a join code are stripped, so the code must not be all blank.
+    _pair(m.JoinRoom, room=room_codes.filter(lambda s: bool(s.strip())), rid=rids),
     _pair(m.LeaveRoom, rid=rids),
     _pair(m.ListRooms, game=st.none() | ids, rid=rids),
-    _pair(m.SendSignal, to=ids, kind=kinds, data=json_values, rid=rids),
+    _pair(
+        m.SendSignal, to=ids, kind=kinds, data=json_values.filter(lambda v: v is not None), rid=rids
+    ),
 ]
 _server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     _pair(
@@ -103,3 +120,81 @@ _server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
 # One strategy per message class, so every type gets its own round-trip test.
 by_type: dict[type[Any], st.SearchStrategy[Any]] = dict([*_client, *_server])
 any_message: st.SearchStrategy[m.Message] = st.one_of(*by_type.values())
+
+
+# --- lone surrogates planted in every string field of every client message --------
+
+# st.text() never draws surrogates itself, so the planted one stays lone (a high one
+# followed by a low one would be a valid pair once JSON-escaped).
+lone_surrogates = st.integers(0xD800, 0xDFFF).map(chr)
+hostile_strings: st.SearchStrategy[str] = st.builds(
+    lambda a, s, b: a + s + b, st.text(max_size=6), lone_surrogates, st.text(max_size=6)
+)
+
+RID = 7
+TO = "<to>"  # replaced by a real peer id by the test
+
+
+@dataclass(frozen=True)
+class KeyOf:
+    """A slot that is an object key: the key ``name`` is renamed to the hostile text."""
+
+    name: str
+
+
+Slot = tuple[str | int | KeyOf, ...]
+
+
+def valid_client_base(kind: str, to: str = TO) -> dict[str, Any]:
+    """A valid client message of each type, with a rid and an ignored extra field."""
+    bases: dict[str, dict[str, Any]] = {
+        "create_room": {"max_players": 4, "metadata": {"game": "pong", "tags": ["a"]}},
+        "join_room": {"room": "ABCDEF"},
+        "leave_room": {},
+        "list_rooms": {"game": "pong"},
+        "signal": {"to": to, "kind": "candidate", "data": {"c": "x", "l": ["y"]}},
+    }
+    return {"type": kind, "v": 1, "rid": RID, "extra": "x", **copy.deepcopy(bases[kind])}
+
+
+_COMMON: list[Slot] = [("type",), ("rid",), ("v",), ("extra",), (KeyOf("extra"),)]
+# Every place a string can sit, per client type (test_abuse checks none is missing).
+SURROGATE_SLOTS: dict[str, list[Slot]] = {
+    "create_room": [
+        *_COMMON,
+        ("metadata", "game"),
+        ("metadata", KeyOf("game")),
+        ("metadata", "tags", 0),
+    ],
+    "join_room": [*_COMMON, ("room",)],
+    "leave_room": _COMMON,
+    "list_rooms": [*_COMMON, ("game",)],
+    "signal": [
+        *_COMMON,
+        ("to",),
+        ("kind",),
+        ("data",),
+        ("data", "c"),
+        ("data", KeyOf("c")),
+        ("data", "l", 0),
+    ],
+}
+
+
+def plant(base: dict[str, Any], slot: Slot, hostile: str) -> dict[str, Any]:
+    """A deep copy of ``base`` with ``hostile`` at ``slot`` (a value, or a key name)."""
+    obj = copy.deepcopy(base)
+    target: Any = obj
+    for step in slot[:-1]:
+        target = target[step]
+    last = slot[-1]
+    if isinstance(last, KeyOf):
+        target[hostile] = target.pop(last.name)
+    else:
+        target[last] = hostile
+    return obj
+
+
+surrogate_cases: st.SearchStrategy[tuple[str, Slot, str]] = st.sampled_from(
+    [(kind, slot) for kind, slots in SURROGATE_SLOTS.items() for slot in slots]
+).flatmap(lambda ks: hostile_strings.map(lambda h: (ks[0], ks[1], h)))

@@ -22,6 +22,7 @@ def test_parse_serialize_round_trip(cls: type[m.Message]) -> None:
     def round_trip(message: m.Message) -> None:
         assert type(message) is cls
         text = m.serialize(message)
+        text.encode("utf-8")  # what goes on the wire is always valid UTF-8
         assert m.parse(text, origin=message.ORIGIN, max_bytes=2**24) == message
 
     round_trip()
@@ -92,8 +93,27 @@ def _code(text: str | bytes, origin: m.Origin = "client", max_bytes: int = 65_53
         ('{"type": "leave_room", "rid": true}', "bad_message"),
         ('{"type": "leave_room", "rid": 1e300}', "bad_message"),
         ('{"type": "leave_room", "rid": 9007199254740993}', "bad_message"),
-        ('{"type": "signal", "to": "p", "kind": "hack"}', "bad_message"),
+        ('{"type": "signal", "to": "p", "kind": "hack", "data": {}}', "bad_message"),
         ('{"type": "signal", "to": "p", "kind": "offer", "from": "x"}', "forbidden_field"),
+        # v is the JSON integer 1 or absent; booleans and floats are not it.
+        ('{"type": "leave_room", "v": true}', "unsupported_version"),
+        ('{"type": "leave_room", "v": 1.0}', "unsupported_version"),
+        ('{"type": "leave_room", "v": 1e0}', "unsupported_version"),
+        ('{"type": "leave_room", "v": "1"}', "unsupported_version"),
+        ('{"type": "leave_room", "v": 0}', "unsupported_version"),
+        # Integer fields take JSON integers only, like v.
+        ('{"type": "create_room", "max_players": 4.0}', "bad_message"),
+        ('{"type": "create_room", "max_players": 4e0}', "bad_message"),
+        ('{"type": "leave_room", "rid": 1.0}', "bad_message"),
+        # signal data is required: absent and null (= absent) are refused.
+        ('{"type": "signal", "to": "p", "kind": "bye"}', "bad_message"),
+        ('{"type": "signal", "to": "p", "kind": "bye", "data": null}', "bad_message"),
+        # Join codes: blanks stripped first, then 1..16 characters.
+        ('{"type": "join_room", "room": "    "}', "bad_message"),
+        ('{"type": "join_room", "room": " ABCDEFGHJKMNPQRST "}', "bad_message"),
+        # A lone surrogate, anywhere (see also test_abuse.py).
+        ('{"type": "join_room", "room": "AB\\ud800"}', "bad_message"),
+        ('{"type": "explode\\udfff"}', "bad_message"),
     ],
 )
 def test_malformed_client_messages(text: str, code: str) -> None:
@@ -164,3 +184,40 @@ def test_welcome_normalises_a_single_url() -> None:
     wire = json.loads(m.serialize(welcome))
     assert wire["ice_servers"] == [{"urls": ["stun:example.org"]}]
     assert wire["v"] == m.PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("v", ["", ',"v":1', ',"v":null'])
+def test_version_one_or_absent_is_accepted(v: str) -> None:
+    assert m.parse('{"type":"leave_room"' + v + "}", origin="client") == m.LeaveRoom()
+
+
+def test_from_null_means_absent() -> None:
+    msg = m.parse('{"type":"signal","to":"p","kind":"bye","data":{},"from":null}', origin="client")
+    assert msg == m.SendSignal(to="p", kind="bye", data={})
+
+
+@pytest.mark.parametrize("data", ["{}", "0", "false", '""', "[]"])
+def test_signal_data_may_be_any_value_but_null(data: str) -> None:
+    msg = m.parse('{"type":"signal","to":"p","kind":"bye","data":' + data + "}", origin="client")
+    assert isinstance(msg, m.SendSignal) and msg.data == json.loads(data)
+
+
+def test_signal_data_is_required_by_the_constructor_too() -> None:
+    with pytest.raises(LobbyProtocolError, match="data"):
+        m.SendSignal(to="p", kind="bye", data=None)
+    assert m.SendSignal(to="p", kind="bye", data={}).to_wire()["data"] == {}
+
+
+def test_join_code_is_stripped_before_its_length_is_checked() -> None:
+    padded = json.dumps({"type": "join_room", "room": " " * 20 + "k7qx2m\t\n" + " " * 20})
+    assert m.parse(padded, origin="client") == m.JoinRoom(room="k7qx2m")
+    assert m.JoinRoom(room="  ABCDEF ").room == "ABCDEF"
+
+
+def test_a_surrogate_in_rid_is_refused_without_echoing_it() -> None:
+    with pytest.raises(LobbyProtocolError) as info:
+        m.parse('{"type":"leave_room","rid":"r\\ud800"}', origin="client")
+    assert (info.value.code, info.value.rid) == ("bad_message", None)
+    with pytest.raises(LobbyProtocolError) as info:
+        m.parse('{"type":"leave_room","rid":"ok","x":["\\udc00"]}', origin="client")
+    assert (info.value.code, info.value.rid) == ("bad_message", "ok")

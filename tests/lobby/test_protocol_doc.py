@@ -79,3 +79,39 @@ def test_every_signal_kind_and_data_channel_type_is_documented() -> None:
     table = _section("2.4")
     for kind in MsgType:
         assert re.search(rf"^\|\s*{kind.value}\s*\|\s*{kind.name}\s*\|", table, re.MULTILINE), kind
+
+
+def test_every_close_reason_is_documented() -> None:
+    """The 1008/1013 reasons the server can send are in 1.9, word for word."""
+    root = DOC.parents[1] / "netcode"
+    source = (root / "lobby" / "rooms.py").read_text()
+    source += (root / "net" / "lobby_server.py").read_text()
+    reasons = set(re.findall(r'_kick\(conn, "([^"]+)"', source))
+    reasons |= set(re.findall(r'CloseConnection\(CLOSE_[A-Z_]+, "([^"]+)"\)', source))
+    reasons |= set(re.findall(r'why = "([^"]+)"', source))
+    reasons |= set(re.findall(r'CLOSE_POLICY_VIOLATION, "([^"]+)"', source))
+    assert len(reasons) >= 6, reasons
+    section = _section("1.9")
+    for reason in reasons:
+        assert f"`{reason}`" in section, reason
+
+
+def test_every_lobby_limit_is_documented_for_users() -> None:
+    """Each LobbyConfig field is named in LOBBY.md, each limit in PROTOCOL.md 1.10
+    and LOBBY.md's "Limits and abuse" table, each CLI flag in LOBBY.md."""
+    import dataclasses
+
+    from netcode.config import LobbyConfig
+    from netcode.net.lobby_server import _parser
+
+    lobby_doc = (DOC.parent / "LOBBY.md").read_text(encoding="utf-8")
+    abuse = lobby_doc.split("## Limits and abuse", 1)[1].split("\n## ", 1)[0]
+    limits = _section("1.10")
+    for f in dataclasses.fields(LobbyConfig):
+        assert f"`{f.name}`" in lobby_doc, f.name
+        if f.name.startswith("max_") or f.name.endswith(("_per_s", "_burst")):
+            assert f"`{f.name}`" in limits, f.name
+            assert f"`{f.name}`" in abuse, f.name
+    flags = {o for a in _parser()._actions for o in a.option_strings if o.startswith("--")}
+    for flag in flags - {"--help"}:
+        assert f"`{flag}" in lobby_doc, flag

@@ -130,10 +130,17 @@ def test_signal_is_stamped_and_stays_in_the_room(core: LobbyCore) -> None:
     assert out == [(2, m.SignalMsg(sender=str(core.peer_id(1)), kind="offer", data=data))]
     # Another room's peer and an unknown peer look the same: not in your room.
     for target in (core.peer_id(3), "nobody"):
-        ((conn, err),) = send(core, 1, {"type": "signal", "to": target, "kind": "bye", "rid": 3})
+        bye: dict[str, object] = {
+            "type": "signal",
+            "to": target,
+            "kind": "bye",
+            "data": {},
+            "rid": 3,
+        }
+        ((conn, err),) = send(core, 1, bye)
         assert conn == 1 and isinstance(err, m.ErrorMsg)
         assert (err.code, err.rid) == ("peer_not_in_room", 3)
-    ((_, err),) = send(core, 1, {"type": "signal", "to": core.peer_id(1), "kind": "bye"})
+    ((_, err),) = send(core, 1, {"type": "signal", "to": core.peer_id(1), "kind": "bye", "data": 0})
     assert isinstance(err, m.ErrorMsg) and err.code == "bad_target"
 
 
@@ -147,7 +154,7 @@ def test_spoofed_sender_is_refused(core: LobbyCore) -> None:
 @pytest.mark.parametrize(
     ("msg", "code"),
     [
-        ({"type": "signal", "to": "x", "kind": "offer"}, "not_in_room"),
+        ({"type": "signal", "to": "x", "kind": "offer", "data": {}}, "not_in_room"),
         ({"type": "leave_room"}, "not_in_room"),
     ],
 )
@@ -167,7 +174,7 @@ def test_out_of_state_in_room(core: LobbyCore) -> None:
 def test_illegal_transition_names_role_state_event(core: LobbyCore) -> None:
     assert ("lobby", "signal") not in TRANSITIONS
     with pytest.raises(IllegalTransition) as info:
-        core._transition(core._conns[1], m.LeaveRoom(), 0.0)
+        core._transition(core._conns[1], m.LeaveRoom(), 0.0, 0)
     assert (info.value.role, info.value.state, info.value.event) == (
         "lobby connection",
         "lobby",
@@ -239,13 +246,13 @@ def test_too_many_errors_closes_with_1008_and_cleans_up() -> None:
     assert core.state_of(2) is None and core.rooms()[code] == (1,)
 
 
-def test_rate_limit_closes_with_1008() -> None:
-    core = make_core(rate_limit_per_s=10.0)
+def test_rate_limit_closes_with_1008_past_the_burst() -> None:
+    core = make_core(rate_limit_per_s=10.0, rate_limit_burst=30.0)
     core.connect(1, 0.0)
     listing = json.dumps({"type": "list_rooms"})
-    results = [core.receive(1, listing, 0.0) for _ in range(11)]
-    assert all(isinstance(r[0][1], m.RoomList) for r in results[:10])
-    assert results[10] == [(1, CloseConnection(CLOSE_POLICY_VIOLATION, "rate limit exceeded"))]
+    results = [core.receive(1, listing, 0.0) for _ in range(31)]
+    assert all(isinstance(r[0][1], m.RoomList) for r in results[:30])
+    assert results[30] == [(1, CloseConnection(CLOSE_POLICY_VIOLATION, "rate limit exceeded"))]
     assert core.stats().connections == 0
 
 

@@ -1,8 +1,10 @@
 """Hypothesis state machine over the pure lobby core with several connections.
 
 Invariants: no room over capacity, no peer in two rooms, no message crosses rooms,
-leave/disconnect always clean up, empty rooms are removed, and the core's answer
-to every request matches a tiny model of what should happen.
+leave/disconnect always clean up, empty rooms are removed, no client address holds
+more connections than its cap, relays to a clogged recipient are refused (the
+sender told), and the core's answer to every request matches a tiny model of what
+should happen.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from netcode.config import LobbyConfig
 from netcode.lobby import messages as m
-from netcode.lobby.rooms import CloseConnection, LobbyCore, Output
+from netcode.lobby.rooms import MAX_OUTBOUND_MESSAGES, CloseConnection, LobbyCore, Output
 
 CONNS = st.integers(0, 5)
 KINDS = st.sampled_from(sorted(m.SIGNAL_KINDS))
+ADDRESSES = st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2", None])
+PER_IP = 2
+OUTBOUND = 4096
 
 
 class LobbyMachine(RuleBasedStateMachine):
@@ -31,10 +36,17 @@ class LobbyMachine(RuleBasedStateMachine):
             max_connections=5,
             max_errors_before_close=6,
             rate_limit_per_s=1e9,
+            max_connections_per_ip=PER_IP,
+            max_message_bytes=1024,
+            byte_rate_burst=1024,
+            byte_rate_limit_per_s=1e9,
+            max_outbound_bytes=OUTBOUND,
         )
         self.core = LobbyCore(config, randbelow=random.Random(0).randrange)
         self.now = 0.0
         self.known_codes: list[str] = ["NOROOM"]
+        self.address: dict[int, str | None] = {}  # the model's view of each address
+        self.backlog: dict[int, tuple[int, int]] = {}
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -43,6 +55,7 @@ class LobbyMachine(RuleBasedStateMachine):
         before = self.core.rooms()
         sender_room = self.core.room_of(conn)
         out = self.core.receive(conn, json.dumps(obj), self.now)
+        self.forget_closed()
         self.check_routing(conn, sender_room, before, out)
         return out
 
@@ -73,21 +86,38 @@ class LobbyMachine(RuleBasedStateMachine):
 
     # --- rules -----------------------------------------------------------------------
 
-    @rule(conn=CONNS)
-    def connect(self, conn: int) -> None:
+    def forget_closed(self) -> None:
+        for conn in list(self.address):
+            if self.core.state_of(conn) is None:
+                del self.address[conn]
+                self.backlog.pop(conn, None)
+
+    def same_host(self, a: str | None, b: str | None) -> bool:
+        """/64 for IPv6: the two documentation addresses share one."""
+        return a is not None and b is not None and a.split(":")[0] == b.split(":")[0]
+
+    @rule(conn=CONNS, address=ADDRESSES)
+    def connect(self, conn: int, address: str | None) -> None:
         if self.core.state_of(conn) is not None:
             return
         full = self.core.stats().connections >= self.core.config.max_connections
-        ((target, msg),) = self.core.connect(conn, self.now)
+        same = sum(self.same_host(a, address) for a in self.address.values())
+        over_ip = address is not None and same >= PER_IP
+        ((target, msg),) = self.core.connect(conn, self.now, address)
         assert target == conn
-        assert isinstance(msg, CloseConnection) == full
-        assert (self.core.state_of(conn) is None) == full
+        assert isinstance(msg, CloseConnection) == (full or over_ip)
+        if over_ip:
+            assert isinstance(msg, CloseConnection) and msg.code == 1008
+        assert (self.core.state_of(conn) is None) == (full or over_ip)
+        if not (full or over_ip):
+            self.address[conn] = address
 
     @rule(conn=CONNS, reason=st.sampled_from(["disconnected", "timeout", "kicked"]))
     def disconnect(self, conn: int, reason: str) -> None:
         room = self.core.room_of(conn)
         others = [c for c in self.core.rooms().get(room or "", ()) if c != conn]
         out = self.core.disconnect(conn, reason, self.now)  # type: ignore[arg-type]
+        self.forget_closed()
         assert self.core.state_of(conn) is None
         assert sorted(c for c, _ in out) == sorted(others)
         assert all(isinstance(e, m.PeerLeftMsg) and e.reason == reason for _, e in out)
@@ -144,14 +174,29 @@ class LobbyMachine(RuleBasedStateMachine):
             assert isinstance(reply, m.RoomLeft) == (state == "in_room")
         assert self.core.room_of(conn) is None
 
-    @rule(conn=CONNS, dest=CONNS, kind=KINDS, data=st.none() | st.integers())
-    def signal(self, conn: int, dest: int, kind: str, data: int | None) -> None:
+    @rule(conn=CONNS, nbytes=st.integers(0, OUTBOUND), messages=st.integers(0, 600))
+    def backlog_reported(self, conn: int, nbytes: int, messages: int) -> None:
+        self.core.report_backlog(conn, nbytes, messages)
+        if self.core.state_of(conn) is not None:
+            self.backlog[conn] = (nbytes, messages)
+
+    @rule(conn=CONNS, dest=CONNS, kind=KINDS, data=st.none() | st.integers() | st.text())
+    def signal(self, conn: int, dest: int, kind: str, data: int | str | None) -> None:
         to = self.core.peer_id(dest) or "gone"
         room = self.core.room_of(conn)
-        same = room is not None and room == self.core.room_of(dest)
-        out = self.send(conn, {"type": "signal", "to": to, "kind": kind, "data": data})
+        same = room is not None and room == self.core.room_of(dest) and conn != dest
+        obj: dict[str, object] = {"type": "signal", "to": to, "kind": kind, "data": data}
+        queued, messages = self.backlog.get(dest, (0, 0))
+        size = len(json.dumps(obj).encode())
+        clogged = queued + size > OUTBOUND // 2 or messages >= MAX_OUTBOUND_MESSAGES // 2
+        ok = same and data is not None and size <= 1024
+        out = self.send(conn, obj)
         delivered = [c for c, msg in out if isinstance(msg, m.SignalMsg)]
-        assert delivered == ([dest] if same and conn != dest else [])
+        assert delivered == ([dest] if ok and not clogged else [])
+        if ok and clogged:
+            reply = out[0][1]
+            assert isinstance(reply, m.ErrorMsg) and reply.code == "peer_busy"
+            assert self.core.state_of(dest) is not None  # the recipient is never blamed
 
     @rule(conn=CONNS)
     def list_rooms(self, conn: int) -> None:
@@ -188,6 +233,9 @@ class LobbyMachine(RuleBasedStateMachine):
             assert self.core.room_of(conn) is None
         stats = self.core.stats()
         assert stats.peers_in_rooms == len(seen) and stats.connections == len(connected)
+        assert set(self.address) == connected
+        for address in set(self.address.values()) - {None}:
+            assert sum(self.same_host(a, address) for a in self.address.values()) <= PER_IP
 
 
 TestLobbyMachine = LobbyMachine.TestCase

@@ -101,3 +101,30 @@ def test_cli_flags_map_to_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (stun.urls, stun.username) == (("stun:s:3478",), None)
     assert (turn.urls, turn.username, turn.credential) == (("turn:t:3478",), "u", "c")
     assert _config_from_args(_parser().parse_args(["--token", "flag"])).token == "flag"
+
+
+def test_cli_abuse_limit_flags_map_to_config() -> None:
+    argv = "--max-connections-per-ip 4 --rate-burst 50 --byte-rate-limit 1000"
+    argv += " --byte-burst 70000 --max-errors 7 --error-refill 0.5 --max-outbound-bytes 200000"
+    argv += " --trusted-proxy 127.0.0.1 --trusted-proxy 10.0.0.0/8"
+    config = _config_from_args(_parser().parse_args(argv.split()))
+    assert config.max_connections_per_ip == 4
+    assert (config.rate_limit_burst, config.byte_rate_limit_per_s) == (50.0, 1000.0)
+    assert (config.byte_rate_burst, config.max_outbound_bytes) == (70_000, 200_000)
+    assert (config.max_errors_before_close, config.error_refill_per_s) == (7, 0.5)
+    assert config.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    defaults = _config_from_args(_parser().parse_args([]))
+    assert defaults.max_connections_per_ip == 32 and defaults.trusted_proxies == ()
+    off = _config_from_args(_parser().parse_args(["--max-connections-per-ip", "0"]))
+    assert off.max_connections_per_ip is None
+
+
+def test_cli_refuses_bad_abuse_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--max-connections-per-ip", "-1"]) == 2
+    assert cli_main(["--byte-burst", "100"]) == 2  # below --max-message-bytes
+    assert cli_main(["--trusted-proxy", "proxy.example"]) == 2
+    err = capsys.readouterr().err
+    assert "max_connections_per_ip" in err and "byte_rate_burst" in err
+    assert "trusted_proxies" in err
+    assert cli_main(["--help"]) == 0
+    assert "--max-connections-per-ip" in capsys.readouterr().out

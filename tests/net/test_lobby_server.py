@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from netcode.config import LobbyConfig
 from netcode.errors import AuthError, ConfigError, ConnectionClosed, RoomFull, RoomNotFound
 from netcode.lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
-from netcode.net.lobby_server import serve_lobby
+from netcode.net.lobby_server import client_address, serve_lobby
 from netcode.net.signaling import SignalingClient
 from tests.conftest import TIMESCALE
 from tests.lobby.netutil import (
@@ -22,6 +28,14 @@ from tests.lobby.netutil import (
     raw_client,
     recv_json,
     wait_until,
+)
+from tests.lobby.strategies import (
+    RID,
+    SURROGATE_SLOTS,
+    Slot,
+    plant,
+    surrogate_cases,
+    valid_client_base,
 )
 
 
@@ -79,11 +93,13 @@ async def test_client_cannot_spoof_the_sender() -> None:
         await ws.send(json.dumps({"type": "join_room", "room": room, "rid": 1}))
         assert (await recv_json(ws))["type"] == "room_joined"
         assert isinstance(await next_event(a), PeerJoinedMsg)
-        spoof = {"type": "signal", "to": a.peer_id, "kind": "offer", "from": "someone-else"}
+        spoof: dict[str, object] = {"type": "signal", "to": a.peer_id, "kind": "offer"}
+        spoof["from"] = "someone-else"
         await ws.send(json.dumps(spoof))
         assert (await recv_json(ws))["code"] == "forbidden_field"
-        await ws.send(json.dumps({"type": "signal", "to": a.peer_id, "kind": "bye"}))
-        assert await next_event(a) == SignalMsg(sender=welcome["peer_id"], kind="bye")
+        spoof["from"] = None  # null means absent: accepted
+        await ws.send(json.dumps({**spoof, "data": {}, "kind": "bye"}))
+        assert await next_event(a) == SignalMsg(sender=welcome["peer_id"], kind="bye", data={})
 
 
 async def test_concurrent_joins_never_overfill_a_room() -> None:
@@ -148,7 +164,8 @@ async def test_garbage_gets_errors_and_others_keep_working() -> None:
                 ('{"type":"create_room","max_players":"four"}', "bad_message"),
                 ('{"type":"self_destruct"}', "unknown_type"),
                 ('{"type":"join_room","v":99,"room":"X"}', "unsupported_version"),
-                ('{"type":"signal","to":"x","kind":"offer"}', "not_in_room"),
+                ('{"type":"signal","to":"x","kind":"offer","data":{}}', "not_in_room"),
+                ('{"type":"signal","to":"x","kind":"offer"}', "bad_message"),  # no data
                 ("[" * 2000 + "]" * 2000, "bad_json"),
             ]
             for frame, code in cases:
@@ -187,7 +204,9 @@ def reply_rid_echoed(reply: dict[str, object]) -> bool:
 
 
 async def test_too_many_errors_closes_with_1008() -> None:
-    async with lobby(max_errors_before_close=3) as server, raw_client(server.url) as ws:
+    # No refill: the test must not depend on how fast the four frames travel.
+    config = {"max_errors_before_close": 3, "error_refill_per_s": 0.0}
+    async with lobby(**config) as server, raw_client(server.url) as ws:
         await recv_json(ws)
         for _ in range(4):
             await ws.send("nope")
@@ -201,14 +220,31 @@ async def test_too_many_errors_closes_with_1008() -> None:
 
 
 async def test_rate_limit_closes_with_1008() -> None:
-    async with lobby(rate_limit_per_s=5.0) as server, raw_client(server.url) as ws:
+    config = {"rate_limit_per_s": 5.0, "rate_limit_burst": 10.0}
+    async with lobby(**config) as server, raw_client(server.url) as ws:
         await recv_json(ws)
         for _ in range(50):
             await ws.send('{"type":"list_rooms"}')
+        replies = 0
         with pytest.raises(WsConnectionClosed):
             while True:
                 await recv_json(ws)
+                replies += 1
         assert ws.close_code == 1008 and ws.close_reason == "rate limit exceeded"
+        assert 10 <= replies < 50  # the burst, plus what refilled meanwhile
+
+
+async def test_a_client_that_stalled_catches_up_with_a_burst() -> None:
+    """Hundreds of messages queued during a stall arrive at once: all answered."""
+    async with lobby() as server, raw_client(server.url) as ws:
+        await recv_json(ws)
+        await ws.send('{"type":"list_rooms"}')  # a warm-up round trip
+        assert (await recv_json(ws))["type"] == "room_list"
+        for rid in range(600):  # 3 s of the sustained 200/s, at once
+            await ws.send(json.dumps({"type": "list_rooms", "rid": rid}))
+        rids = [(await recv_json(ws))["rid"] for _ in range(600)]
+        assert rids == list(range(600))
+        assert server.health()["connections"] == 1
 
 
 async def test_token_auth() -> None:
@@ -279,7 +315,8 @@ async def test_dead_client_is_timed_out_by_keepalive() -> None:
 
 async def test_many_clients_in_many_rooms() -> None:
     """60 clients in 15 rooms of 4; every room sees exactly its own traffic."""
-    async with lobby() as server, clients(server.url, 60) as everyone:
+    # All 60 come from 127.0.0.1: lift the per-address cap (32 by default).
+    async with lobby(max_connections_per_ip=None) as server, clients(server.url, 60) as everyone:
         groups = [everyone[i : i + 4] for i in range(0, 60, 4)]
         infos = await asyncio.gather(*(g[0].create_room(max_players=4) for g in groups))
         await asyncio.gather(
@@ -306,10 +343,13 @@ async def test_many_clients_in_many_rooms() -> None:
             assert event.sender == group[3].peer_id and event.data == {"n": group[3].peer_id}
 
 
-async def test_a_client_that_stops_reading_is_dropped() -> None:
-    """Relays to a non-reader are buffered only up to a bound, then it is closed."""
-    config = {"rate_limit_per_s": 100_000.0, "ping_timeout_s": 1.0}
-    async with lobby(**config) as server, clients(server.url, 1) as (a,):
+async def test_a_client_that_stops_reading_its_own_replies_is_dropped() -> None:
+    """Only the server's own replies can fill a queue to its hard cap (relays stop
+    at half): a client that asks and never reads is closed, the others stay."""
+    config = {"rate_limit_per_s": 1e6, "rate_limit_burst": 1e6, "ping_timeout_s": 1.0}
+    async with lobby(**config) as server, clients(server.url, 16) as (a, *hosts):
+        pad = {"pad": "x" * 3_900}  # 15 rooms: each room_list reply is ~60 KB
+        await asyncio.gather(*(h.create_room(metadata=pad) for h in hosts))
         room = (await a.create_room()).room
         async with raw_client(server.url) as ws:
             await recv_json(ws)
@@ -317,18 +357,173 @@ async def test_a_client_that_stops_reading_is_dropped() -> None:
             joined = await recv_json(ws)
             assert isinstance(await next_event(a), PeerJoinedMsg)
             ws.transport.pause_reading()
-            blob = "x" * 60_000
             left = None
-            async with asyncio.timeout(TIMEOUT * 3):
-                while left is None:  # ~60 KB per signal until the server gives up on ws
-                    await a.send_signal(joined["peer_id"], "offer", {"sdp": blob})
-                    events = [e for e in a.poll_events() if isinstance(e, PeerLeftMsg)]
-                    left = events[0] if events else None
-                    await asyncio.sleep(0)  # let the reader task run
-            assert left == PeerLeftMsg(room=room, peer_id=joined["peer_id"], reason="kicked")
+            with contextlib.suppress(WsConnectionClosed):
+                async with asyncio.timeout(TIMEOUT * 3):
+                    while left is None:
+                        await ws.send('{"type":"list_rooms"}')
+                        events = [e for e in a.poll_events() if isinstance(e, PeerLeftMsg)]
+                        left = events[0] if events else None
+            final = left or await next_event(a)
+            assert final == PeerLeftMsg(room=room, peer_id=joined["peer_id"], reason="kicked")
             ws.transport.abort()
-        health = server.health()
-        assert (health["rooms"], health["peers_in_rooms"]) == (1, 1)
+        assert (await a.list_rooms())[0].players == 1
+        assert server.health()["connections"] == 16
+
+
+async def _flood(ws: ClientConnection, frame: str, errors: list[str]) -> None:
+    """Send ``frame`` until the server closes ``ws``; collect the error codes."""
+
+    async def read() -> None:
+        with contextlib.suppress(WsConnectionClosed):
+            async for text in ws:
+                errors.append(json.loads(text).get("code", ""))
+
+    reader = asyncio.create_task(read())
+    try:
+        with contextlib.suppress(WsConnectionClosed):
+            async with asyncio.timeout(TIMEOUT * 3):
+                while True:
+                    await ws.send(frame)
+        async with asyncio.timeout(TIMEOUT):
+            await reader
+    finally:
+        reader.cancel()
+
+
+async def _joined_raw(ws: ClientConnection, room: str) -> str:
+    peer_id = (await recv_json(ws))["peer_id"]
+    await ws.send(json.dumps({"type": "join_room", "room": room}))
+    assert (await recv_json(ws))["type"] == "room_joined"
+    return str(peer_id)
+
+
+async def _drain_until_left(victim: SignalingClient, flooder: str) -> int:
+    """Events until the flooder's peer_left (reason kicked); returns the signals seen."""
+    signals = 0
+    while True:
+        event = await next_event(victim)
+        if isinstance(event, PeerLeftMsg) and event.peer_id == flooder:
+            assert event.reason == "kicked"
+            return signals
+        signals += isinstance(event, SignalMsg)
+
+
+async def test_a_byte_flooder_is_closed_and_its_victim_stays() -> None:
+    """One member pushes 60 KB signals at another as fast as it can: the flooder
+    is closed for its byte budget; the victim, not even reading, is kept."""
+    async with (
+        lobby(ping_interval_s=60.0) as server,
+        clients(server.url, 2) as (victim, observer),
+        raw_client(server.url) as ws,
+    ):
+        room = (await victim.create_room()).room
+        await observer.join_room(room)
+        flooder = await _joined_raw(ws, room)
+        victim._ws.transport.pause_reading()  # the worst case: a victim that is slow
+        data = {"sdp": "x" * 60_000}
+        errors: list[str] = []
+        await _flood(
+            ws,
+            json.dumps({"type": "signal", "to": victim.peer_id, "kind": "offer", "data": data}),
+            errors,
+        )
+        assert ws.close_code == 1008 and ws.close_reason == "byte rate limit exceeded"
+        victim._ws.transport.resume_reading()
+        assert await _drain_until_left(victim, flooder) >= 1  # some got through first
+        assert await _drain_until_left(observer, flooder) == 0
+        assert [r.players for r in await victim.list_rooms()] == [2]
+        await victim.send_signal(observer.peer_id, "bye")
+        assert await next_event(observer) == SignalMsg(sender=victim.peer_id, kind="bye", data={})
+
+
+async def test_signals_to_a_clogged_peer_get_peer_busy_and_the_sender_pays() -> None:
+    """Byte budgets lifted: the recipient's queue fills; the sender gets peer_busy,
+    then is closed for its error budget; the recipient is never dropped."""
+    config = {
+        "ping_interval_s": 60.0,
+        "rate_limit_per_s": 1e6,
+        "rate_limit_burst": 1e6,
+        "byte_rate_limit_per_s": 1e12,
+        "byte_rate_burst": 2**40,
+        "max_errors_before_close": 5,
+        "error_refill_per_s": 0.0,
+    }
+    async with (
+        lobby(**config) as server,
+        clients(server.url, 1) as (victim,),
+        raw_client(server.url) as ws,
+    ):
+        room = (await victim.create_room()).room
+        flooder = await _joined_raw(ws, room)
+        assert isinstance(await next_event(victim), PeerJoinedMsg)
+        victim._ws.transport.pause_reading()
+        data = {"sdp": "x" * 60_000}
+        errors: list[str] = []
+        await _flood(
+            ws,
+            json.dumps({"type": "signal", "to": victim.peer_id, "kind": "offer", "data": data}),
+            errors,
+        )
+        assert errors == ["peer_busy"] * 6
+        assert ws.close_code == 1008 and ws.close_reason == "too many invalid messages"
+        victim._ws.transport.resume_reading()
+        assert await _drain_until_left(victim, flooder) >= 8  # 512 KiB were relayed
+        assert [r.players for r in await victim.list_rooms()] == [1]
+        assert server.health()["connections"] == 1
+
+
+async def test_connections_per_address_are_capped() -> None:
+    async with lobby(max_connections_per_ip=3) as server, clients(server.url, 3) as three:
+        with pytest.raises(ConnectionClosed, match="1008"):
+            await SignalingClient.connect(server.url, timeout=TIMEOUT)
+        async with raw_client(server.url) as ws:
+            with pytest.raises(WsConnectionClosed):
+                await recv_json(ws)
+            assert ws.close_reason == "too many connections from your address"
+        # The three already in keep working, and a freed slot can be taken again.
+        room = (await three[0].create_room()).room
+        await three[1].join_room(room)
+        await three[2].close()
+        await wait_until(lambda: server.health()["connections"] == 2, "slot freed")
+        async with await SignalingClient.connect(server.url, timeout=TIMEOUT) as again:
+            assert (await again.join_room(room)).peers == (three[0].peer_id, three[1].peer_id)
+
+
+async def test_trusted_proxy_forwarded_addresses_are_capped_per_client() -> None:
+    config = {"max_connections_per_ip": 1, "trusted_proxies": ("127.0.0.0/8",)}
+    async with lobby(**config) as server:
+
+        def via_proxy(client: str) -> Any:
+            # What nginx sends: anything the client claimed, then the address it saw.
+            headers = {"X-Forwarded-For": f"6.6.6.6, {client}"}
+            return raw_client(server.url, additional_headers=headers)
+
+        async with via_proxy("203.0.113.1") as one, via_proxy("203.0.113.2") as two:
+            assert (await recv_json(one))["type"] == "welcome"
+            assert (await recv_json(two))["type"] == "welcome"
+            async with via_proxy("203.0.113.1") as again:
+                with pytest.raises(WsConnectionClosed):
+                    await recv_json(again)
+                assert again.close_code == 1008
+            assert server.health()["connections"] == 2
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "expected"),
+    [
+        ("198.51.100.1", "203.0.113.1", "198.51.100.1"),  # untrusted peer: header ignored
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.1", "203.0.113.1"),
+        ("127.0.0.1", "6.6.6.6, 203.0.113.1", "203.0.113.1"),  # the client wrote 6.6.6.6
+        ("127.0.0.1", "203.0.113.1, 10.0.0.2", "203.0.113.1"),  # two trusted proxies
+        ("127.0.0.1", "garbage", "127.0.0.1"),  # unreadable: counts as the proxy
+        ("127.0.0.1", "10.0.0.2", "127.0.0.1"),  # only proxies: the nearest one
+        (None, "203.0.113.1", None),
+    ],
+)
+def test_client_address(peer: str | None, header: str | None, expected: str | None) -> None:
+    assert client_address(peer, header, ("127.0.0.1", "10.0.0.0/8")) == expected
 
 
 @pytest.mark.parametrize(
@@ -347,3 +542,70 @@ async def test_serve_lobby_rejects_bad_arguments(kwargs: dict[str, object]) -> N
         await serve_lobby(**kwargs)  # type: ignore[arg-type]
     async with await serve_lobby(config=LobbyConfig(max_rooms=5)) as server:
         assert server.port > 0
+
+
+# --- lone surrogates: the sender gets bad_message, nobody is disconnected ---------------
+
+
+def _no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+async def _surrogate_round(
+    member: SignalingClient, ws: ClientConnection, cases: list[tuple[str, Slot, str]]
+) -> None:
+    """``ws`` (in ``member``'s room) sends each hostile frame; then both still work."""
+    for kind, slot, hostile in cases:
+        frame = json.dumps(plant(valid_client_base(kind, to=member.peer_id), slot, hostile))
+        await ws.send(frame)
+        reply = await recv_json(ws)
+        assert (reply["type"], reply["code"]) == ("error", "bad_message"), (slot, reply)
+        assert reply.get("rid") == (None if slot == ("rid",) else RID)
+    # Both ends are still connected and relaying, in both directions.
+    me = {"type": "signal", "to": member.peer_id, "kind": "bye", "data": {"ok": "\u00e9"}}
+    await ws.send(json.dumps(me))
+    got = await next_event(member)
+    assert isinstance(got, SignalMsg) and got.data == {"ok": "\u00e9"}
+    await member.send_signal(got.sender, "bye", {"back": 1})
+    relayed = await recv_json(ws)
+    assert (relayed["type"], relayed["data"]) == ("signal", {"back": 1})
+
+
+async def _surrogate_scenario(cases: list[tuple[str, Slot, str]]) -> None:
+    # An error budget for every case: this tests the replies, not the budget.
+    config = {"max_errors_before_close": max(20, len(cases))}
+    async with lobby(**config) as server, clients(server.url, 1) as (member,):
+        room = (await member.create_room()).room
+        async with raw_client(server.url) as ws:
+            await _joined_raw(ws, room)
+            assert isinstance(await next_event(member), PeerJoinedMsg)
+            await _surrogate_round(member, ws, cases)
+            assert server.health()["connections"] == 2
+
+
+async def test_a_lone_surrogate_in_every_string_field(caplog: pytest.LogCaptureFixture) -> None:
+    """The issue's cases (signal.data drops the recipient, rid the sender, metadata
+    1011) and every other string slot of every client message, on real sockets."""
+    caplog.set_level(logging.WARNING)
+    cases = [(kind, slot, "a\ud800b") for kind, slots in SURROGATE_SLOTS.items() for slot in slots]
+    assert ("signal", ("data", "c"), "a\ud800b") in cases
+    assert ("create_room", ("metadata", "game"), "a\ud800b") in cases
+    await _surrogate_scenario(cases)
+    _no_errors_logged(caplog)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(surrogate_cases, min_size=1, max_size=4))
+def test_surrogate_fuzz_on_real_sockets(
+    caplog: pytest.LogCaptureFixture, cases: list[tuple[str, Slot, str]]
+) -> None:
+    """Hypothesis picks the message types, the fields and the hostile strings; a
+    fresh lobby per example, on 127.0.0.1."""
+    caplog.set_level(logging.WARNING)
+    asyncio.run(_surrogate_scenario(cases))
+    _no_errors_logged(caplog)

@@ -18,7 +18,7 @@ from netcode.errors import (
     LobbyError,
     LobbyProtocolError,
 )
-from netcode.lobby.messages import PeerJoinedMsg, RoomSummary
+from netcode.lobby.messages import PeerJoinedMsg, RoomSummary, SignalMsg
 from netcode.net.signaling import SignalingClient
 from tests.lobby.netutil import TIMEOUT, clients, lobby
 
@@ -157,3 +157,20 @@ async def test_poll_events_and_welcome_fields() -> None:
         await b.join_room(room)
         await a.list_rooms()  # b's join was processed before this reply was queued
         assert a.poll_events() == [PeerJoinedMsg(room=room, peer_id=b.peer_id)]
+
+
+async def test_send_signal_data_defaults_to_an_empty_object() -> None:
+    """The protocol requires signal data; None is sent as {} (and a value that is
+    not valid Unicode is refused before it reaches the wire)."""
+    async with lobby() as server, clients(server.url, 2) as (a, b):
+        room = (await a.create_room()).room
+        await b.join_room(room)
+        await b.send_signal(a.peer_id, "bye")
+        async with asyncio.timeout(TIMEOUT):
+            event = await a.next_event()
+            while not isinstance(event, SignalMsg):
+                event = await a.next_event()
+        assert event == SignalMsg(sender=b.peer_id, kind="bye", data={})
+        with pytest.raises(ConfigError, match="surrogate"):
+            await b.send_signal(a.peer_id, "bye", {"x": "\ud800"})
+        assert b.last_error is None
