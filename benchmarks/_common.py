@@ -81,8 +81,24 @@ TRANSPORTS: tuple[Transport, ...] = (
     Transport(
         "netcode_state",
         "netcode state",
-        "netcode.connect + embedded lobby, unordered channel (maxRetransmits=0)",
+        "netcode.connect + embedded lobby, unordered channel (maxRetransmits=0); both sides "
+        "receive through the session's event queue (async for event in session)",
         "conditioner below DTLS/SCTP, outbound on each peer (both directions)",
+    ),
+    Transport(
+        "netcode_state_handler",
+        "netcode state (handler)",
+        "as netcode state, but both sides receive with session.on_state(fn): the handler "
+        "runs in the receive path (the echo is sent from it), no event-queue hop",
+        "conditioner below DTLS/SCTP, outbound on each peer (both directions)",
+    ),
+    Transport(
+        "netcode_state_x2",
+        "netcode state x2",
+        "as netcode state (handler), both sessions with SessionConfig(state_copies=2): "
+        "every state packet is sent twice, the receiver keeps the first copy",
+        "conditioner below DTLS/SCTP, outbound on each peer (both directions); each copy "
+        "is its own datagram, lost independently",
     ),
     Transport(
         "aiortc_unordered",

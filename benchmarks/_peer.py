@@ -81,7 +81,7 @@ class Peer:
     def __init__(self) -> None:
         self.rec = Recorder()
         self._closers: list[Callable[[], Awaitable[None]]] = []
-        self._netcode: Any = None
+        self._netcode: dict[str, Any] = {}  # echo sessions by name
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
@@ -139,20 +139,31 @@ class Peer:
         self._closers.append(close)
         return answer
 
-    async def cmd_netcode_start(self) -> dict[str, Any]:
+    async def cmd_netcode_start(
+        self, name: str = "netcode", handler: bool = False, state_copies: int = 1
+    ) -> dict[str, Any]:
+        """Start a netcode echo session (own embedded lobby) under ``name``."""
         from benchmarks._transports import start_netcode_echo
 
-        info, session, close = await start_netcode_echo(self.rec.on_message)
-        self._netcode = session
+        if name in self._netcode:
+            raise ValueError(f"netcode echo {name!r} already running")
+        info, session, close = await start_netcode_echo(
+            self.rec.on_message, handler=handler, state_copies=state_copies
+        )
+        self._netcode[name] = session
         self._closers.append(close)
         return info
 
-    async def cmd_set_conditions(self, conditions: dict[str, Any] | None) -> dict[str, Any]:
+    async def cmd_set_conditions(
+        self, conditions: dict[str, Any] | None, name: str | None = None
+    ) -> dict[str, Any]:
+        """Conditions for the echo session ``name`` (every one when None)."""
         from netcode.config import NetworkConditions
 
-        if self._netcode is not None:
-            cond = NetworkConditions(**conditions) if conditions else None
-            self._netcode.set_conditions(cond)
+        cond = NetworkConditions(**conditions) if conditions else None
+        for key, session in self._netcode.items():
+            if name is None or key == name:
+                session.set_conditions(cond)
         return {}
 
     async def cmd_close_all(self) -> dict[str, Any]:
@@ -160,7 +171,7 @@ class Peer:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(close(), 10.0)
-        self._netcode = None
+        self._netcode = {}
         return {}
 
     async def cmd_ping(self) -> dict[str, Any]:

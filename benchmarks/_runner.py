@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,8 +28,10 @@ __all__ = [
     "IdleCpu",
     "PeerProcess",
     "SegmentResult",
+    "ab_ratios",
     "measure_idle",
     "run_ab",
+    "run_ab_rounds",
     "run_segment",
 ]
 
@@ -155,6 +158,7 @@ async def run_segment(
     client.on_echo = echoes
     begin = await peer.call("seg_begin", seg=seg)
     cpu0, wire0, wall0 = time.process_time(), client.wire_bytes(), time.monotonic()
+    drops0 = client.send_drops()
     loop = asyncio.get_running_loop()
     start = loop.time()
     for n in range(messages):
@@ -164,6 +168,7 @@ async def run_segment(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(echoes.done.wait(), drain_s)
     cpu1, wire1, wall1 = time.process_time(), client.wire_bytes(), time.monotonic()
+    drops1 = client.send_drops()
     window = cond.one_way_max_s + 1.0 / RATE_HZ
     end = await peer.call("seg_end", t_last=t_last, window=window)
     client.on_echo = lambda _m: None
@@ -183,6 +188,8 @@ async def run_segment(
             if wire0 is not None and wire1 is not None
             else None
         ),
+        # State the sender itself dropped (backpressure), where it counts them.
+        "send_drops": None if drops0 is None or drops1 is None else drops1 - drops0,
     }
     return SegmentResult(metrics, rtts)
 
@@ -237,3 +244,61 @@ async def run_ab(
     for client in clients.values():
         client.on_echo = lambda _m: None
     return {name: list(c.rtt.values()) for name, c in collectors.items()}
+
+
+async def run_ab_rounds(
+    clients: dict[str, Client],
+    *,
+    first_seg: int,
+    rounds: int,
+    messages: int,
+    size: int,
+    drain_s: float,
+    interleave: bool = True,
+) -> list[dict[str, list[float]]]:
+    """``rounds`` A/B rounds; RTTs per round and path.
+
+    ``interleave``: every path sends in the same ticks (:func:`run_ab`); else each
+    round runs one short segment per path, one path at a time, in an order that
+    rotates from round to round. Either way every connection stays open throughout,
+    so each path pays the same idle cost (timers, heartbeats) of the others.
+    """
+    names = sorted(clients)
+    out: list[dict[str, list[float]]] = []
+    seg = first_seg
+    for r in range(rounds):
+        if interleave:
+            out.append(
+                await run_ab(clients, first_seg=seg, messages=messages, size=size, drain_s=drain_s)
+            )
+            seg += len(names)
+            continue
+        shift = r % len(names)
+        rtts: dict[str, list[float]] = {}
+        for name in names[shift:] + names[:shift]:
+            one = {name: clients[name]}
+            rtts |= await run_ab(one, first_seg=seg, messages=messages, size=size, drain_s=drain_s)
+            seg += 1
+        out.append(rtts)
+    return out
+
+
+def ab_ratios(
+    per_round: list[dict[str, list[float]]], base: str, q: int = 50
+) -> dict[str, dict[str, float | None]]:
+    """Per path: median, min and max over rounds of (its p``q`` / ``base``'s p``q``)."""
+    ratios: dict[str, list[float]] = {}
+    for rtts in per_round:
+        ref = summarize(rtts.get(base, []), (q,))[f"p{q}"]
+        for name, values in rtts.items():
+            mine = summarize(values, (q,))[f"p{q}"]
+            if name != base and ref and mine is not None:
+                ratios.setdefault(name, []).append(mine / ref)
+    return {
+        name: {
+            "median": round(statistics.median(v), 3),
+            "min": round(min(v), 3),
+            "max": round(max(v), 3),
+        }
+        for name, v in ratios.items()
+    }

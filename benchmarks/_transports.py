@@ -1,8 +1,9 @@
-"""The five benchmarked paths: echo side (run in the peer process) and sender side.
+"""The benchmarked paths: echo side (run in the peer process) and sender side.
 
 Every sender-side client has the same small surface: ``send(obj)``,
 ``on_echo`` (called with each echoed message), ``set_conditions`` and
-``close``, plus ``wire_bytes()`` where the bytes on the wire can be counted.
+``close``, plus ``wire_bytes()`` where the bytes on the wire can be counted and
+``send_drops()`` where the sender counts state it dropped (backpressure).
 Impairment is applied where each mechanism allows (see ``TRANSPORTS`` in
 ``_common``): the datagram-level conditioner for WebRTC, the same pure model on
 each UDP datagram, and message-level delay only for TCP/websocket.
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks._common import Condition, encode_payload
-from netcode.config import NetworkConditions
+from netcode.config import NetworkConditions, SessionConfig
 from netcode.net.conditioner import Conditioner, DatagramLink
 
 __all__ = [
@@ -43,7 +44,8 @@ OnEcho = Callable[[Any], None]
 Close = Callable[[], Awaitable[None]]
 LOOPBACK = "127.0.0.1"
 WS_MAX = 1 << 16
-STATE_BUFFER_THRESHOLD = 16_384  # SessionConfig.state_buffer_threshold's default
+# Bare aiortc's max-rate probe drops like netcode does: above netcode's default.
+STATE_BUFFER_THRESHOLD = SessionConfig().state_buffer_threshold
 
 
 def pin_loopback() -> None:
@@ -170,10 +172,8 @@ async def rtc_answer(sdp: str, type: str, on_message: OnMessage) -> tuple[dict[s
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}, close
 
 
-def session_config() -> Any:
-    from netcode.config import SessionConfig
-
-    return SessionConfig(host_addresses=(LOOPBACK,), ice_servers=())
+def session_config(state_copies: int = 1) -> SessionConfig:
+    return SessionConfig(host_addresses=(LOOPBACK,), ice_servers=(), state_copies=state_copies)
 
 
 async def open_session(stack: contextlib.AsyncExitStack, url: str, **kwargs: Any) -> Any:
@@ -184,20 +184,33 @@ async def open_session(stack: contextlib.AsyncExitStack, url: str, **kwargs: Any
     return await stack.enter_async_context(netcode.connect(url, **kwargs))
 
 
-async def start_netcode_echo(on_message: OnMessage) -> tuple[dict[str, Any], Any, Close]:
-    """Embedded lobby + a netcode session that echoes state and events."""
+async def start_netcode_echo(
+    on_message: OnMessage, *, handler: bool = False, state_copies: int = 1
+) -> tuple[dict[str, Any], Any, Close]:
+    """Embedded lobby + a netcode session that echoes state and events.
+
+    ``handler``: state is echoed from ``session.on_state`` (in the receive path)
+    instead of from the event queue; events always come through the queue.
+    """
     import netcode
     from netcode.events import EventReceived, StateReceived
 
     stack = contextlib.AsyncExitStack()
     server = await stack.enter_async_context(await netcode.serve_lobby(host=LOOPBACK, port=0))
-    session = await open_session(stack, server.url, create=True)
+    config = session_config(state_copies)
+    session = await open_session(stack, server.url, create=True, config=config)
+
+    def echo_state(ev: StateReceived) -> None:
+        if on_message(ev.data):
+            session.send_state(ev.data, to=ev.peer_id)
+
+    if handler:
+        session.on_state(echo_state)
 
     async def echo() -> None:
         async for ev in session:
             if isinstance(ev, StateReceived):
-                if on_message(ev.data):
-                    session.send_state(ev.data, to=ev.peer_id)
+                echo_state(ev)
             elif isinstance(ev, EventReceived) and on_message(ev.data):
                 session.send_event(ev.data, to=ev.peer_id)
 
@@ -226,6 +239,9 @@ class Client:
         raise NotImplementedError
 
     def wire_bytes(self) -> int | None:
+        return None
+
+    def send_drops(self) -> int | None:
         return None
 
     async def close(self) -> None:
@@ -418,16 +434,19 @@ class RtcClient(Client):
 class NetcodeClient(Client):
     """netcode session; ``reliable`` picks send_event over send_state.
 
-    Conditions go to both sessions (this one and the echo peer's), because a
-    session applies its conditioner to what it sends.
+    Conditions go to both sessions (this one and the echo peer's, named ``echo``
+    there), because a session applies its conditioner to what it sends.
     """
 
-    def __init__(self, session: Any, peer_id: str, *, reliable: bool, remote: Any) -> None:
+    def __init__(
+        self, session: Any, peer_id: str, *, reliable: bool, remote: Any, echo: str | None = None
+    ) -> None:
         super().__init__()
         self.session = session
         self.peer_id = peer_id
         self.reliable = reliable
         self._remote = remote  # async (cmd, **kw) -> reply, to reach the echo process
+        self._echo = echo
 
     def send(self, obj: dict[str, Any]) -> None:
         if self.reliable:
@@ -439,10 +458,19 @@ class NetcodeClient(Client):
         mine = cond.conditions(seed)
         self.session.set_conditions(None if mine.is_clean else mine)
         theirs = None if mine.is_clean else dataclasses.asdict(cond.conditions(seed + 1))
-        await self._remote("set_conditions", conditions=theirs)
+        named = {} if self._echo is None else {"name": self._echo}
+        await self._remote("set_conditions", conditions=theirs, **named)
 
     def wire_bytes(self) -> int | None:
         return WireCounter.bytes
+
+    def send_drops(self) -> int | None:
+        if self.reliable:
+            return None
+        try:
+            return int(self.session.stats(self.peer_id).state_drops)
+        except KeyError:  # the peer is gone: nothing to count
+            return None
 
     async def close(self) -> None:
         """The runner closes the shared session."""

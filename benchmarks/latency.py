@@ -1,15 +1,19 @@
 """Side-by-side latency benchmark: netcode vs bare aiortc vs websocket relay vs raw UDP.
 
-Run: ``python -m benchmarks.latency [--quick] [--out DIR]`` (or ``netcode bench``).
+Run: ``python -m benchmarks.latency [--quick] [--out DIR] [--ab-only]`` (or ``netcode bench``).
 
-Five paths, 100 B and 1000 B msgpack payloads at 60 Hz, each echoed by a peer
-in a separate process, under six network conditions (clean, 2/5/10 % loss,
-20±5 ms one-way, 5 % + 20±5 ms). Per path and condition: echo RTT
+Seven paths (netcode state through the event queue, through an ``on_state``
+handler, and with ``state_copies=2``; netcode reliable; bare aiortc; websocket
+relay; raw UDP), 100 B and 1000 B msgpack payloads at 60 Hz, each echoed by a
+peer in a separate process, under six network conditions (clean, 2/5/10 %
+loss, 20±5 ms one-way, 5 % + 20±5 ms). Per path and condition: echo RTT
 percentiles, delivery, state age at the receiver, CPU per 1000 messages on
-each side, bytes on the wire. Plus netcode connect time for 2/4/8 peers, max
-sustained state rate and snapshot sizes (``benchmarks.snapshots`` if present).
-Writes ``latency.json`` + ``latency.png`` (``latency-quick.*`` with --quick)
-to ``benchmarks/results`` or ``--out``. docs/BENCHMARKS.md explains columns.
+each side, bytes on the wire. Plus an interleaved A/B of netcode vs bare
+aiortc on a clean link, netcode connect time for 2/4/8 peers, max sustained
+state rate and snapshot sizes (``benchmarks.snapshots`` if present). Writes
+``latency.json`` + ``latency.png`` (``latency-quick.*`` with --quick) to
+``benchmarks/results`` or ``--out``; ``--ab-only`` runs only the A/B rounds
+and writes ``latency-ab.json``. docs/BENCHMARKS.md explains columns.
 """
 
 from __future__ import annotations
@@ -41,8 +45,23 @@ from benchmarks._common import (
     make_payload,
     summarize,
 )
-from benchmarks._report import evaluate_goals, plot_cdf, results_table, write_json
-from benchmarks._runner import ROOT, PeerProcess, measure_idle, run_ab, run_segment
+from benchmarks._report import (
+    ab_table,
+    evaluate_goals,
+    markdown_redundancy,
+    plot_cdf,
+    redundancy_summary,
+    results_table,
+    write_json,
+)
+from benchmarks._runner import (
+    ROOT,
+    PeerProcess,
+    ab_ratios,
+    measure_idle,
+    run_ab_rounds,
+    run_segment,
+)
 from benchmarks._transports import (
     LOOPBACK,
     Client,
@@ -54,23 +73,38 @@ from benchmarks._transports import (
     WsClient,
     open_session,
     pin_loopback,
+    session_config,
 )
 
-__all__ = ["Settings", "main", "run"]
+__all__ = ["Settings", "main", "run", "run_ab_only"]
 
 SEED = 1000
 ClientFactory = Callable[[contextlib.AsyncExitStack], Awaitable[dict[str, Client]]]
+BARE = "aiortc_unordered"
+AB_PATHS = (BARE, "netcode_state", "netcode_state_handler")
 
 
 class Settings:
-    def __init__(self, quick: bool, messages: int | None = None, kernel_loss: bool = False) -> None:
+    def __init__(
+        self,
+        quick: bool,
+        messages: int | None = None,
+        kernel_loss: bool = False,
+        *,
+        ab_only: bool = False,
+        ab_rounds: int | None = None,
+        ab_interleave: bool = True,
+    ) -> None:
         self.quick = quick
         self.kernel_loss = kernel_loss
         self.messages = messages or (15 if quick else 300)
         self.reliable_drain_s = 1.5 if quick else 5.0
         self.connect_reps = {2: 3, 4: 1, 8: 1} if quick else {2: 10, 4: 5, 8: 3}
         self.rate_seconds = 1.0 if quick else 3.0
-        self.ab_messages = 60 if quick else 600
+        # A/B: short rounds, so load drift between rounds shows up as the range.
+        self.ab_rounds = ab_rounds or ((2 if quick else 6) if ab_only else (1 if quick else 3))
+        self.ab_messages = 60 if quick else (300 if ab_only else 200)
+        self.ab_interleave = ab_interleave
         self.idle_seconds = 0.3 if quick else 1.0
 
 
@@ -197,15 +231,29 @@ class Bench:
         self._rate_probe = ("aiortc_unordered", client.send_if_room)
         return {"aiortc_unordered": client}
 
-    async def netcode(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+    async def _netcode_pair(
+        self, stack: contextlib.AsyncExitStack, name: str, *, handler: bool, copies: int = 1
+    ) -> tuple[NetcodeClient, NetcodeClient]:
+        """A netcode session linked to the peer's echo session ``name``: (state, events).
+
+        ``handler``: both sides take state from ``on_state`` (receive path); else
+        from the event queue. Everything else always drains through the queue.
+        """
         from netcode.events import EventReceived, StateReceived
 
-        info = await self.peer.call("netcode_start")
-        session = await open_session(stack, info["url"], room=info["room"])
+        info = await self.peer.call(
+            "netcode_start", name=name, handler=handler, state_copies=copies
+        )
+        config = session_config(copies)
+        session = await open_session(stack, info["url"], room=info["room"], config=config)
         await session.wait_for_peers(1, timeout=15.0)
         peer_id = next(iter(session.peers))
-        state = NetcodeClient(session, peer_id, reliable=False, remote=self.peer.call)
-        events = NetcodeClient(session, peer_id, reliable=True, remote=self.peer.call)
+        kw: dict[str, Any] = {"remote": self.peer.call, "echo": name}
+        state = NetcodeClient(session, peer_id, reliable=False, **kw)
+        events = NetcodeClient(session, peer_id, reliable=True, **kw)
+        if handler:
+            # Looked up per call: the runner swaps on_echo for every segment.
+            session.on_state(lambda ev: state.on_echo(ev.data))
 
         async def dispatch() -> None:
             async for ev in session:
@@ -216,11 +264,24 @@ class Bench:
 
         task = asyncio.ensure_future(dispatch())
         stack.callback(task.cancel)
+        return state, events
+
+    async def netcode(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        state, events = await self._netcode_pair(stack, "poll", handler=False)
+        session, peer_id = state.session, state.peer_id
         self._rate_probe = (
             "netcode_state",
             lambda obj: bool(session.send_state(obj, to=peer_id)),
         )
         return {"netcode_state": state, "netcode_reliable": events}
+
+    async def netcode_handler(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        state, _ = await self._netcode_pair(stack, "handler", handler=True)
+        return {"netcode_state_handler": state}
+
+    async def netcode_x2(self, stack: contextlib.AsyncExitStack) -> dict[str, Client]:
+        state, _ = await self._netcode_pair(stack, "x2", handler=True, copies=2)
+        return {"netcode_state_x2": state}
 
     async def kernel_loss_websocket(self) -> dict[str, Any]:
         """The websocket relay with real (kernel) packet loss, echo peer in a namespace."""
@@ -254,21 +315,25 @@ class Bench:
     # -- extras ------------------------------------------------------------
 
     async def overhead_ab(self) -> dict[str, Any] | None:
-        """netcode state vs bare aiortc, both open, sends interleaved (clean link)."""
-        self.step("A/B: netcode state vs bare aiortc")
+        """Bare aiortc vs netcode poll vs netcode handler: all open, clean link, in rounds."""
+        s = self.settings
+        self.step(f"A/B: {s.ab_rounds} rounds x {s.ab_messages} messages")
         try:
             async with contextlib.AsyncExitStack() as stack:
-                clients = {
-                    "aiortc_unordered": (await self.aiortc(stack))["aiortc_unordered"],
+                clients: dict[str, Client] = {
+                    **await self.aiortc(stack),
                     "netcode_state": (await self.netcode(stack))["netcode_state"],
+                    **await self.netcode_handler(stack),
                 }
                 self._rate_probe = None
                 self.seg += 10
-                rtts = await run_ab(
-                    clients, first_seg=self.seg, messages=self.settings.ab_messages,
-                    size=SIZES[0], drain_s=1.0,
+                t0 = await _cpu_now(self.peer)
+                per_round = await run_ab_rounds(
+                    clients, first_seg=self.seg, rounds=s.ab_rounds, messages=s.ab_messages,
+                    size=SIZES[0], drain_s=1.0, interleave=s.ab_interleave,
                 )  # fmt: skip
-                self.seg += len(clients)
+                t1 = await _cpu_now(self.peer)
+                self.seg += len(clients) * s.ab_rounds
         except Exception as exc:
             self.errors["overhead_ab"] = f"{type(exc).__name__}: {exc}"
             return None
@@ -277,14 +342,7 @@ class Bench:
             with contextlib.suppress(Exception):
                 await self.peer.call("close_all")
             self.advance()
-        out: dict[str, Any] = {
-            key: {"rtt_ms": summarize(v), "echoed": len(v)} for key, v in rtts.items()
-        }
-        bare, nc = out["aiortc_unordered"]["rtt_ms"]["p50"], out["netcode_state"]["rtt_ms"]["p50"]
-        out["messages"] = self.settings.ab_messages
-        out["payload_bytes"] = SIZES[0]
-        out["p50_ratio"] = round(nc / bare, 3) if nc and bare else None
-        return out
+        return _ab_document(s, per_round, t0, t1)
 
     async def max_rate(self, label: str, send: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Offer state as fast as the loop allows; count what the peer receives.
@@ -349,6 +407,42 @@ class Bench:
             return (time.perf_counter() - t0) * 1000.0
 
 
+async def _cpu_now(peer: PeerProcess) -> dict[str, float]:
+    """CPU seconds so far of this process and the echo peer, and the wall clock."""
+    reply = await peer.call("ping")
+    return {"sender": time.process_time(), "peer": reply["cpu"], "wall": time.monotonic()}
+
+
+def _ab_document(
+    s: Settings, per_round: list[dict[str, list[float]]], t0: dict[str, float], t1: dict[str, float]
+) -> dict[str, Any]:
+    pooled: dict[str, list[float]] = {}
+    for rtts in per_round:
+        for key, values in rtts.items():
+            pooled.setdefault(key, []).extend(values)
+    wall = max(1e-9, t1["wall"] - t0["wall"])
+    return {
+        "paths": {k: {"rtt_ms": summarize(v), "echoed": len(v)} for k, v in pooled.items()},
+        "per_round": [
+            {k: summarize(v, (50, 99)) | {"echoed": len(v)} for k, v in rtts.items()}
+            for rtts in per_round
+        ],
+        "ratio_p50": ab_ratios(per_round, BARE, 50),
+        "ratio_p99": ab_ratios(per_round, BARE, 99),
+        "rounds": s.ab_rounds,
+        "messages_per_round": s.ab_messages,
+        "payload_bytes": SIZES[0],
+        "interleave": "tick" if s.ab_interleave else "segment",
+        "wall_s": round(wall, 1),
+        # Both processes together, all three connections: the load this A/B put on
+        # the machine (per-path CPU cannot be separated when sends interleave).
+        "cpu_s_per_s": {
+            "sender": round((t1["sender"] - t0["sender"]) / wall, 3),
+            "peer": round((t1["peer"] - t0["peer"]) / wall, 3),
+        },
+    }
+
+
 def _machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -356,6 +450,7 @@ def _machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
         "note": "shared 2-core machine; other work may run concurrently",
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -370,12 +465,15 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
         TimeElapsedColumn(), console=console, transient=False, auto_refresh=False,
     ) as progress:  # fmt: skip
         bench = Bench(settings, progress)
+        bench.extras["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
         bench.peer = await PeerProcess.start()
         try:
             await bench.run_group(["udp_raw"], bench.udp)
             await bench.run_group(["websocket_relay"], bench.websocket)
             await bench.run_group(["aiortc_unordered"], bench.aiortc)
             await bench.run_group(["netcode_state", "netcode_reliable"], bench.netcode)
+            await bench.run_group(["netcode_state_handler"], bench.netcode_handler)
+            await bench.run_group(["netcode_state_x2"], bench.netcode_x2)
             bench.extras["overhead_ab"] = await bench.overhead_ab()
         finally:
             await bench.peer.close()
@@ -388,6 +486,36 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
             connect = {}
         bench.step("done")
     return _document(settings, bench, connect, started)
+
+
+async def run_ab_only(settings: Settings, console: Console | None = None) -> dict[str, Any]:
+    """Only the A/B rounds (clean link): bare aiortc vs netcode poll vs netcode handler."""
+    pin_loopback()
+    WireCounter.install()
+    console = console or Console(stderr=True)
+    started = datetime.datetime.now(datetime.UTC)
+    machine = _machine()
+    with Progress(
+        TextColumn("{task.description:<40}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=False, auto_refresh=False,
+    ) as progress:  # fmt: skip
+        bench = Bench(settings, progress)
+        bench.peer = await PeerProcess.start()
+        try:
+            ab = await bench.overhead_ab()
+        finally:
+            await bench.peer.close()
+    machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return {
+        "schema": 1,
+        "quick": settings.quick,
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "overhead_ab": ab,
+        "errors": bench.errors,
+        "goals": evaluate_goals({}, {}, ab),
+        "duration_s": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1),
+    }
 
 
 def _snapshots(quick: bool) -> Any:
@@ -405,11 +533,15 @@ def _snapshots(quick: bool) -> Any:
 def _document(
     settings: Settings, bench: Bench, connect: dict[str, Any], started: datetime.datetime
 ) -> dict[str, Any]:
+    machine = _machine()
+    machine["loadavg_start"] = bench.extras.get("loadavg_start")
+    machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["sender_cpu_s"] = round(time.process_time(), 1)
     return {
         "schema": 1,
         "quick": settings.quick,
         "date": started.isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": machine,
         "config": {
             "rate_hz": RATE_HZ,
             "messages_per_segment": settings.messages,
@@ -427,6 +559,7 @@ def _document(
         "connect": connect,
         "max_rate": bench.extras.get("max_rate"),
         "overhead_ab": bench.extras.get("overhead_ab"),
+        "redundancy": redundancy_summary(bench.results),
         "idle_cpu_s_per_s": bench.idle,
         "snapshots": _snapshots(settings.quick),
         "errors": bench.errors,
@@ -446,6 +579,17 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also run the websocket relay with real packet loss (root, ip, nft: a netns)",
     )
+    parser.add_argument(
+        "--ab-only",
+        action="store_true",
+        help="only the A/B rounds on a clean link: bare aiortc vs netcode poll vs handler",
+    )
+    parser.add_argument("--ab-rounds", type=int, default=None, help="A/B rounds (default 6)")
+    parser.add_argument(
+        "--ab-segments",
+        action="store_true",
+        help="A/B: one path at a time per round (rotating) instead of sends in the same ticks",
+    )
     return parser.parse_args(argv)
 
 
@@ -454,7 +598,11 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         console.print(results_table(doc["results"], size, f"{size} B msgpack at {RATE_HZ} Hz"))
     console.print("connect (join -> all connected):", doc["connect"])
     console.print("max state rate (100 B):", doc["max_rate"])
-    console.print("A/B netcode state vs bare aiortc (interleaved):", doc["overhead_ab"])
+    if doc["overhead_ab"]:
+        console.print(ab_table(doc["overhead_ab"]))
+    for size in SIZES:
+        console.print(f"redundancy, state_copies=2 vs 1 (handler rows), {size} B:")
+        console.print(markdown_redundancy(doc["redundancy"], size), markup=False)
     for goal in doc["goals"]:
         mark = "[green]met[/]" if goal["met"] else "[red]NOT met[/]"
         console.print(f"{mark} {goal['goal']}: {goal['measured']} (target {goal['target']})")
@@ -462,10 +610,29 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         console.print("[red]errors:[/]", doc["errors"])
 
 
+def _main_ab(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    doc = asyncio.run(run_ab_only(settings, console))
+    stem = "latency-ab" + ("" if settings.ab_interleave else "-segments")
+    path = args.out / f"{stem}{'-quick' if args.quick else ''}.json"
+    write_json(path, doc)
+    if doc["overhead_ab"]:
+        console.print(ab_table(doc["overhead_ab"]))
+    for goal in doc["goals"]:
+        mark = "[green]met[/]" if goal["met"] else "[red]NOT met[/]"
+        console.print(f"{mark} {goal['goal']}: {goal['measured']} (target {goal['target']})")
+    console.print(f"wrote {path} in {doc['duration_s']} s")
+    return 1 if doc["errors"] else 0
+
+
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    settings = Settings(args.quick, args.messages, args.kernel_loss)
+    settings = Settings(
+        args.quick, args.messages, args.kernel_loss, ab_only=args.ab_only,
+        ab_rounds=args.ab_rounds, ab_interleave=not args.ab_segments,
+    )  # fmt: skip
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    if args.ab_only:
+        return _main_ab(args, settings, console)
     doc = asyncio.run(run(settings, console))
     stem = "latency-quick" if args.quick else "latency"
     samples: dict[str, dict[str, list[float]]] = doc.pop("_samples")

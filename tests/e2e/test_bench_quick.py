@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,11 @@ from benchmarks._common import (
     encode_payload,
     make_payload,
 )
+from benchmarks._report import evaluate_goals, redundancy_summary
+from benchmarks._runner import ab_ratios
+from benchmarks._transports import STATE_BUFFER_THRESHOLD
+from benchmarks.latency import AB_PATHS
+from netcode.config import SessionConfig
 from netcode.errors import DecodeError
 from tests.conftest import TIMESCALE
 
@@ -69,12 +75,77 @@ def test_quick_benchmark_writes_every_transport_and_condition(tmp_path: Path) ->
         assert _number(doc["connect"][n]["median_ms"])
     for path in ("netcode_state", "aiortc_unordered"):
         assert doc["max_rate"][path]["received_per_s"] > 0
-    ab = doc["overhead_ab"]
-    for path in ("netcode_state", "aiortc_unordered"):
-        assert ab[path]["echoed"] > 0
-        assert _number(ab[path]["rtt_ms"]["p50"])
-    assert {g["goal"] for g in doc["goals"]}  # goals are evaluated and reported
+    _check_ab(doc["overhead_ab"], rounds=1)
+    # Redundancy: every state packet twice, so the sender puts clearly more on the wire
+    # (each copy is a full DTLS/SCTP datagram; SACKs and heartbeats are not doubled).
+    for key in ("clean", "loss5_delay20"):
+        for size in SIZES:
+            red = doc["redundancy"][key][str(size)]
+            assert red["bytes_ratio"] >= 1.5, (key, size, red)
+            assert red["send_drops"]["x2"] is not None
+    names = {g["goal"] for g in doc["goals"]}
+    assert any("handler" in n for n in names) and any("x2" in n for n in names)
     assert all(isinstance(g["met"], bool) for g in doc["goals"])
+    assert all(_number(g["measured"]) for g in doc["goals"]), doc["goals"]
+
+
+def _check_ab(ab: dict[str, Any], rounds: int) -> None:
+    assert ab["rounds"] == rounds and len(ab["per_round"]) == rounds
+    for path in AB_PATHS:
+        assert ab["paths"][path]["echoed"] > 0, path
+        assert _number(ab["paths"][path]["rtt_ms"]["p50"]), path
+    for path in ("netcode_state", "netcode_state_handler"):
+        r = ab["ratio_p50"][path]
+        assert 0 < r["min"] <= r["median"] <= r["max"], (path, r)
+
+
+@pytest.mark.timeout(int(120 * TIMESCALE))
+def test_ab_only_writes_rounds_and_ratios(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.latency", "--quick", "--ab-only",
+         "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100 * TIMESCALE,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    doc = json.loads((tmp_path / "latency-ab-quick.json").read_text())
+    assert doc["errors"] == {}
+    assert "results" not in doc  # the A/B only
+    _check_ab(doc["overhead_ab"], rounds=2)
+    assert len(doc["goals"]) == 2 and all(_number(g["measured"]) for g in doc["goals"])
+
+
+def test_ab_ratios_are_per_round_against_the_base() -> None:
+    rounds = [
+        {"bare": [1.0, 1.0, 1.0], "a": [1.2, 1.2, 1.2], "b": [2.0, 2.0, 2.0]},
+        {"bare": [2.0, 2.0, 2.0], "a": [2.2, 2.2, 2.2], "b": [2.0, 2.0, 2.0]},
+        {"bare": [1.0, 1.0, 1.0], "a": [1.5, 1.5, 1.5], "b": []},
+    ]
+    ratios = ab_ratios(rounds, "bare")
+    assert ratios["a"] == {"median": 1.2, "min": 1.1, "max": 1.5}
+    assert ratios["b"] == {"median": 1.5, "min": 1.0, "max": 2.0}  # empty round skipped
+    assert "bare" not in ratios
+
+
+def test_redundancy_summary_compares_the_handler_rows() -> None:
+    def cell(wire: float, age: float) -> dict[str, Any]:
+        return {"wire_bytes_per_msg": wire, "age_ms": {"p99": age}, "rtt_ms": {"p99": 1.0},
+                "delivery_pct": 100.0, "send_drops": 0}  # fmt: skip
+
+    results = {
+        "netcode_state_handler": {"loss5": {"100": cell(250.0, 50.0)}},
+        "netcode_state_x2": {"loss5": {"100": cell(500.0, 40.0)}},
+    }
+    summary = redundancy_summary(results)
+    assert summary["loss5"]["100"]["bytes_ratio"] == 2.0
+    assert summary["loss5"]["100"]["age_p99_ms"] == {"x1": 50.0, "x2": 40.0}
+    assert set(summary) == {"loss5"}  # conditions without both rows are left out
+    goals = {g["goal"]: g for g in evaluate_goals(results, {})}
+    assert not any("x2" in name for name in goals)  # no 5% + 20 ms cell: not evaluated
+
+
+def test_bare_aiortc_drops_above_the_netcode_default() -> None:
+    assert SessionConfig().state_buffer_threshold == STATE_BUFFER_THRESHOLD
 
 
 @given(
