@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -346,7 +347,10 @@ async def test_many_clients_in_many_rooms() -> None:
 async def test_a_client_that_stops_reading_its_own_replies_is_dropped() -> None:
     """Only the server's own replies can fill a queue to its hard cap (relays stop
     at half): a client that asks and never reads is closed, the others stay."""
-    config = {"rate_limit_per_s": 1e6, "rate_limit_burst": 1e6, "ping_timeout_s": 1.0}
+    # No keepalive during the test (the non-reader would time out instead); a short
+    # close timeout (min(2 s, ping_timeout)) for the close frame that cannot get out.
+    config = {"rate_limit_per_s": 1e6, "rate_limit_burst": 1e6, "ping_interval_s": 60.0}
+    config["ping_timeout_s"] = 1.0
     async with lobby(**config) as server, clients(server.url, 16) as (a, *hosts):
         pad = {"pad": "x" * 3_900}  # 15 rooms: each room_list reply is ~60 KB
         await asyncio.gather(*(h.create_room(metadata=pad) for h in hosts))
@@ -356,6 +360,9 @@ async def test_a_client_that_stops_reading_its_own_replies_is_dropped() -> None:
             await ws.send(json.dumps({"type": "join_room", "room": room}))
             joined = await recv_json(ws)
             assert isinstance(await next_event(a), PeerJoinedMsg)
+            # A small receive window, so kernel buffers hold megabytes, not tens of them.
+            sock = ws.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             ws.transport.pause_reading()
             left = None
             with contextlib.suppress(WsConnectionClosed):
@@ -364,6 +371,7 @@ async def test_a_client_that_stops_reading_its_own_replies_is_dropped() -> None:
                         await ws.send('{"type":"list_rooms"}')
                         events = [e for e in a.poll_events() if isinstance(e, PeerLeftMsg)]
                         left = events[0] if events else None
+                        await asyncio.sleep(0)  # a send that does not block never yields
             final = left or await next_event(a)
             assert final == PeerLeftMsg(room=room, peer_id=joined["peer_id"], reason="kicked")
             ws.transport.abort()
@@ -385,6 +393,7 @@ async def _flood(ws: ClientConnection, frame: str, errors: list[str]) -> None:
             async with asyncio.timeout(TIMEOUT * 3):
                 while True:
                     await ws.send(frame)
+                    await asyncio.sleep(0)  # let the server (same loop) read it
         async with asyncio.timeout(TIMEOUT):
             await reader
     finally:
