@@ -213,6 +213,7 @@ class LobbyMachine(RuleBasedStateMachine):
         sender_room = self.core.room_of(conn)
         before = self.core.rooms()
         out = self.core.receive(conn, junk, self.now)
+        self.forget_closed()
         self.check_routing(conn, sender_room, before, out)
 
     # --- invariants ------------------------------------------------------------------
