@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import math
+import pstats
 import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -55,6 +58,7 @@ __all__ = [
     "bare_pad",
     "main",
     "make_world",
+    "profile_summary",
     "tick_loop",
 ]
 
@@ -144,6 +148,7 @@ class Plan:
     seconds: float
     rate: int
     phase: float = 0.0  # fraction of a period this process ticks after the host
+    profile: bool = False  # cProfile the window (slows Python code: shares, not totals)
 
     @property
     def w0(self) -> float:
@@ -166,10 +171,12 @@ class TickReport:
     ticks: int = 0  # ticks that began inside the window
     overruns: int = 0  # of those, ticks that began more than one period late
     work_ms: tuple[float, ...] = ()
+    profile: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.work_ms)
         return {
+            **({"profile": self.profile} if self.profile else {}),
             "cpu_s": round(self.cpu_s, 6),
             "wall_s": round(self.wall_s, 4),
             "ticks": self.ticks,
@@ -193,6 +200,9 @@ async def tick_loop(plan: Plan, tick: Callable[[float, int], None]) -> TickRepor
     """
     period = 1.0 / plan.rate
     origin = plan.start + plan.phase * period
+    # perf_counter (cProfile's default): process_time costs ~1 µs a call, which would
+    # slow the host several-fold; waiting in epoll is left out of the shares instead.
+    profiler = cProfile.Profile() if plan.profile else None
     cpu0 = wall0 = None
     work: list[float] = []
     overruns = 0
@@ -204,6 +214,8 @@ async def tick_loop(plan: Plan, tick: Callable[[float, int], None]) -> TickRepor
             break
         if cpu0 is None and begin >= plan.w0:
             cpu0, wall0 = time.process_time(), begin
+            if profiler is not None:
+                profiler.enable()  # every callback of this thread, not only ticks
         tick(begin, k)
         if cpu0 is not None:
             work.append((time.monotonic() - begin) * 1000.0)
@@ -211,9 +223,72 @@ async def tick_loop(plan: Plan, tick: Callable[[float, int], None]) -> TickRepor
     await _sleep_until(plan.w1)
     if cpu0 is None or wall0 is None:
         return TickReport()
-    return TickReport(
-        time.process_time() - cpu0, time.monotonic() - wall0, len(work), overruns, tuple(work)
-    )
+    cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
+    if profiler is not None:
+        profiler.disable()
+    summary = None if profiler is None else profile_summary(profiler)
+    return TickReport(cpu_s, wall_s, len(work), overruns, tuple(work), summary)
+
+
+WAIT = "event-loop wait (epoll)"
+# Where a function's time goes, by the file (or built-in) it lives in; first match wins.
+CATEGORIES = (
+    ("netcode/protocol/snapshot", "netcode snapshot encode"),
+    ("netcode/", "netcode other (session, link, wire)"),
+    ("aiortc/rtcsctptransport", "aiortc SCTP"),
+    ("aiortc/rtcdtlstransport", "aiortc DTLS"),
+    ("aiortc/", "aiortc other"),
+    ("aioice/", "aioice (ICE, UDP)"),
+    ("asyncio/", "asyncio"),
+    ("msgpack", "msgpack"),
+    ("benchmarks/", "benchmark (world, tick loop)"),
+    ("ssl", "OpenSSL (C)"),
+    ("crypt", "OpenSSL (C)"),
+    ("cffi", "OpenSSL (C)"),
+    ("sendto", "socket syscalls"),
+    ("recv", "socket syscalls"),
+    ("epoll", WAIT),
+)
+
+
+def _category(filename: str, name: str) -> str:
+    where = (filename + " " + name).replace("\\", "/").lower()
+    return next((label for key, label in CATEGORIES if key in where), "other")
+
+
+def profile_summary(profiler: cProfile.Profile, top: int = 15) -> dict[str, Any]:
+    """Own time shares by category (waiting in epoll left out), and the top functions.
+
+    A built-in with no category of its own (``len``, ``dict.get``, ...) is
+    charged to its callers, in proportion to the time each spent in it.
+    """
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    shares: dict[str, float] = {}
+    rows = []
+    for (filename, line, name), (_cc, calls, tt, cum, callers) in stats.items():
+        label = _category(filename, name)
+        if label == WAIT:
+            continue
+        rows.append((f"{Path(filename).name}:{line}:{name}", calls, tt, cum))
+        if label == "other" and filename == "~" and callers:
+            spent = sum(v[2] for v in callers.values()) or 1e-12
+            for (cfile, _cline, cname), v in callers.items():
+                owner = _category(cfile, cname)
+                shares[owner] = shares.get(owner, 0.0) + tt * v[2] / spent
+        else:
+            shares[label] = shares.get(label, 0.0) + tt
+    total = sum(shares.values()) or 1e-9
+    rows.sort(key=lambda r: -r[2])
+    return {
+        "profiled_s": round(total, 4),
+        "shares": {
+            k: round(v / total, 4) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])
+        },
+        "top": [
+            {"function": fn, "calls": calls, "tottime_s": round(tt, 5), "cumtime_s": round(cum, 5)}
+            for fn, calls, tt, cum in rows[:top]
+        ],
+    }
 
 
 class Recorder:

@@ -170,7 +170,9 @@ def _rows(doc: Mapping[str, Any]) -> list[list[str]]:
                 s = row.get(mode)
                 ratio = row["ratio"]["us_per_client_tick"] if mode == "netcode" else None
                 if s is None:
-                    rows.append([rate, n, mode, *(["not measured"] + ["-"] * 7)])
+                    cap = (doc.get("capped") or {}).get(mode)
+                    why = f"capped at N={cap['n']}" if cap and int(n) >= cap["n"] else "no data"
+                    rows.append([rate, n, mode, why, *(["-"] * 7)])
                     continue
                 rows.append([
                     rate, n, mode, _range(s["host_cpu"], 3), _range(s["us_per_client_tick"], 0),
@@ -197,6 +199,21 @@ def _fit_lines(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _notes(doc: Mapping[str, Any]) -> list[str]:
+    """Caps, and where the host's time went when profiled."""
+    out = [
+        f"{mode} capped at N={cap['n']}: {cap['why']}"
+        for mode, cap in (doc.get("capped") or {}).items()
+    ]
+    for mode, cell in (doc.get("profile") or {}).items():
+        prof = cell.get("profile") if cell else None
+        if not prof:
+            continue
+        shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in prof["shares"].items() if v >= 0.02)
+        out.append(f"profile {mode} (N={cell['n']}, {cell['rate']} Hz, host CPU time): {shares}")
+    return out
+
+
 def print_tables(console: Console, doc: Mapping[str, Any]) -> None:
     table = Table(title="Host scale: host CPU per N clients (median (range) of repeats)")
     for col in COLUMNS:
@@ -207,7 +224,7 @@ def print_tables(console: Console, doc: Mapping[str, Any]) -> None:
         table.add_row(*(row if key != last else ["", "", *row[2:]]))
         last = key
     console.print(table)
-    for line in _fit_lines(doc):
+    for line in [*_fit_lines(doc), *_notes(doc)]:
         console.print(line, highlight=False)
     if doc["errors"]:
         console.print("[red]errors:[/]", doc["errors"])
@@ -216,7 +233,8 @@ def print_tables(console: Console, doc: Mapping[str, Any]) -> None:
 def markdown_tables(doc: Mapping[str, Any]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(doc)]
-    return "\n".join([*lines, "", *(f"* {line}" for line in _fit_lines(doc))])
+    notes = [*_fit_lines(doc), *_notes(doc)]
+    return "\n".join([*lines, "", *(f"* {line}" for line in notes)])
 
 
 def plot(path: Path, doc: Mapping[str, Any]) -> None:

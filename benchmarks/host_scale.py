@@ -20,7 +20,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +145,9 @@ class Bench:
         self.cells: list[dict[str, Any]] = []
         self.setups: list[dict[str, Any]] = []
         self.errors: dict[str, str] = {}
-        # mode -> the N whose links did not come up in time; larger N are not tried
-        self.capped: dict[str, int] = {}
+        # mode -> where it stopped being measurable (larger N are not tried) and why
+        self.capped: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[str, Any] = {}
 
     async def start(self) -> None:
         procs = await asyncio.gather(
@@ -241,7 +242,9 @@ class Bench:
         b = await self.host.call("ping")
         return float((b["cpu"] - a["cpu"]) / max(1e-9, b["wall"] - a["wall"]))
 
-    async def _cell(self, mode: str, n: int, rate: int, rep: int) -> dict[str, Any]:
+    async def _cell(
+        self, mode: str, n: int, rate: int, rep: int, *, profile: bool = False
+    ) -> dict[str, Any]:
         assert self.host is not None
         s = self.settings
         plan = {
@@ -255,13 +258,22 @@ class Bench:
         # Client processes tick a third and two thirds of a period after the host,
         # as unsynchronised clients would, not all in the same instant.
         replies = await asyncio.gather(
-            self.host.call("run", wait_s=wait, **plan),
+            self.host.call("run", wait_s=wait, **plan, profile=profile),
             *(p.call("run", wait_s=wait, **plan, phase=(k + 1) / 3) for k, p in enumerate(active)),
         )
         host, clients = replies[0], replies[1:]
-        return cell_metrics(mode, n, rate, rep, host, clients)
+        cell = cell_metrics(mode, n, rate, rep, host, clients)
+        if profile:
+            cell["profile"] = host.get("profile")
+        return cell
 
-    async def setup_and_measure(self, mode: str, n: int, rep: int) -> None:
+    async def setup_and_measure(
+        self, mode: str, n: int, rep: int, *, profile_rate: int | None = None
+    ) -> None:
+        """One setup of ``mode`` with N clients, every rate measured on it, then torn down.
+
+        With ``profile_rate`` only that rate is measured, profiled, into ``self.profiles``.
+        """
         key = f"{mode}/N={n}/rep={rep}"
         await self._restart_dead()
         t0 = time.monotonic()
@@ -271,19 +283,47 @@ class Bench:
             record.update(await setup(n))
             record["setup_s"] = round(time.monotonic() - t0, 2)
             record["idle_cpu"] = round(await self._idle(), 4)
+            if profile_rate is not None:
+                self.console.print(f"  {key} {profile_rate} Hz, profiled", highlight=False)
+                self.profiles[mode] = await self._cell(mode, n, profile_rate, rep, profile=True)
+                return
             rates = self.settings.rates if rep % 2 == 0 else tuple(reversed(self.settings.rates))
             for rate in rates:
                 self.console.print(f"  {key} {rate} Hz", highlight=False)
                 self.cells.append(await self._cell(mode, n, rate, rep))
         except SetupFailed as exc:
             record["failed"] = str(exc)
-            self.capped.setdefault(mode, n)
         except Exception as exc:
             self.errors[key] = f"{type(exc).__name__}: {exc}"
         finally:
             self.setups.append(record)
             procs = [p for p in (self.host, *self.clients) if p is not None and p.alive]
             await asyncio.gather(*(p.call("close_all") for p in procs), return_exceptions=True)
+
+    def check_cap(self, n: int) -> None:
+        """Stop a design at N where none of its setups gave a usable measurement.
+
+        Unusable: its links did not come up in time, or in every cell the
+        client processes could not keep up (more than a fifth of their ticks
+        late, or most snapshots lost), which larger N only make worse; with a
+        full mesh that is where netcode's clients saturate this machine.
+        """
+        for mode in MODES:
+            mine = [
+                s for s in self.setups if (s["mode"], s["n"]) == (mode, n) and "skipped" not in s
+            ]
+            if mode in self.capped or not mine:
+                continue
+            cells = [c for c in self.cells if (c["mode"], c["n"]) == (mode, n)]
+            if any("failed" in s for s in mine) and not cells:
+                self.capped[mode] = {"n": n, "why": "links did not come up in time"}
+            elif cells and all(saturated(c) for c in cells):
+                self.capped[mode] = {"n": n, "why": "client processes saturated in every cell"}
+
+
+def saturated(cell: Mapping[str, Any]) -> bool:
+    late = cell["client_overruns"] > 0.2 * max(1, cell["client_ticks"])
+    return bool(late or cell["loss_pct"] > 50.0)
 
 
 def cell_metrics(
@@ -324,8 +364,8 @@ def _machine() -> dict[str, Any]:
     }
 
 
-async def run(settings: Settings, console: Console) -> dict[str, Any]:
-    """Every setup and cell; returns the JSON-able result document."""
+async def run(settings: Settings, console: Console, profile_n: int | None = None) -> dict[str, Any]:
+    """Every setup and cell (then, with ``profile_n``, one profiled cell per design)."""
     import netcode
     from netcode.config import LobbyConfig
 
@@ -340,10 +380,16 @@ async def run(settings: Settings, console: Console) -> dict[str, Any]:
                 for rep in range(settings.repeats):
                     for mode in MODES if rep % 2 == 0 else MODES[::-1]:
                         if mode in bench.capped:
-                            why = f"not tried: setup failed at N={bench.capped[mode]}"
+                            why = f"not tried: capped at N={bench.capped[mode]['n']}"
                             bench.setups.append({"mode": mode, "n": n, "rep": rep, "skipped": why})
                             continue
                         await bench.setup_and_measure(mode, n, rep)
+                bench.check_cap(n)
+            if profile_n is not None:
+                for mode in MODES:
+                    await bench.setup_and_measure(
+                        mode, profile_n, 0, profile_rate=settings.rates[0]
+                    )
         finally:
             await bench.stop()
     return _document(settings, bench, started)
@@ -372,6 +418,7 @@ def _document(settings: Settings, bench: Bench, started: datetime.datetime) -> d
         "setups": bench.setups,
         "cells": bench.cells,
         "capped": bench.capped,
+        "profile": bench.profiles or None,
         "errors": bench.errors,
         "duration_s": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1),
     }
@@ -385,6 +432,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--ns", type=str, default=None, help="comma-separated N (default: all)")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="measured window per cell")
+    parser.add_argument("--warmup", type=float, default=None, help="ticking before the window")
+    parser.add_argument(
+        "--profile", type=int, default=None, metavar="N",
+        help="then profile the host (cProfile, CPU time) at N clients, first rate, each design",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -394,10 +447,13 @@ def main(argv: list[str]) -> int:
     if args.ns:
         ns = tuple(int(v) for v in args.ns.split(","))
         settings = Settings(**{**asdict(settings), "ns": ns})
-    if args.repeats:
-        settings = Settings(**{**asdict(settings), "repeats": args.repeats})
+    for name, value in (
+        ("repeats", args.repeats), ("seconds", args.seconds), ("warmup_s", args.warmup),
+    ):  # fmt: skip
+        if value is not None:
+            settings = Settings(**{**asdict(settings), name: value})
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
-    doc = asyncio.run(run(settings, console))
+    doc = asyncio.run(run(settings, console, args.profile))
     stem = "host_scale-quick" if settings.quick else "host_scale"
     write_json(args.out / f"{stem}.json", doc)
     plot(args.out / f"{stem}.png", doc)
