@@ -259,7 +259,9 @@ class LobbyServer:
     def _address_of(self, ws: ServerConnection) -> str | None:
         remote = ws.remote_address
         peer = str(remote[0]) if isinstance(remote, tuple) and remote else None
-        forwarded = ws.request.headers.get("X-Forwarded-For") if ws.request else None
+        # Several X-Forwarded-For headers are one list, in order (RFC 9110 5.3).
+        headers = ws.request.headers.get_all("X-Forwarded-For") if ws.request else []
+        forwarded = ",".join(headers) or None
         return client_address(peer, forwarded, self.config.trusted_proxies)
 
     @staticmethod

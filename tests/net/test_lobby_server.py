@@ -515,6 +515,12 @@ async def test_trusted_proxy_forwarded_addresses_are_capped_per_client() -> None
                 with pytest.raises(WsConnectionClosed):
                     await recv_json(again)
                 assert again.close_code == 1008
+            # Two header lines are one list: the last entry of the last line counts.
+            split = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "203.0.113.1")]
+            async with raw_client(server.url, additional_headers=split) as third:
+                with pytest.raises(WsConnectionClosed):
+                    await recv_json(third)
+                assert third.close_code == 1008
             assert server.health()["connections"] == 2
 
 
