@@ -111,7 +111,10 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         joins = await measure_joins(args.url, args.joins)
         crowd = await measure_crowd(args.url, args.clients, args.rooms)
         return {"joins": joins, "crowd": crowd}
-    config = LobbyConfig(max_connections=max(10_000, args.clients + 10))
+    # Every client comes from 127.0.0.1: lift the per-address cap (32 by default).
+    config = LobbyConfig(
+        max_connections=max(10_000, args.clients + 10), max_connections_per_ip=None
+    )
     async with await serve_lobby("127.0.0.1", 0, config) as server:
         joins = await measure_joins(server.url, args.joins)
         crowd = await measure_crowd(server.url, args.clients, args.rooms)
