@@ -50,6 +50,12 @@ BAD: list[tuple[Callable[..., object], dict[str, Any], str]] = [
     (Limits, {"max_depth": 0}, "max_depth"),
     (Limits, {"max_depth": "16"}, "max_depth"),
     (Limits, {"max_packet_bytes": 10}, "max_packet_bytes"),
+    (Limits, {"max_containers": 0}, "max_containers"),
+    (Limits, {"max_containers": 8.0}, "max_containers"),
+    (Limits, {"max_snapshot_entities": 0}, "max_snapshot_entities"),
+    (Limits, {"max_entity_fields": True}, "max_entity_fields"),
+    (Limits, {"max_snapshot_fields": -1}, "max_snapshot_fields"),
+    (Limits, {"max_snapshot_bytes": "64k"}, "max_snapshot_bytes"),
     (LobbyConfig, {"max_message_bytes": 100}, "max_message_bytes"),
     (LobbyConfig, {"max_message_bytes": "big"}, "max_message_bytes"),
     (LobbyConfig, {"max_rooms": 0}, "max_rooms"),
@@ -144,3 +150,17 @@ def test_snapshot_quantize_is_copied_read_only_and_config_stays_hashable() -> No
     assert config == SessionConfig(snapshot_quantize={"x": 0.01}, stats_interval_s=None)
     hash(config)  # a mapping field must not make the frozen config unhashable
     assert SessionConfig().stats_interval_s == 1.0
+
+
+def test_every_limit_is_documented_with_its_default() -> None:
+    """docs/PROTOCOL.md 2.5 is where a user looks up a limit: each Limits field is
+    listed there with its current default."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### 2.5 Limits") : doc.index("### 2.6")]
+    rows = dict(re.findall(r"^\| `(\w+)`\s*\| ([\d,]+)\s*\|", section, re.MULTILINE))
+    defaults = {f.name: f.default for f in dataclasses.fields(Limits)}
+    assert {name: int(v.replace(",", "")) for name, v in rows.items()} == defaults

@@ -28,6 +28,17 @@ Payload (a msgpack-able dict; docs/STATE_SYNC.md is the normative text):
 * ``"x"``: ``{id: [field, ...]}`` fields removed from entities that still
   exist. Deltas only, omitted when empty.
 
+Limits (:class:`netcode.config.Limits`, docs/STATE_SYNC.md 4.6): a snapshot
+holds at most ``max_snapshot_entities`` entities of at most
+``max_entity_fields`` fields each, ``max_snapshot_fields`` fields in all (an
+array/map value counts one more per element, recursively) and
+``max_snapshot_bytes`` of msgpack in its ``"e"`` map (what a full snapshot
+carries). The sender refuses a bigger state (:class:`EncodeError`), the
+receiver refuses a payload or a reconstruction over them (:class:`DecodeError`).
+Every lookup is by dict or set, so decoding one payload costs
+O(payload + limits), and the receiver retains at most ``ring_size`` snapshots
+within the limits; unchanged entity dicts are shared between them, not copied.
+
 Quantization (``quantize={"x": 0.01}``) sends a float field as the integer
 ``round(value / step)`` (within +-2**62) and the receiver returns ``n * step``;
 in a delta it is sent relative to the baseline's integer when there is one. It
@@ -39,8 +50,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
+import msgpack
+
+from ..config import Limits
 from ..errors import ConfigError, DecodeError, DeltaBaselineMissing, EncodeError
 from .sequence import SEQ_MASK, SequenceBuffer, seq_diff, seq_greater_than
 
@@ -68,7 +82,7 @@ Entities: TypeAlias = (
 _Wire: TypeAlias = dict[EntityId, dict[str, Any]]
 
 DEFAULT_RING_SIZE = 64
-DEFAULT_MAX_ENTITIES = 4096
+_DEFAULT_LIMITS: Final = Limits()
 _PAYLOAD_KEYS = frozenset({"b", "e", "r", "x"})
 
 
@@ -84,15 +98,71 @@ _STR = frozenset({str})
 _QUANT_LIMIT = 1 << 62
 
 
-def _copy(value: Any) -> Any:
-    """Deep copy of containers (tuples become lists, as after msgpack); scalars as is."""
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, list | tuple):
-        return [_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
+class _Copier:
+    """Deep copies of array/map field values (tuples become lists, as after msgpack).
+
+    Counts the containers and elements it copies, which count as fields toward
+    ``max_snapshot_fields`` (a list of 1,000 items costs what 1,001 fields do:
+    a one-entry dict is 184 B of Python, more than a float field),
+    and refuses nesting deeper than ``max_depth`` with ``error`` rather than
+    recursing without end on a game's self-referencing list.
+    """
+
+    __slots__ = ("_error", "_max_depth", "elements")
+
+    def __init__(self, max_depth: int, error: type[Exception]) -> None:
+        self._max_depth = max_depth
+        self._error = error
+        self.elements = 0
+
+    def entity(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy of an entity's fields; scalars are shared (immutable)."""
+        return {k: v if type(v) in _SCALARS else self.copy(v, 1) for k, v in fields.items()}
+
+    def copy(self, value: Any, depth: int) -> Any:
+        if type(value) in _SCALARS:
+            return value
+        if depth > self._max_depth:
+            raise self._error(
+                f"snapshot field value nested deeper than max_depth={self._max_depth}"
+            )
+        if isinstance(value, list | tuple):
+            self.elements += 1 + len(value)  # itself and its elements
+            return [self.copy(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            self.elements += 1 + len(value)  # itself and its elements
+            return {k: self.copy(v, depth + 1) for k, v in value.items()}
+        return value  # not msgpack-able: the size check or the wire codec refuses it
+
+
+def _check_totals(state: _Wire, fields: int, limits: Limits, error: type[Exception]) -> None:
+    """Raise ``error`` unless a whole snapshot (``fields`` counted by the caller) fits.
+
+    The encoded size is measured, not estimated: ``max_snapshot_bytes`` is what a
+    full snapshot of ``state`` carries, and it bounds strings and keys (up to
+    ``max_str_len`` each) that counts cannot. One C-speed ``packb`` of at most
+    ``max_snapshot_bytes``.
+    """
+    if len(state) > limits.max_snapshot_entities:
+        raise error(
+            f"snapshot has {len(state)} entities, more than "
+            f"max_snapshot_entities={limits.max_snapshot_entities}"
+        )
+    if fields > limits.max_snapshot_fields:
+        raise error(
+            f"snapshot has {fields} fields (arrays/maps in values and their elements "
+            f"included), more than max_snapshot_fields={limits.max_snapshot_fields}"
+        )
+    try:
+        # packb() would allocate a 256 KiB buffer per call; grow from 4 KiB instead.
+        size = len(msgpack.Packer(buf_size=4096).pack(state))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise error(f"snapshot cannot be encoded: {exc}") from None
+    if size > limits.max_snapshot_bytes:
+        raise error(
+            f"snapshot of {size} bytes (full encoding) exceeds "
+            f"max_snapshot_bytes={limits.max_snapshot_bytes}"
+        )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -174,7 +244,11 @@ def apply_delta(
 
     The payload must have passed :func:`_check_payload`; ``baseline`` is not
     modified and unchanged entity dicts are shared with it. ``relative`` must
-    be what the sender used with :func:`encode_delta`.
+    be what the sender used with :func:`encode_delta`. Removing an entity or a
+    field the baseline lacks is a :class:`DecodeError` (a sender never does).
+
+    Cost: one shallow copy of ``baseline`` plus, per entity the payload names,
+    a new dict of its fields; removals are set lookups, never list scans.
     """
     state = dict(baseline)
     for eid in payload.get("r", ()):
@@ -182,9 +256,13 @@ def apply_delta(
             raise DecodeError(f"snapshot delta removes unknown entity {eid!r}")
         del state[eid]
     for eid, names in payload.get("x", {}).items():
-        if eid not in state:
+        old = state.get(eid)
+        if old is None:
             raise DecodeError(f"snapshot delta removes fields of unknown entity {eid!r}")
-        state[eid] = {k: v for k, v in state[eid].items() if k not in names}
+        gone = set(names)
+        if not gone <= old.keys():
+            raise DecodeError(f"snapshot delta removes unknown fields of entity {eid!r}")
+        state[eid] = {k: v for k, v in old.items() if k not in gone}
     for eid, fields in payload["e"].items():
         old = state.get(eid)
         if old is None:
@@ -207,20 +285,30 @@ def _add_step(eid: EntityId, name: str, base: object, step: object) -> int:
     return value
 
 
-def _check_payload(payload: object, max_entities: int) -> Mapping[str, Any]:
-    """Structure check of a payload from the network; raises :class:`DecodeError`."""
-    if not isinstance(payload, dict):
+def _check_payload(payload: object, limits: Limits) -> Mapping[str, Any]:
+    """Structure check of a payload from the network; raises :class:`DecodeError`.
+
+    O(payload): every count is checked against ``limits`` before anything is
+    built from it (no entity can hold more fields than ``max_entity_fields``, so
+    neither can an ``"e"`` entry or an ``"x"`` list).
+    """
+    if type(payload) is not dict:
         raise DecodeError(f"snapshot payload must be a map, got {type(payload).__name__}")
     unknown = payload.keys() - _PAYLOAD_KEYS
     if unknown:
         raise DecodeError(f"snapshot payload has unknown keys {sorted(map(str, unknown))}")
+    max_entities, max_fields = limits.max_snapshot_entities, limits.max_entity_fields
     entities = payload.get("e")
-    if not isinstance(entities, dict) or len(entities) > max_entities:
+    if type(entities) is not dict or len(entities) > max_entities:
         raise DecodeError(f"snapshot 'e' must be a map of at most {max_entities} entities")
     for eid, fields in entities.items():
         _check_id(eid)
-        if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):
+        if type(fields) is not dict or not _STR.issuperset(map(type, fields)):
             raise DecodeError(f"snapshot entity {eid!r}: fields must be a str-keyed map")
+        if len(fields) > max_fields:
+            raise DecodeError(
+                f"snapshot entity {eid!r}: more than max_entity_fields={max_fields} fields"
+            )
     if "b" not in payload:
         if "r" in payload or "x" in payload:
             raise DecodeError("snapshot 'r'/'x' are only allowed in a delta (with 'b')")
@@ -228,19 +316,29 @@ def _check_payload(payload: object, max_entities: int) -> Mapping[str, Any]:
     base = payload["b"]
     if type(base) is not int or not 0 <= base <= SEQ_MASK:
         raise DecodeError(f"snapshot 'b' must be an int in 0..65535, got {base!r}")
-    removed = payload.get("r", [])
-    if not isinstance(removed, list):
-        raise DecodeError("snapshot 'r' must be an array of entity ids")
+    _check_removals(payload.get("r", []), payload.get("x", {}), max_entities, max_fields)
+    return payload
+
+
+def _check_removals(
+    removed: object, removed_fields: object, max_entities: int, max_fields: int
+) -> None:
+    if type(removed) is not list or len(removed) > max_entities:
+        raise DecodeError(f"snapshot 'r' must be an array of at most {max_entities} entity ids")
     for eid in removed:
         _check_id(eid)
-    removed_fields = payload.get("x", {})
-    if not isinstance(removed_fields, dict):
-        raise DecodeError("snapshot 'x' must be a map of entity id -> field names")
+    if type(removed_fields) is not dict or len(removed_fields) > max_entities:
+        raise DecodeError(
+            f"snapshot 'x' must be a map of at most {max_entities} entity id -> field names"
+        )
     for eid, names in removed_fields.items():
         _check_id(eid)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        if type(names) is not list or not _STR.issuperset(map(type, names)):
             raise DecodeError(f"snapshot 'x' of {eid!r} must be an array of field names")
-    return payload
+        if len(names) > max_fields:
+            raise DecodeError(
+                f"snapshot 'x' of {eid!r}: more than max_entity_fields={max_fields} names"
+            )
 
 
 def _check_id(eid: object) -> None:
@@ -268,24 +366,27 @@ class _Quantizer:
         """Names of the quantized fields (sent relative to the baseline in deltas)."""
         return self._fields
 
-    def to_wire(self, entities: Entities) -> _Wire:
+    def to_wire(self, entities: Entities, limits: Limits) -> _Wire:
         """Copy of ``entities`` in wire form (validated, quantized, tuples as lists).
 
         Raises :class:`EncodeError` (a ValueError) for anything that is not an
-        ``{int | str: {str: value}}`` map or a quantized field that is not a number.
+        ``{int | str: {str: value}}`` map, a quantized field that is not a number,
+        or a snapshot over ``limits`` (what a receiver would refuse).
         """
         steps = self._steps
-        out: _Wire = {}
         if not isinstance(entities, Mapping):
             raise EncodeError(f"entities must be a map id -> fields, got {type(entities).__name__}")
+        if len(entities) > limits.max_snapshot_entities:  # before copying any of it
+            raise EncodeError(
+                f"snapshot has {len(entities)} entities, more than "
+                f"max_snapshot_entities={limits.max_snapshot_entities}"
+            )
+        copier = _Copier(limits.max_depth, EncodeError)
+        out: _Wire = {}
+        fields_total = 0
         for eid, fields in entities.items():
-            if type(eid) is not int and not isinstance(eid, str):
-                raise EncodeError(f"entity id must be an int or a str, got {eid!r:.60}")
-            if type(fields) is not dict and not isinstance(fields, Mapping):
-                raise EncodeError(f"entity {eid!r}: fields must be a map, got {fields!r:.60}")
-            if not _STR.issuperset(map(type, fields)):
-                raise EncodeError(f"entity {eid!r}: field names must be str, got {list(fields)!r}")
-            entity = {k: v if type(v) in _SCALARS else _copy(v) for k, v in fields.items()}
+            entity = _entity_to_wire(eid, fields, copier, limits.max_entity_fields)
+            fields_total += len(entity)
             for name, step in steps.items():
                 value = entity.get(name, _MISSING)
                 if value is _MISSING:
@@ -300,14 +401,33 @@ class _Quantizer:
                         pass
                 _quantize(eid, name, value, step)  # raises the precise error
             out[eid] = entity
+        _check_totals(out, fields_total + copier.elements, limits, EncodeError)
         return out
 
-    def from_wire(self, state: _Wire) -> dict[EntityId, dict[str, Any]]:
-        """Fresh copy of a wire-form state for the game (it may mutate it freely)."""
+    def from_wire(
+        self, state: _Wire, limits: Limits, *, check: bool = False
+    ) -> dict[EntityId, dict[str, Any]]:
+        """Fresh copy of a wire-form state for the game (it may mutate it freely).
+
+        With ``check``, raise :class:`DecodeError` for a state over ``limits``:
+        the receiver's one pass over a reconstructed snapshot both copies and
+        measures it.
+        """
         steps = self._steps
+        copier = _Copier(limits.max_depth, DecodeError)
         out: dict[EntityId, dict[str, Any]] = {}
+        fields_total = 0
         for eid, fields in state.items():
-            entity = {k: v if type(v) in _SCALARS else _copy(v) for k, v in fields.items()}
+            if check and len(fields) > limits.max_entity_fields:
+                raise DecodeError(
+                    f"snapshot entity {eid!r}: {len(fields)} fields, more than "
+                    f"max_entity_fields={limits.max_entity_fields}"
+                )
+            fields_total += len(fields)
+            if _SCALARS.issuperset(map(type, fields.values())):
+                entity = dict(fields)  # the common case, at C speed
+            else:
+                entity = copier.entity(fields)
             for name, step in steps.items():
                 value = entity.get(name, _MISSING)
                 if value is _MISSING:
@@ -316,7 +436,28 @@ class _Quantizer:
                     raise DecodeError(f"entity {eid!r}: quantized field {name!r} is not an int")
                 entity[name] = value * step
             out[eid] = entity
+        if check:
+            _check_totals(state, fields_total + copier.elements, limits, DecodeError)
         return out
+
+
+def _entity_to_wire(
+    eid: object, fields: object, copier: _Copier, max_fields: int
+) -> dict[str, Any]:
+    """One entity of a game's snapshot, checked and copied (not yet quantized)."""
+    if type(eid) is not int and not isinstance(eid, str):
+        raise EncodeError(f"entity id must be an int or a str, got {eid!r:.60}")
+    if type(fields) is not dict and not isinstance(fields, Mapping):
+        raise EncodeError(f"entity {eid!r}: fields must be a map, got {fields!r:.60}")
+    if not _STR.issuperset(map(type, fields)):
+        raise EncodeError(f"entity {eid!r}: field names must be str, got {list(fields)!r:.80}")
+    if len(fields) > max_fields:
+        raise EncodeError(
+            f"entity {eid!r}: {len(fields)} fields, more than max_entity_fields={max_fields}"
+        )
+    if _SCALARS.issuperset(map(type, fields.values())):
+        return dict(fields)  # the common case, at C speed
+    return copier.entity(fields)
 
 
 def _quantize(eid: EntityId, name: str, value: object, step: float) -> int:
@@ -331,15 +472,17 @@ def _quantize(eid: EntityId, name: str, value: object, step: float) -> int:
     return n
 
 
-def check_entities(entities: object) -> None:
-    """Raise :class:`EncodeError` unless ``entities`` is ``{int | str: {str: value}}``.
+def check_entities(entities: object, limits: Limits = _DEFAULT_LIMITS) -> None:
+    """Raise :class:`EncodeError` unless ``entities`` is a sendable snapshot.
 
-    For callers that must refuse a bad snapshot before it reaches a sender,
-    e.g. in the game's thread before handing it to a network thread, or when no
-    peer is connected yet (so no sender runs). Values are not checked here:
-    ``wire.check_payload`` does that.
+    That is ``{int | str: {str: value}}`` within ``limits`` (entities, fields per
+    entity and in all, encoded size): exactly what :meth:`SnapshotSender.encode`
+    refuses. For callers that must refuse a bad snapshot before it reaches a
+    sender, e.g. in the game's thread before handing it to a network thread, or
+    when no peer is connected yet (so no sender runs). Values must be msgpack-able;
+    their depth and string lengths are ``wire.check_payload``'s job.
     """
-    _PLAIN.to_wire(entities)  # type: ignore[arg-type]
+    _PLAIN.to_wire(entities, limits)  # type: ignore[arg-type]
 
 
 def _check_ring_size(ring_size: int) -> None:
@@ -350,6 +493,12 @@ def _check_ring_size(ring_size: int) -> None:
         or ring_size > 32768
     ):
         raise ConfigError(f"ring_size must be a power of two in 2..32768, got {ring_size!r}")
+
+
+def _check_limits(limits: object) -> Limits:
+    if not isinstance(limits, Limits):
+        raise ConfigError(f"limits must be a netcode.config.Limits, got {type(limits).__name__}")
+    return limits
 
 
 _PLAIN = _Quantizer(None)
@@ -363,7 +512,8 @@ class SnapshotSender:
     sequence the peer acks (``ReliabilityEndpoint.take_acked()``; sequences of
     non-snapshot packets are ignored). A baseline is only used if it is fewer
     than ``ring_size`` sequences old, which guarantees a receiver with the
-    same ``ring_size`` still holds it.
+    same ``ring_size`` still holds it. ``limits`` must equal the receiver's:
+    a snapshot over them is refused here rather than dropped there.
     """
 
     def __init__(
@@ -371,8 +521,10 @@ class SnapshotSender:
         *,
         ring_size: int = DEFAULT_RING_SIZE,
         quantize: Mapping[str, float] | None = None,
+        limits: Limits = _DEFAULT_LIMITS,
     ) -> None:
         _check_ring_size(ring_size)
+        self._limits = _check_limits(limits)
         self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
         self._quantizer = _Quantizer(quantize)
         self._acked: int | None = None
@@ -380,9 +532,13 @@ class SnapshotSender:
         self.delta_count = 0
 
     def encode(self, seq: int, entities: Entities) -> dict[str, Any]:
-        """The payload for ``entities`` sent as packet ``seq``; remembers it as a baseline."""
+        """The payload for ``entities`` sent as packet ``seq``; remembers it as a baseline.
+
+        Raises :class:`EncodeError` for a malformed map or one over the limits
+        (nothing is remembered then).
+        """
         seq &= SEQ_MASK
-        state = self._quantizer.to_wire(entities)
+        state = self._quantizer.to_wire(entities, self._limits)
         base_seq = self.baseline_for(seq)
         if base_seq is None:
             payload = encode_full(state)
@@ -412,7 +568,7 @@ class SnapshotSender:
     def sent(self, seq: int) -> dict[EntityId, dict[str, Any]] | None:
         """What the receiver reconstructs for ``seq`` (after quantization), if still held."""
         state = self._ring.get(seq)
-        return None if state is None else self._quantizer.from_wire(state)
+        return None if state is None else self._quantizer.from_wire(state, self._limits)
 
     def reset(self) -> None:
         """Forget every baseline (e.g. the peer reconnected): the next snapshot is full."""
@@ -421,32 +577,36 @@ class SnapshotSender:
 
 
 class SnapshotReceiver:
-    """Reconstructs full snapshots from full or delta payloads of ONE sender."""
+    """Reconstructs full snapshots from full or delta payloads of ONE sender.
+
+    Memory: at most ``ring_size`` snapshots, each within ``limits``
+    (docs/STATE_SYNC.md 4.6); entity dicts a delta leaves unchanged are shared
+    with its baseline, not copied. A payload, or the snapshot it reconstructs,
+    over the limits is a :class:`DecodeError` and nothing is stored.
+    """
 
     def __init__(
         self,
         *,
         ring_size: int = DEFAULT_RING_SIZE,
         quantize: Mapping[str, float] | None = None,
-        max_entities: int = DEFAULT_MAX_ENTITIES,
+        limits: Limits = _DEFAULT_LIMITS,
     ) -> None:
         _check_ring_size(ring_size)
-        if type(max_entities) is not int or max_entities < 1:
-            raise ConfigError(f"max_entities must be an int >= 1, got {max_entities!r}")
+        self._limits = _check_limits(limits)
         self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
         self._quantizer = _Quantizer(quantize)
-        self._max_entities = max_entities
 
     def decode(self, seq: int, payload: object) -> dict[EntityId, dict[str, Any]]:
         """Full entities of the snapshot sent as packet ``seq`` (a fresh, mutable copy).
 
-        Raises :class:`DecodeError` for a malformed payload and
-        :class:`DeltaBaselineMissing` when the baseline is not held (then call
+        Raises :class:`DecodeError` for a malformed payload or one over the limits,
+        and :class:`DeltaBaselineMissing` when the baseline is not held (then call
         ``ReliabilityEndpoint.discard_received(seq)`` so it is not acked).
         """
         if type(seq) is not int or not 0 <= seq <= SEQ_MASK:
             raise DecodeError(f"snapshot seq must be an int in 0..65535, got {seq!r}")
-        checked = _check_payload(payload, self._max_entities)
+        checked = _check_payload(payload, self._limits)
         if "b" in checked:
             base_seq: int = checked["b"]
             if not seq_greater_than(seq, base_seq):
@@ -457,15 +617,23 @@ class SnapshotReceiver:
             state = apply_delta(baseline, checked, self._quantizer.fields)
         else:
             state = {eid: dict(fields) for eid, fields in checked["e"].items()}
-        if len(state) > self._max_entities:
-            raise DecodeError(f"snapshot {seq} has more than {self._max_entities} entities")
-        result = self._quantizer.from_wire(state)  # validates quantized fields before storing
+        # One pass copies the state for the game and measures it against the limits
+        # (and checks quantized fields) before anything is stored.
+        result = self._quantizer.from_wire(state, self._limits, check=True)
         self._ring.insert(seq, state)
         return result
 
     def has(self, seq: int) -> bool:
         """True if the snapshot of ``seq`` is held (usable as a baseline)."""
         return seq in self._ring
+
+    def retained(self) -> list[tuple[int, dict[EntityId, dict[str, Any]]]]:
+        """``(seq, state)`` of every held snapshot, oldest first, in wire form.
+
+        The ring's own dicts, shared between snapshots: read them, never mutate
+        them. For measuring what a receiver holds (tests, memory accounting).
+        """
+        return list(self._ring.items())
 
     def reset(self) -> None:
         self._ring.clear()

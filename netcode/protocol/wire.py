@@ -9,10 +9,17 @@ itself, and game state must fit one SCTP chunk (``Limits.max_state_bytes``).
 
 Decoding is strict and bounded (the websockets ``frames.py`` discipline): the
 packet size is checked before msgpack sees it, msgpack's own length limits are
-set from :class:`netcode.config.Limits`, ext types are refused, the nesting
-depth and map key types are checked after decoding, and every header field is
+set from :class:`netcode.config.Limits`, ext types are refused, the number of
+arrays/maps is capped while decoding (``max_containers``), the nesting depth and
+map key types are checked after decoding, and every header field is
 range-checked. Bytes from the network never raise anything but
 :class:`netcode.errors.DecodeError` out of :func:`parse`.
+
+Why a container cap: an empty array or map is one byte on the wire but 56-200 B
+of Python objects, so a 64 KiB packet of nested empties would build ~4 MB and a
+1 MiB chunked event ~70 MB. msgpack's ``max_array_len``/``max_map_len`` only cap
+each container, not their number. With the cap, decoding one message builds at
+most ``max_containers`` containers plus one object per remaining byte.
 
 Map keys in payloads may be ``str`` or ``int`` (not ``bool``): int keys let a
 snapshot key entities by integer id without stringifying them.
@@ -24,6 +31,7 @@ Every codec follows ``parse`` / ``serialize`` / ``check``; ``serialize`` calls
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
@@ -321,13 +329,21 @@ def _walk_wire(root: object, max_depth: int, max_len: int) -> None:
 
 
 def _walk_user(root: object, limits: Limits) -> None:
-    """A payload the game handed us: any Python object may turn up."""
+    """A payload the game handed us: any Python object may turn up.
+
+    Also counts the containers, so nothing is sent that a receiver refuses for
+    ``max_containers`` (see :func:`_unpack`).
+    """
     max_depth, max_len, max_str = limits.max_depth, limits.max_container_len, limits.max_str_len
+    containers_left = limits.max_containers
     stack: list[tuple[Any, int]] = []
     _visit(root, 0, stack, limits)
     while stack:
         value, depth = stack.pop()
         _container_checks(value, depth, max_depth, max_len)
+        containers_left -= 1
+        if containers_left < 0:
+            raise EncodeError(f"payload has more than max_containers={limits.max_containers}")
         if isinstance(value, dict):
             for k in value:
                 tk = type(k)
@@ -472,11 +488,35 @@ def encode_stamped(
     return b"".join((bytes((head[0] + 1,)), head[1:], payload.data))
 
 
+def _container_budget(max_containers: int) -> Callable[[Any], Any]:
+    """A msgpack list/object hook that raises once more than ``max_containers``
+    payload containers (plus the envelope array) were built.
+
+    msgpack calls it as each container completes, so decoding stops there: the
+    objects built before are at most the budget plus one container's elements.
+    """
+    left = max_containers + 1  # the envelope array is not part of the payload
+
+    def hook(obj: Any) -> Any:
+        nonlocal left
+        left -= 1
+        if left < 0:
+            raise DecodeError(f"more than max_containers={max_containers} arrays/maps")
+        return obj
+
+    return hook
+
+
 def _unpack(data: bytes, limits: Limits, max_bytes: int) -> object:
     if not isinstance(data, (bytes, bytearray, memoryview)):  # a tuple: no union per call
         raise DecodeError(f"packet must be binary, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise DecodeError(f"packet of {len(data)} bytes exceeds the limit of {max_bytes}")
+    hook = None
+    if len(data) > limits.max_containers:
+        # Every container takes at least one byte (the envelope three), so a packet
+        # up to the budget cannot exceed it: the per-packet path pays no hook calls.
+        hook = _container_budget(limits.max_containers)
     try:
         return msgpack.unpackb(
             data,
@@ -488,6 +528,8 @@ def _unpack(data: bytes, limits: Limits, max_bytes: int) -> object:
             max_array_len=limits.max_container_len,
             max_map_len=limits.max_container_len,
             max_ext_len=0,
+            list_hook=hook,
+            object_hook=hook,
         )
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise DecodeError(f"bad msgpack: {exc}") from exc

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netcode.config import Limits
 from netcode.errors import (
     ConfigError,
     DecodeError,
@@ -327,7 +328,9 @@ def test_sender_rejects_bad_entities_with_encode_error(entities: Any) -> None:
         tx.encode(0, entities)
     with pytest.raises(EncodeError):
         check_entities(entities)
-    check_entities({1: {"x": object()}, "p": {}})  # values are the wire codec's job
+    check_entities({1: {"x": [1, {"k": b"v"}]}, "p": {}})
+    with pytest.raises(EncodeError, match="cannot be encoded"):
+        check_entities({1: {"x": object()}})  # the size check packs it: msgpack-able only
     with pytest.raises(EncodeError):
         tx.encode(0, {1: {"x": "not a number"}})
     assert tx.encode(0, {1: {"x": 1.0}}) == {"e": {1: {"x": 2}}}
@@ -337,8 +340,9 @@ def test_bad_constructor_arguments_are_config_errors() -> None:
     for kwargs in ({"ring_size": 3}, {"ring_size": 1}, {"ring_size": "64"}, {"quantize": {"x": 0}}):
         with pytest.raises(ConfigError):
             SnapshotSender(**kwargs)
-    with pytest.raises(ConfigError):
-        SnapshotReceiver(max_entities=0)
+    for cls in (SnapshotSender, SnapshotReceiver):
+        with pytest.raises(ConfigError, match="limits"):
+            cls(limits={"max_snapshot_entities": 3})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -371,7 +375,7 @@ def test_malformed_payloads_are_decode_errors(payload: object) -> None:
 
 
 def test_too_many_entities_is_a_decode_error() -> None:
-    rx = SnapshotReceiver(max_entities=3)
+    rx = SnapshotReceiver(limits=Limits(max_snapshot_entities=3))
     with pytest.raises(DecodeError):
         rx.decode(0, {"e": {i: {} for i in range(4)}})
     rx.decode(0, {"e": {i: {} for i in range(3)}})

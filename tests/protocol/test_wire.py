@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from netcode.config import Limits
 from netcode.errors import DecodeError, EncodeError
+from netcode.protocol import wire
 from netcode.protocol.wire import (
     CHUNK_OVERHEAD,
     Ack,
@@ -136,6 +137,48 @@ def test_size_limits_enforced() -> None:
         parse(msgpack.packb([1, 2, {"a": 1, "b": 2, "c": 3, "d": 4}]), limits)
     with pytest.raises(EncodeError, match="max_str_len"):
         serialize(Event("é" * 6), limits)  # 12 UTF-8 bytes
+
+
+def test_container_limit_enforced_both_ways_at_the_boundary() -> None:
+    """Payload arrays/maps are capped per message (the envelope is not counted): a
+    sender refuses exactly what a receiver drops."""
+    limits = Limits(max_containers=40)
+    ok = ["x" * 5000, *({"k": []} for _ in range(13)), *([] for _ in range(13))]  # 40
+    assert parse(serialize(Event(ok), limits), limits) == Event(ok)
+    assert parse(serialize(State(1, 0, 0, 0, ok), limits), limits) == State(1, 0, 0, 0, ok)
+    over = [*ok, []]
+    with pytest.raises(EncodeError, match="max_containers=40"):
+        serialize(Event(over), limits)
+    with pytest.raises(EncodeError, match="max_containers=40"):
+        pack_payload(over, limits)
+    with pytest.raises(DecodeError, match="max_containers=40"):
+        parse(msgpack.packb([1, 2, over]), limits)
+    with pytest.raises(DecodeError, match="max_containers=40"):
+        parse(msgpack.packb([1, 1, 0, 0, 0, 0, over]), limits)
+
+
+def test_only_packets_longer_than_the_container_limit_are_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each container takes a byte, so a packet of at most max_containers bytes
+    cannot exceed it: the per-packet path decodes without counting hooks."""
+    made: list[int] = []
+    real = wire._container_budget
+
+    def spy(limit: int) -> Any:
+        made.append(limit)
+        return real(limit)
+
+    monkeypatch.setattr(wire, "_container_budget", spy)
+    limits = Limits(max_containers=8)
+    small = msgpack.packb([1, 2, [[], [], [], []]])
+    assert len(small) == 8
+    assert parse(small, limits) == Event([[], [], [], []])
+    assert made == []
+    assert parse(msgpack.packb([1, 2, [[]] * 5]), limits) == Event([[]] * 5)  # 9 bytes
+    assert made == [8]
+    with pytest.raises(DecodeError, match="max_containers=8"):
+        parse(msgpack.packb([1, 2, [[]] * 8]), limits)  # 9 payload containers
 
 
 def test_header_fields_are_range_checked() -> None:
