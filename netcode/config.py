@@ -407,11 +407,12 @@ class SessionConfig:
     state_buffer_threshold: int = 2_400
     reliable_buffer_limit: int = 65_536
     # Hostile or buggy peers: what each peer may send us, and how many of its
-    # events wait for poll() (over max_queued_events: the peer is disconnected with
-    # PeerLost(reason="overflow"); over max_queued_states: its oldest queued
-    # state/snapshot is dropped, newest wins).
+    # events wait for poll() (over max_queued_events events or max_queued_event_bytes
+    # encoded bytes: the peer is disconnected with PeerLost(reason="overflow"); over
+    # max_queued_states: its oldest queued state/snapshot is dropped, newest wins).
     budget: PeerBudget = field(default_factory=PeerBudget)
     max_queued_events: int = 1_024
+    max_queued_event_bytes: int = 2_097_152
     max_queued_states: int = 16
     # Redundancy: every state/snapshot packet goes out this many times (2: each one
     # is sent twice, so one lost copy costs no tick; twice the bytes). The receiver
@@ -445,6 +446,12 @@ class SessionConfig:
         _require(isinstance(self.budget, PeerBudget), "budget", "must be a PeerBudget")
         _int("max_queued_events", self.max_queued_events, 1)
         _int("max_queued_states", self.max_queued_states, 1)
+        _int("max_queued_event_bytes", self.max_queued_event_bytes, 1)
+        _require(
+            self.max_queued_event_bytes >= self.limits.max_event_bytes,
+            "max_queued_event_bytes",
+            "must be >= limits.max_event_bytes (one whole event must fit)",
+        )
         _int("state_copies", self.state_copies, 1, 3)
         if self.stats_interval_s is not None:
             _num("stats_interval_s", self.stats_interval_s, 0.0, 86_400.0, open_lo=True)

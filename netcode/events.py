@@ -103,11 +103,15 @@ class StateReceived:
 
 @dataclass(frozen=True, slots=True)
 class EventReceived:
-    """A reliable message from ``send_event``, in the order sent on its ``channel``."""
+    """A reliable message from ``send_event``, in the order sent on its ``channel``.
+
+    ``size``: its encoded size in bytes (what counts against ``max_queued_event_bytes``).
+    """
 
     peer_id: str
     data: Any
     channel: str = "events"
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)

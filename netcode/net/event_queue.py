@@ -5,8 +5,9 @@ What the game has not polled yet is bounded per remote peer:
 * state (``StateReceived``/``SnapshotReceived``, and ``StatsUpdated``) coalesces: at most
   ``max_states`` per peer wait; a newer one makes the oldest queued one of that
   peer drop (newest wins, as on the wire);
-* every other event of a peer counts against ``max_events``; the push that
-  goes over it is refused and reported, and the session disconnects that peer
+* every other event of a peer counts against ``max_events``, and received
+  events' encoded bytes against ``max_bytes``; the push that goes over either
+  is refused and reported, and the session disconnects that peer
   (``PeerLost(reason="overflow")``): a reliable event cannot be dropped
   silently, and memory must not grow without bound.
 
@@ -34,9 +35,11 @@ _COMPACT_MIN: Final = 64
 class EventQueue:
     """FIFO of events with per-peer caps; ``push`` from the loop, ``pop*`` from any thread."""
 
-    def __init__(self, max_states: int, max_events: int) -> None:
+    def __init__(self, max_states: int, max_events: int, max_bytes: int = 1 << 62) -> None:
         self._max_states = max_states
         self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._bytes: dict[str, int] = {}  # encoded bytes of queued EventReceived per peer
         self._deque: deque[Event] = deque()
         self._lock = threading.Lock()
         self._states: dict[str, int] = {}  # live queued state events per peer
@@ -62,9 +65,11 @@ class EventQueue:
                 self._states[peer] = n
             elif isinstance(event, EventReceived):
                 n = self._others.get(peer, 0) + 1
-                if n > self._max_events:
+                size = self._bytes.get(peer, 0) + event.size
+                if n > self._max_events or size > self._max_bytes:
                     return peer
                 self._others[peer] = n
+                self._bytes[peer] = size
             self._deque.append(event)
             if self._dead >= _COMPACT_MIN and self._dead * 2 > len(self._deque):
                 self._compact()
@@ -98,6 +103,7 @@ class EventQueue:
             _dec(self._states, peer)
         elif isinstance(event, EventReceived):
             _dec(self._others, peer)
+            _dec(self._bytes, peer, event.size)
         return True
 
     def _compact(self) -> None:
@@ -113,8 +119,8 @@ class EventQueue:
         self._dead = 0
 
 
-def _dec(counts: dict[str, int], key: str) -> None:
-    n = counts.get(key, 0) - 1
+def _dec(counts: dict[str, int], key: str, by: int = 1) -> None:
+    n = counts.get(key, 0) - by
     if n > 0:
         counts[key] = n
     else:

@@ -151,7 +151,7 @@ def check_snapshot(entities: object, config: SessionConfig) -> None:
     Run once per send, in the caller's thread, whether or not a peer is connected:
     a bad snapshot fails the same way every time instead of only when someone listens.
     """
-    check_entities(entities)
+    check_entities(entities, config.limits)
     wire.check_payload(entities, config.limits)
 
 
@@ -189,7 +189,9 @@ class Session:
         # lost/failed/left: final (stats, oversize_states), kept for stats()
         self._retired: dict[str, tuple[PeerStats, int]] = {}
         self._closing: set[PeerLink] = set()
-        self._queue = EventQueue(config.max_queued_states, config.max_queued_events)
+        self._queue = EventQueue(
+            config.max_queued_states, config.max_queued_events, config.max_queued_event_bytes
+        )
         self._handlers: dict[type[Event], Callable[[Any], None]] = {}
         self.handler_errors = 0
         self._event_ready = asyncio.Event()
@@ -339,10 +341,11 @@ class Session:
         if overflowed is not None:
             link = self._link(overflowed)
             if link is not None:
+                cfg = self._config
                 link.disconnect(
                     "overflow",
-                    f"more than max_queued_events={self._config.max_queued_events} "
-                    "events waiting for poll()",
+                    f"over max_queued_events={cfg.max_queued_events} or max_queued_event_bytes="
+                    f"{cfg.max_queued_event_bytes} of its events waiting for poll()",
                 )
 
     # -- lobby ------------------------------------------------------------------------------

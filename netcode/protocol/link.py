@@ -117,8 +117,8 @@ class LinkCore:
             label: wire.ChunkAssembler(self._limits) for label in labels if label != STATE_LABEL
         }
         # Both ends round quantized fields with the same steps (SessionConfig.snapshot_quantize).
-        self._snap_tx = SnapshotSender(quantize=config.snapshot_quantize)
-        self._snap_rx = SnapshotReceiver(quantize=config.snapshot_quantize)
+        self._snap_tx = SnapshotSender(quantize=config.snapshot_quantize, limits=self._limits)
+        self._snap_rx = SnapshotReceiver(quantize=config.snapshot_quantize, limits=self._limits)
         self._pings_out: dict[int, None] = {}  # sent_us of PINGs not yet answered, oldest first
         self._outgoing: list[tuple[str, bytes]] = []
         self._events: list[Event] = []
@@ -355,7 +355,7 @@ class LinkCore:
         if label == STATE_LABEL:
             self._on_state_channel(msg, now, len(data))
         else:
-            self._on_reliable_channel(label, msg)
+            self._on_reliable_channel(label, msg, len(data))
 
     def _on_state_channel(self, msg: wire.Message, now: float, size: int) -> None:
         if isinstance(msg, _STAMPED_TYPES):
@@ -402,15 +402,17 @@ class LinkCore:
             return
         self._events.append(SnapshotReceived(self.peer_id, msg.seq, entities))
 
-    def _on_reliable_channel(self, label: str, msg: wire.Message) -> None:
+    def _on_reliable_channel(self, label: str, msg: wire.Message, size: int) -> None:
         if isinstance(msg, wire.Event):
-            self._events.append(EventReceived(self.peer_id, msg.payload, label))
+            self._events.append(EventReceived(self.peer_id, msg.payload, label, size))
         elif isinstance(msg, wire.Chunk):
             try:
                 whole = self._assemblers[label].feed(msg)
                 if whole is not None:
                     event = wire.parse_reassembled(whole, self._limits)
-                    self._events.append(EventReceived(self.peer_id, event.payload, label))
+                    self._events.append(
+                        EventReceived(self.peer_id, event.payload, label, len(whole))
+                    )
             except DecodeError as exc:
                 self._bad(str(exc))
         elif isinstance(msg, wire.Bye):

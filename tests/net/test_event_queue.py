@@ -124,3 +124,12 @@ def test_poll_from_another_thread_loses_and_duplicates_nothing() -> None:
     done.set()
     t.join(timeout=30)
     assert data_of(got, "a") == list(range(5_000))
+
+
+def test_event_bytes_cap_refuses_the_push_that_goes_over() -> None:
+    q = EventQueue(max_states=2, max_events=100, max_bytes=1_000)
+    assert q.push(EventReceived("a", "x", "events", 600)) is None
+    assert q.push(EventReceived("a", "y", "events", 600)) == "a"
+    assert q.push(EventReceived("b", "z", "events", 900)) is None  # per peer
+    q.pop_all()
+    assert q.push(EventReceived("a", "y", "events", 1_000)) is None  # freed by the poll
