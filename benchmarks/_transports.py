@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks._common import Condition, encode_payload
-from netcode.config import NetworkConditions, SessionConfig
+from netcode.config import NetworkConditions, PeerBudget, SessionConfig
 from netcode.net.conditioner import Conditioner, DatagramLink
 
 __all__ = [
+    "ECHO_BUDGET",
     "Client",
     "KernelLossWsClient",
     "NetcodeClient",
@@ -172,8 +173,19 @@ async def rtc_answer(sdp: str, type: str, on_message: OnMessage) -> tuple[dict[s
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}, close
 
 
-def session_config(state_copies: int = 1) -> SessionConfig:
-    return SessionConfig(host_addresses=(LOOPBACK,), ice_servers=(), state_copies=state_copies)
+# The echo sessions accept any state rate: the max-rate probe measures throughput,
+# not the default budget (360 packets/s, over it for 1 s ends the link as abuse).
+# At 60 Hz no budget is ever reached, so the per-cell results are unaffected.
+ECHO_BUDGET = PeerBudget(state_msgs_per_s=1e6, state_bytes_per_s=1e10)
+
+
+def session_config(state_copies: int = 1, budget: PeerBudget | None = None) -> SessionConfig:
+    return SessionConfig(
+        host_addresses=(LOOPBACK,),
+        ice_servers=(),
+        state_copies=state_copies,
+        budget=budget or PeerBudget(),
+    )
 
 
 async def open_session(stack: contextlib.AsyncExitStack, url: str, **kwargs: Any) -> Any:
@@ -197,7 +209,7 @@ async def start_netcode_echo(
 
     stack = contextlib.AsyncExitStack()
     server = await stack.enter_async_context(await netcode.serve_lobby(host=LOOPBACK, port=0))
-    config = session_config(state_copies)
+    config = session_config(state_copies, ECHO_BUDGET)
     session = await open_session(stack, server.url, create=True, config=config)
 
     def echo_state(ev: StateReceived) -> None:
