@@ -32,7 +32,7 @@ from benchmarks._host_client import BARE_BYTES, CHANGING, ENTITIES, INPUT_BYTES
 from benchmarks._host_report import markdown_tables, plot, print_tables, summarize_cells
 from benchmarks._report import write_json
 
-__all__ = ["FULL", "QUICK", "Settings", "main", "run"]
+__all__ = ["FULL", "QUICK", "Settings", "main", "rerender", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -284,6 +284,7 @@ class Bench:
             record["setup_s"] = round(time.monotonic() - t0, 2)
             record["idle_cpu"] = round(await self._idle(), 4)
             if profile_rate is not None:
+                record["profiled"] = True
                 self.console.print(f"  {key} {profile_rate} Hz, profiled", highlight=False)
                 self.profiles[mode] = await self._cell(mode, n, profile_rate, rep, profile=True)
                 return
@@ -424,6 +425,13 @@ def _document(settings: Settings, bench: Bench, started: datetime.datetime) -> d
     }
 
 
+def rerender(doc: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's document with its summary and fits recomputed from its cells."""
+    s = doc["settings"]
+    doc["summary"], doc["fits"] = summarize_cells(doc["cells"], s["rates"], s["ns"])
+    return doc
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks.host_scale", description=__doc__.splitlines()[0]
@@ -434,6 +442,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="measured window per cell")
     parser.add_argument("--warmup", type=float, default=None, help="ticking before the window")
+    parser.add_argument(
+        "--render", type=Path, default=None, metavar="JSON",
+        help="measure nothing: summarize, plot and print the cells of an earlier run's JSON",
+    )  # fmt: skip
     parser.add_argument(
         "--profile", type=int, default=None, metavar="N",
         help="then profile the host (cProfile, CPU time) at N clients, first rate, each design",
@@ -453,8 +465,12 @@ def main(argv: list[str]) -> int:
         if value is not None:
             settings = Settings(**{**asdict(settings), name: value})
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
-    doc = asyncio.run(run(settings, console, args.profile))
-    stem = "host_scale-quick" if settings.quick else "host_scale"
+    if args.render is not None:
+        doc = rerender(json.loads(args.render.read_text()))
+        stem = args.render.stem
+    else:
+        doc = asyncio.run(run(settings, console, args.profile))
+        stem = "host_scale-quick" if settings.quick else "host_scale"
     write_json(args.out / f"{stem}.json", doc)
     plot(args.out / f"{stem}.png", doc)
     print_tables(console, doc)

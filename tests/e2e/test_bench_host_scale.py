@@ -85,7 +85,9 @@ def test_quick_run_summary_fits_and_ratios(quick_doc: tuple[dict[str, Any], Path
             one, four = by_n["1"][mode]["host_cpu"], by_n["4"][mode]["host_cpu"]
             # Four clients cost the host more than one (CPU-seconds, not wall time).
             assert four["median"] > one["median"], (rate, mode)
-            fit = doc["fits"][rate][mode]
+            fits = doc["fits"][rate][mode]
+            assert fits["n_from_4"] is None  # the quick run has one N >= 4: no line
+            fit = fits["all"]
             if fit is None:
                 continue
             used = [
@@ -93,13 +95,17 @@ def test_quick_run_summary_fits_and_ratios(quick_doc: tuple[dict[str, Any], Path
                 for c in doc["cells"]
                 if (str(c["rate"]), c["mode"]) == (rate, mode) and kept_up(c)
             ]
+            assert fit["ns_used"] == sorted({c["n"] for c in used})
             for c in used:  # two points, one repeat each: the line goes through both
                 line = fit["intercept_cores"] + fit["slope_cores_per_client"] * c["n"]
                 assert abs(line - c["host_cpu"]) < 1e-3, (rate, mode, c["n"])
         for row in by_n.values():
             ratio = row["ratio"]["host_cpu"]
-            nc, bare = row["netcode"]["host_cpu"]["median"], row["bare"]["host_cpu"]["median"]
-            assert ratio == pytest.approx(nc / bare, abs=0.01)
+            nc, bare = row["netcode"]["kept_up_host_cpu"], row["bare"]["kept_up_host_cpu"]
+            if nc is None or bare is None:
+                assert ratio is None
+            else:
+                assert ratio == pytest.approx(nc["median"] / bare["median"], abs=0.01)
     setups = [s for s in doc["setups"] if s["mode"] == "netcode" and "failed" not in s]
     assert all(s["mesh_link_ends"] <= s["mesh_link_ends_expected"] for s in setups)
 
