@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -356,6 +357,27 @@ def cell_metrics(
     }  # fmt: skip
 
 
+def _tree(note: str | None) -> dict[str, Any]:
+    """Which code was measured: the git commit, and whether netcode/ had local changes."""
+    out: dict[str, Any] = {"note": note}
+    git = ["git", "-C", str(ROOT)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "netcode"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return out
+    if commit.returncode == 0:
+        out.update(commit=commit.stdout.strip(), netcode_dirty=bool(dirty.stdout.strip()))
+    return out
+
+
 def _machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -365,7 +387,9 @@ def _machine() -> dict[str, Any]:
     }
 
 
-async def run(settings: Settings, console: Console, profile_n: int | None = None) -> dict[str, Any]:
+async def run(
+    settings: Settings, console: Console, profile_n: int | None = None, note: str | None = None
+) -> dict[str, Any]:
     """Every setup and cell (then, with ``profile_n``, one profiled cell per design)."""
     import netcode
     from netcode.config import LobbyConfig
@@ -393,7 +417,9 @@ async def run(settings: Settings, console: Console, profile_n: int | None = None
                     )
         finally:
             await bench.stop()
-    return _document(settings, bench, started)
+    doc = _document(settings, bench, started)
+    doc["tree"] = _tree(note)
+    return doc
 
 
 def _document(settings: Settings, bench: Bench, started: datetime.datetime) -> dict[str, Any]:
@@ -443,6 +469,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="measured window per cell")
     parser.add_argument("--warmup", type=float, default=None, help="ticking before the window")
     parser.add_argument(
+        "--note", default=None, help="stored in the JSON (e.g. the commit measured)"
+    )
+    parser.add_argument(
         "--render", type=Path, default=None, metavar="JSON",
         help="measure nothing: summarize, plot and print the cells of an earlier run's JSON",
     )  # fmt: skip
@@ -469,7 +498,7 @@ def main(argv: list[str]) -> int:
         doc = rerender(json.loads(args.render.read_text()))
         stem = args.render.stem
     else:
-        doc = asyncio.run(run(settings, console, args.profile))
+        doc = asyncio.run(run(settings, console, args.profile, args.note))
         stem = "host_scale-quick" if settings.quick else "host_scale"
     write_json(args.out / f"{stem}.json", doc)
     plot(args.out / f"{stem}.png", doc)
