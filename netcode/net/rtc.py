@@ -55,7 +55,7 @@ from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import STATE_LABEL, LinkCore, LinkState
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
-from ..protocol.snapshot import Entities
+from ..protocol.snapshot import Entities, SnapshotFrame
 from .conditioner import Conditioner, ConditionerCounters
 
 __all__ = [
@@ -521,8 +521,15 @@ class PeerLink:
         """Send a snapshot, delta-encoded against the newest one this peer acked."""
         if not self._state_channel_ready():
             return False
-        data = self._core.send_snapshot(entities, self._loop.time())
-        return data is not None and self._send_copies(data)
+        packets = self._core.send_snapshot(entities, self._loop.time())
+        return all([self._send_copies(p) for p in packets]) and bool(packets)
+
+    def send_frame(self, frame: SnapshotFrame) -> bool:
+        """Send one tick's snapshot frame (shared by every peer of the session)."""
+        if not self._state_channel_ready():
+            return False
+        packets = self._core.send_frame(frame, self._loop.time())
+        return all([self._send_copies(p) for p in packets]) and bool(packets)
 
     def _send_copies(self, data: bytes) -> bool:
         """Send one stamped packet ``SessionConfig.state_copies`` times (redundancy mode).

@@ -45,7 +45,7 @@ from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep, check_conditions
 from ..protocol.reliability import PeerStats
-from ..protocol.snapshot import Entities, check_entities
+from ..protocol.snapshot import Entities, SnapshotEncoder, SnapshotFrame, check_entities
 from .event_queue import EventQueue
 from .rtc import STATE_LABEL, LinkView, PeerLink
 from .signaling import SignalingClient
@@ -193,6 +193,7 @@ class Session:
             config.max_queued_states, config.max_queued_events, config.max_queued_event_bytes
         )
         self._handlers: dict[type[Event], Callable[[Any], None]] = {}
+        self._encoder = SnapshotEncoder(quantize=config.snapshot_quantize, limits=config.limits)
         self.handler_errors = 0
         self._event_ready = asyncio.Event()
         self._peers_changed = asyncio.Event()
@@ -418,8 +419,19 @@ class Session:
         with no peer connected), :class:`ConnectionClosed` after :meth:`close`.
         """
         self._check_open()
-        check_snapshot(entities, self._config)
-        results = [link.send_snapshot(entities) for link in self._targets(to)]
+        return self.send_frame(self.snapshot_frame(entities), to)
+
+    def snapshot_frame(self, entities: Entities) -> SnapshotFrame:
+        """Validate and quantize ``entities`` once (:class:`EncodeError` if malformed);
+        pure and thread-safe. The frame holds a copy: the game may mutate its dicts."""
+        return self._encoder.frame(entities)
+
+    def send_frame(self, frame: SnapshotFrame, to: str | None = None) -> bool:
+        """Send a frame from :meth:`snapshot_frame`: encoded once per distinct
+        baseline, whatever the number of peers (peers that acked the same tick
+        share the bytes)."""
+        self._check_open()
+        results = [link.send_frame(frame) for link in self._targets(to)]
         return bool(results) and all(results)
 
     def encode_event(self, data: Any, channel: str = EVENTS_LABEL) -> list[bytes]:

@@ -34,7 +34,6 @@ from .session import (
     Session,
     check_conditions_arg,
     check_connect_args,
-    check_snapshot,
     connect,
 )
 
@@ -124,14 +123,13 @@ class SyncSession:
         self._post(self._session.send_packets, packets, to, channel)
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
-        """Snapshot (see :meth:`Session.send_snapshot`); entities are copied one level deep,
-        so the game may mutate its entity dicts right after the call. A malformed map
-        raises :class:`EncodeError` here, in the caller's thread."""
-        check_snapshot(entities, self._session.config)
-        copied = {eid: dict(fields) for eid, fields in entities.items()}
+        """Snapshot (see :meth:`Session.send_snapshot`); validated, quantized and copied
+        here, so the game may mutate its entity dicts right after the call, and a
+        malformed map raises :class:`EncodeError` here, in the caller's thread."""
+        frame = self._session.snapshot_frame(entities)  # validated and copied here
         if not self._any_connected(to):
             return False
-        self._post(self._session.send_snapshot, copied, to)
+        self._post(self._session.send_frame, frame, to)
         return True
 
     def poll(self) -> list[Event]:

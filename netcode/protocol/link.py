@@ -44,7 +44,7 @@ from ..events import (
 from . import wire
 from .budget import ReceiveBudget, Verdict
 from .reliability import PeerStats, ReliabilityEndpoint
-from .snapshot import Entities, SnapshotReceiver, SnapshotSender
+from .snapshot import Entities, SnapshotEncoder, SnapshotFrame, SnapshotReceiver, SnapshotSender
 
 __all__ = [
     "MAX_OUTSTANDING_PINGS",
@@ -118,6 +118,7 @@ class LinkCore:
         }
         # Both ends round quantized fields with the same steps (SessionConfig.snapshot_quantize).
         self._snap_tx = SnapshotSender(quantize=config.snapshot_quantize, limits=self._limits)
+        self._encoder = SnapshotEncoder(quantize=config.snapshot_quantize, limits=self._limits)
         self._snap_rx = SnapshotReceiver(quantize=config.snapshot_quantize, limits=self._limits)
         self._pings_out: dict[int, None] = {}  # sent_us of PINGs not yet answered, oldest first
         self._outgoing: list[tuple[str, bytes]] = []
@@ -288,13 +289,21 @@ class LinkCore:
             return None
         return self._checked_size(self._stamped(wire.MsgType.STATE, packed, now))
 
-    def send_snapshot(self, entities: Entities, now: float) -> bytes | None:
-        """The SNAPSHOT packet for ``entities``, delta-encoded against this peer's acks."""
+    def send_snapshot(self, entities: Entities, now: float) -> list[bytes]:
+        """The SNAPSHOT packet(s) for ``entities`` (see :meth:`send_frame`)."""
+        return self.send_frame(self._encoder.frame(entities), now)
+
+    def send_frame(self, frame: SnapshotFrame, now: float) -> list[bytes]:
+        """The SNAPSHOT packets for one tick's frame, delta-encoded against this peer's
+        acks: one packet, or the fragments of a full snapshot over one SCTP chunk.
+        Empty if not connected. The frame's encodings are shared between peers."""
         if self._state != "connected":
-            return None
-        payload = self._snap_tx.encode(self._endpoint.next_seq, entities)
-        packed = wire.pack_payload(payload, self._limits)
-        return self._checked_size(self._stamped(wire.MsgType.SNAPSHOT, packed, now))
+            return []
+        parts = self._snap_tx.encode_frame(
+            self._endpoint.next_seq, frame, self._limits.max_state_bytes
+        )
+        snapshot = wire.MsgType.SNAPSHOT
+        return [self._checked_size(self._stamped(snapshot, wire.Packed(p), now)) for p in parts]
 
     def _checked_size(self, data: bytes) -> bytes:
         if len(data) > self._limits.max_packet_bytes:
@@ -393,14 +402,16 @@ class LinkCore:
 
     def _on_snapshot(self, msg: wire.Snapshot) -> None:
         try:
-            entities = self._snap_rx.decode(msg.seq, msg.payload)
+            done = self._snap_rx.receive(msg.seq, msg.payload)
         except (DecodeError, DeltaBaselineMissing) as exc:
             # Withdraw the ack, so the sender never uses this one as a baseline.
             self._endpoint.discard_received(msg.seq)
             if not isinstance(exc, DeltaBaselineMissing):
                 self._bad(str(exc))
             return
-        self._events.append(SnapshotReceived(self.peer_id, msg.seq, entities))
+        if done is not None:  # None: a fragment of a snapshot still incomplete
+            seq, entities = done
+            self._events.append(SnapshotReceived(self.peer_id, seq, entities))
 
     def _on_reliable_channel(self, label: str, msg: wire.Message, size: int) -> None:
         if isinstance(msg, wire.Event):

@@ -56,11 +56,15 @@ import msgpack
 
 from ..config import Limits
 from ..errors import ConfigError, DecodeError, DeltaBaselineMissing, EncodeError
+from . import wire
 from .sequence import SEQ_MASK, SequenceBuffer, seq_diff, seq_greater_than
+from .snapframe import FragmentAssembler, SnapshotFrame, check_fragment, map_header
 
 __all__ = [
     "Entities",
     "EntityId",
+    "SnapshotEncoder",
+    "SnapshotFrame",
     "SnapshotReceiver",
     "SnapshotSender",
     "apply_delta",
@@ -83,7 +87,7 @@ _Wire: TypeAlias = dict[EntityId, dict[str, Any]]
 
 DEFAULT_RING_SIZE = 64
 _DEFAULT_LIMITS: Final = Limits()
-_PAYLOAD_KEYS = frozenset({"b", "e", "r", "x"})
+_PAYLOAD_KEYS = frozenset({"b", "e", "f", "r", "x"})
 
 
 def _is_id(value: object) -> bool:
@@ -312,7 +316,11 @@ def _check_payload(payload: object, limits: Limits) -> Mapping[str, Any]:
     if "b" not in payload:
         if "r" in payload or "x" in payload:
             raise DecodeError("snapshot 'r'/'x' are only allowed in a delta (with 'b')")
+        if "f" in payload:
+            check_fragment(payload["f"])
         return payload
+    if "f" in payload:
+        raise DecodeError("snapshot 'f' (fragment) is only allowed in a full snapshot")
     base = payload["b"]
     if type(base) is not int or not 0 <= base <= SEQ_MASK:
         raise DecodeError(f"snapshot 'b' must be an int in 0..65535, got {base!r}")
@@ -365,6 +373,10 @@ class _Quantizer:
     def fields(self) -> frozenset[str]:
         """Names of the quantized fields (sent relative to the baseline in deltas)."""
         return self._fields
+
+    @property
+    def steps(self) -> Mapping[str, float]:
+        return self._steps
 
     def to_wire(self, entities: Entities, limits: Limits) -> _Wire:
         """Copy of ``entities`` in wire form (validated, quantized, tuples as lists).
@@ -504,6 +516,44 @@ def _check_limits(limits: object) -> Limits:
 _PLAIN = _Quantizer(None)
 
 
+class SnapshotEncoder:
+    """Turns a game's entities into a :class:`SnapshotFrame` once per tick.
+
+    Validates and quantizes like :class:`SnapshotSender` (same ``quantize`` and
+    ``limits`` as every sender it feeds), and checks every value is sendable,
+    so no sender re-validates what it encodes. Safe to call from any thread.
+    """
+
+    def __init__(
+        self, *, quantize: Mapping[str, float] | None = None, limits: Limits = _DEFAULT_LIMITS
+    ) -> None:
+        self._limits = _check_limits(limits)
+        self._quantizer = _Quantizer(quantize)
+
+    def frame(self, entities: Entities) -> SnapshotFrame:
+        """Raises :class:`EncodeError` for a malformed map or one over the limits."""
+        state = self._quantizer.to_wire(entities, self._limits)
+        _check_values(state, self._limits)
+        return SnapshotFrame(state, self._quantizer.fields)
+
+
+def _check_values(state: _Wire, limits: Limits) -> None:
+    """What :meth:`_Quantizer.to_wire` leaves to check for the receiver's decoder: str
+    lengths, and arrays/maps in values in full (int ranges and types fail the size
+    measurement's msgpack encoding already). One pass over scalar fields."""
+    max_chars = limits.max_str_len // 4  # below this even 4-byte UTF-8 fits
+    for fields in state.values():
+        for name, value in fields.items():
+            if len(name) > max_chars:
+                wire.check_payload(name, limits)
+            t = type(value)
+            if t is str:
+                if len(value) > max_chars:
+                    wire.check_payload(value, limits)
+            elif t is list or t is dict:
+                wire.check_payload(value, limits)
+
+
 class SnapshotSender:
     """Encodes snapshots for ONE receiver, as deltas from its newest acked snapshot.
 
@@ -528,8 +578,43 @@ class SnapshotSender:
         self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
         self._quantizer = _Quantizer(quantize)
         self._acked: int | None = None
+        # Fragmented full snapshots: frame seq -> its fragments' seqs not yet acked,
+        # and fragment seq -> frame seq. Pruned with the ring.
+        self._unacked_parts: dict[int, set[int]] = {}
+        self._frame_of: dict[int, int] = {}
         self.full_count = 0
         self.delta_count = 0
+
+    def encode_frame(self, seq: int, frame: SnapshotFrame, max_part_bytes: int) -> list[bytes]:
+        """Packed payloads for ``frame``, the first sent as packet ``seq``, the next as
+        ``seq + 1``, ... (several only for a full snapshot over ``max_part_bytes``).
+
+        The frame's state becomes the baseline candidate ``seq``, once acked (every
+        fragment acked, for a fragmented one).
+        """
+        seq &= SEQ_MASK
+        base_seq = self.baseline_for(seq)
+        if base_seq is None:
+            parts = frame.full(max_part_bytes)
+            self.full_count += 1
+        else:
+            baseline = self._ring.get(base_seq)
+            assert baseline is not None  # baseline_for checked it
+            parts = [frame.delta(baseline, base_seq)]
+            self.delta_count += 1
+        self._ring.insert(seq, frame.state)
+        self._prune_parts()
+        if len(parts) > 1:
+            part_seqs = {(seq + i) & SEQ_MASK for i in range(len(parts))}
+            self._unacked_parts[seq] = part_seqs
+            for part in part_seqs:
+                self._frame_of[part] = seq
+        return parts
+
+    def _prune_parts(self) -> None:
+        for frame_seq in [f for f in self._unacked_parts if f not in self._ring]:
+            for part in self._unacked_parts.pop(frame_seq):
+                self._frame_of.pop(part, None)
 
     def encode(self, seq: int, entities: Entities) -> dict[str, Any]:
         """The payload for ``entities`` sent as packet ``seq``; remembers it as a baseline.
@@ -562,6 +647,16 @@ class SnapshotSender:
 
     def on_ack(self, seq: int) -> None:
         """The receiver acked packet ``seq``; newer acked snapshots become the baseline."""
+        frame_seq = self._frame_of.pop(seq, None)
+        if frame_seq is not None:  # a fragment: the frame counts once all are acked
+            remaining = self._unacked_parts.get(frame_seq)
+            if remaining is None:
+                return
+            remaining.discard(seq)
+            if remaining:
+                return
+            del self._unacked_parts[frame_seq]
+            seq = frame_seq
         if seq in self._ring and (self._acked is None or seq_greater_than(seq, self._acked)):
             self._acked = seq
 
@@ -574,6 +669,90 @@ class SnapshotSender:
         """Forget every baseline (e.g. the peer reconnected): the next snapshot is full."""
         self._ring.clear()
         self._acked = None
+        self._unacked_parts.clear()
+        self._frame_of.clear()
+
+
+def _same_id(a: EntityId, b: EntityId) -> bool:
+    return a is b or (type(a) is type(b) and a == b)
+
+
+class _GameCopies:
+    """The receiver's last step: wire-form state -> a fresh, dequantized copy for the game,
+    checked against the limits. Memoized per entity dict: a delta shares unchanged
+    entity dicts with its baseline, so only entities that changed are dequantized
+    and measured again; the rest cost one shallow copy. Holds one snapshot's worth.
+    """
+
+    __slots__ = ("_cache", "_limits", "_packer", "_steps")
+
+    def __init__(self, steps: Mapping[str, float], limits: Limits) -> None:
+        self._steps = steps
+        self._limits = limits
+        # packb() would allocate a 256 KiB buffer per call: one small reused packer.
+        self._packer = msgpack.Packer(buf_size=1024, use_bin_type=True)
+        # id(wire entity) -> (wire entity, id, game entity, scalar-only, fields, bytes)
+        self._cache: dict[int, tuple[dict[str, Any], EntityId, dict[str, Any], bool, int, int]] = {}
+
+    def build(self, state: _Wire) -> dict[EntityId, dict[str, Any]]:
+        """Raise :class:`DecodeError` for a state over the limits; nothing is kept then."""
+        limits = self._limits
+        if len(state) > limits.max_snapshot_entities:
+            raise DecodeError(
+                f"snapshot has {len(state)} entities, more than "
+                f"max_snapshot_entities={limits.max_snapshot_entities}"
+            )
+        cache, fresh = self._cache, {}
+        out: dict[EntityId, dict[str, Any]] = {}
+        nbytes, fields_total = len(map_header(len(state))), 0
+        for eid, fields in state.items():
+            hit = cache.get(id(fields))
+            if hit is None or hit[0] is not fields or not _same_id(hit[1], eid):
+                hit = self._entry(eid, fields)
+            fresh[id(fields)] = hit
+            fields_total += hit[4]
+            nbytes += hit[5]
+            if hit[3]:
+                out[eid] = dict(hit[2])
+            else:  # arrays/maps in values: the game gets its own copies of those too
+                out[eid] = _Copier(limits.max_depth, DecodeError).entity(hit[2])
+        if fields_total > limits.max_snapshot_fields:
+            raise DecodeError(
+                f"snapshot has {fields_total} fields (arrays/maps in values and their elements "
+                f"included), more than max_snapshot_fields={limits.max_snapshot_fields}"
+            )
+        if nbytes > limits.max_snapshot_bytes:
+            raise DecodeError(
+                f"snapshot of {nbytes} bytes (full encoding) exceeds "
+                f"max_snapshot_bytes={limits.max_snapshot_bytes}"
+            )
+        self._cache = fresh
+        return out
+
+    def _entry(
+        self, eid: EntityId, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], EntityId, dict[str, Any], bool, int, int]:
+        limits = self._limits
+        if len(fields) > limits.max_entity_fields:
+            raise DecodeError(
+                f"snapshot entity {eid!r}: {len(fields)} fields, more than "
+                f"max_entity_fields={limits.max_entity_fields}"
+            )
+        copier = _Copier(limits.max_depth, DecodeError)
+        scalar = _SCALARS.issuperset(map(type, fields.values()))
+        entity = dict(fields) if scalar else copier.entity(fields)
+        for name, step in self._steps.items():
+            value = entity.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            if type(value) is not int:
+                raise DecodeError(f"entity {eid!r}: quantized field {name!r} is not an int")
+            entity[name] = value * step
+        size = len(self._packer.pack(eid)) + len(self._packer.pack(fields))
+        return fields, eid, entity, scalar, len(fields) + copier.elements, size
+
+    def reset(self) -> None:
+        self._cache = {}
 
 
 class SnapshotReceiver:
@@ -596,6 +775,29 @@ class SnapshotReceiver:
         self._limits = _check_limits(limits)
         self._ring: SequenceBuffer[_Wire] = SequenceBuffer(ring_size)
         self._quantizer = _Quantizer(quantize)
+        self._fragments = FragmentAssembler(self._limits)
+        self._copies = _GameCopies(self._quantizer.steps, self._limits)
+
+    def receive(
+        self, seq: int, payload: object
+    ) -> tuple[int, dict[EntityId, dict[str, Any]]] | None:
+        """:meth:`decode` that also takes fragments of a full snapshot (``"f"``).
+
+        Returns ``(snapshot seq, entities)``, or None for a fragment that does not
+        complete its snapshot yet. A fragmented snapshot's seq is its first
+        fragment's packet sequence (what deltas name as their baseline).
+        """
+        if type(payload) is dict and "f" in payload:
+            checked = _check_payload(payload, self._limits)
+            index, count = check_fragment(checked["f"])
+            merged = self._fragments.add(seq, index, count, checked["e"])
+            if merged is None:
+                return None
+            frame_seq = (seq - index) & SEQ_MASK
+            result = self._copies.build(merged)
+            self._ring.insert(frame_seq, merged)
+            return frame_seq, result
+        return seq, self.decode(seq, payload)
 
     def decode(self, seq: int, payload: object) -> dict[EntityId, dict[str, Any]]:
         """Full entities of the snapshot sent as packet ``seq`` (a fresh, mutable copy).
@@ -607,6 +809,8 @@ class SnapshotReceiver:
         if type(seq) is not int or not 0 <= seq <= SEQ_MASK:
             raise DecodeError(f"snapshot seq must be an int in 0..65535, got {seq!r}")
         checked = _check_payload(payload, self._limits)
+        if "f" in checked:
+            raise DecodeError("a snapshot fragment: use receive()")
         if "b" in checked:
             base_seq: int = checked["b"]
             if not seq_greater_than(seq, base_seq):
@@ -619,7 +823,7 @@ class SnapshotReceiver:
             state = {eid: dict(fields) for eid, fields in checked["e"].items()}
         # One pass copies the state for the game and measures it against the limits
         # (and checks quantized fields) before anything is stored.
-        result = self._quantizer.from_wire(state, self._limits, check=True)
+        result = self._copies.build(state)
         self._ring.insert(seq, state)
         return result
 
@@ -637,3 +841,5 @@ class SnapshotReceiver:
 
     def reset(self) -> None:
         self._ring.clear()
+        self._fragments.reset()
+        self._copies.reset()

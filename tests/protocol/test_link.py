@@ -225,9 +225,9 @@ def test_bye_is_peer_left_and_nothing_after_it() -> None:
 def test_snapshots_become_deltas_once_acked() -> None:
     p = Pair()
     for tick in range(10):
-        data = p.a.send_snapshot({1: {"x": float(tick), "name": "p"}}, p.now)
-        assert data is not None
-        p.b.receive(STATE_LABEL, data, p.now)
+        packets = p.a.send_snapshot({1: {"x": float(tick), "name": "p"}}, p.now)
+        assert len(packets) == 1
+        p.b.receive(STATE_LABEL, packets[0], p.now)
         send_state(p, "b", {"input": tick})  # carries b's acks back
         p.advance(1 / 60)
     full, delta = p.a.snapshots_sent
@@ -271,3 +271,34 @@ def test_transport_closed_while_connected_is_lost_closed(how: str) -> None:
     assert [(e.reason, e.detail) for e in p.a.take_events() if isinstance(e, PeerLost)] == [
         ("closed", f"connection {how}")
     ]
+
+
+def test_a_big_full_snapshot_travels_as_fragments_then_deltas_follow() -> None:
+    p = Pair()
+    world = {i: {"x": float(i), "y": float(-i), "name": f"entity-{i:04d}"} for i in range(120)}
+    packets = p.a.send_snapshot(world, p.now)
+    assert len(packets) > 2
+    assert all(len(d) <= CFG.limits.max_state_bytes for d in packets)
+    for data in packets:
+        p.b.receive(STATE_LABEL, data, p.now)
+    snaps = [e for e in p.b.take_events() if isinstance(e, SnapshotReceived)]
+    assert len(snaps) == 1 and snaps[0].entities == world
+    send_state(p, "b", {"ack": 1})  # carries b's acks of every fragment
+    world[3]["x"] = 99.0
+    delta = p.a.send_snapshot(world, p.now)
+    assert len(delta) == 1 and len(delta[0]) < 100  # a delta against the fragmented frame
+    p.b.receive(STATE_LABEL, delta[0], p.now)
+    snaps = [e for e in p.b.take_events() if isinstance(e, SnapshotReceived)]
+    assert snaps[-1].entities[3]["x"] == 99.0
+
+
+def test_a_lost_fragment_means_no_snapshot_and_no_baseline() -> None:
+    p = Pair()
+    world = {i: {"x": float(i), "name": f"entity-{i:04d}"} for i in range(120)}
+    packets = p.a.send_snapshot(world, p.now)
+    for data in packets[1:]:  # the first fragment is lost
+        p.b.receive(STATE_LABEL, data, p.now)
+    assert not any(isinstance(e, SnapshotReceived) for e in p.b.take_events())
+    send_state(p, "b", {"ack": 1})
+    again = p.a.send_snapshot(world, p.now)
+    assert len(again) == len(packets)  # still full: the lost frame never became a baseline
