@@ -379,6 +379,7 @@ class Child:
         reply: dict[str, Any] = json.loads(raw)
         if not reply.pop("ok", False):
             raise RuntimeError(f"{self.name}: {cmd}: {reply.get('error')}")
+        reply.pop("id", None)
         return reply
 
     async def close(self) -> None:
