@@ -18,3 +18,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # One time unit for timeouts in tests, scaled on slow machines: NETCODE_TEST_TIMESCALE=3.
 TIMESCALE = float(os.environ.get("NETCODE_TEST_TIMESCALE", "1"))
+
+# System services (coturn, redis-server, chromium, nftables, root for namespaces): a test
+# that needs one calls require_service(); on a laptop without it the test skips with the
+# reason, and CI (.ci/run sets NETCODE_REQUIRE_SERVICES=1 after installing them) fails
+# instead, so a missing service can never hide a test there.
+REQUIRE_SERVICES = os.environ.get("NETCODE_REQUIRE_SERVICES") == "1"
+
+
+def require_service(available: bool, what: str) -> None:
+    """Skip (or, under NETCODE_REQUIRE_SERVICES=1, fail) unless ``available``."""
+    import pytest
+
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {what} (NETCODE_REQUIRE_SERVICES=1)")
+    pytest.skip(f"needs {what}")
