@@ -341,7 +341,9 @@ class PeerBudget:
     cannot be dropped without breaking its channel's promise; a state channel
     over budget for ``abuse_after_s`` ends it too. Either way the game gets
     ``PeerLost(peer_id, reason="abuse")``. ``pings_answered_per_s``: PINGs beyond
-    it are ignored (``PeerStats.pings_ignored``), never answered in bulk.
+    it are ignored (``PeerStats.pings_ignored``), never answered in bulk. Malformed
+    messages (``PeerStats.bad_packets``) beyond ``bad_messages_burst``, refilled at
+    ``bad_messages_per_s``, end the link with ``reason="abuse"`` too.
     """
 
     # Limits
@@ -351,6 +353,10 @@ class PeerBudget:
     event_bytes_per_s: float = 2_000_000.0
     burst_s: float = 2.0
     pings_answered_per_s: float = 8.0
+    # Malformed messages tolerated: a burst of this many, refilled at the rate below
+    # (an honest peer sends none; a hostile one is cut off before it costs much).
+    bad_messages_burst: int = 10
+    bad_messages_per_s: float = 1.0
     # Timeouts
     abuse_after_s: float = 1.0
 
@@ -360,6 +366,8 @@ class PeerBudget:
         for name in ("state_bytes_per_s", "event_bytes_per_s"):
             _num(name, getattr(self, name), 0.0, 1e12, open_lo=True)
         _num("burst_s", self.burst_s, 0.0, 3_600.0, open_lo=True)
+        _int("bad_messages_burst", self.bad_messages_burst, 1)
+        _num("bad_messages_per_s", self.bad_messages_per_s, 0.0, 1e6)
         _num("abuse_after_s", self.abuse_after_s, 0.0, 86_400.0)
 
 

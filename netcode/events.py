@@ -93,12 +93,15 @@ class PeerConnectFailed:
 class StateReceived:
     """Unreliable game state from ``send_state``; only newer-than-seen state is delivered.
 
-    ``seq``: the 16-bit packet sequence (wraps), useful to spot gaps.
+    ``seq``: the 16-bit packet sequence (wraps), useful to spot gaps. ``sent_us``: the
+    sender's clock when it sent the packet, in microseconds mod 2**32 (feed
+    ``TimestampUnwrapper`` / ``RemoteClockEstimator``, docs/STATE_SYNC.md 7).
     """
 
     peer_id: str
     data: Any
     seq: int
+    sent_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +119,15 @@ class EventReceived:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotReceived:
-    """A snapshot from ``send_snapshot``: the full entity map, deltas already applied."""
+    """A snapshot from ``send_snapshot``: the full entity map, deltas already applied.
+
+    ``sent_us``: the sender's clock when it sent it (as in :class:`StateReceived`).
+    """
 
     peer_id: str
     seq: int
     entities: dict[Any, Any]
+    sent_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)

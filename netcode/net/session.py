@@ -193,6 +193,8 @@ class Session:
             config.max_queued_states, config.max_queued_events, config.max_queued_event_bytes
         )
         self._handlers: dict[type[Event], Callable[[Any], None]] = {}
+        # Events sent while no target peer had a link (see send_event): not delivered.
+        self.events_unsent = 0
         self._encoder = SnapshotEncoder(quantize=config.snapshot_quantize, limits=config.limits)
         self.handler_errors = 0
         self._event_ready = asyncio.Event()
@@ -452,7 +454,9 @@ class Session:
         """Send a reliable, ordered message to all peers or ``to``; never dropped.
 
         Messages over one packet (64 KiB) are split and reassembled transparently, up
-        to ``Limits.max_event_bytes``. Peers still connecting get it once connected.
+        to ``Limits.max_event_bytes``. Peers still connecting get it once connected;
+        peers that join later do not (an event sent with nobody there is counted in
+        ``events_unsent`` and logged once).
         Raises :class:`ConnectionClosed` after :meth:`close` (the data would be lost).
         """
         self._check_open()
@@ -463,7 +467,14 @@ class Session:
         self._check_open()
         if channel == STATE_LABEL or channel not in self._channels:
             raise ConfigError(f"send_event: no event channel {channel!r}")
-        for link in self._targets(to):
+        targets = self._targets(to)
+        if not targets:
+            # Nobody to deliver to (no peer yet, or ``to`` is gone): events are not kept
+            # for peers that join later. Counted, and logged once, so it is never silent.
+            self.events_unsent += 1
+            log = logger.info if self.events_unsent == 1 else logger.debug
+            log("send_event with no %s: not delivered", "peer" if to is None else f"peer {to!r}")
+        for link in targets:
             link.send_reliable(channel, packets)
 
     def set_conditions(
@@ -666,6 +677,16 @@ class _Connecting:
 
     def __await__(self) -> Generator[Any, None, Session]:
         return _open(self._url, **self._kwargs).__await__()
+
+    def __enter__(self) -> None:
+        raise ConfigError(
+            "netcode.connect() is async: use 'async with netcode.connect(...)' or "
+            "'session = await netcode.connect(...)'; without asyncio use "
+            "'with netcode.connect_sync(...)'"
+        )
+
+    def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raised
+        return None
 
     async def __aenter__(self) -> Session:
         self._session = await _open(self._url, **self._kwargs)

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..config import NetworkConditions, SessionConfig
-from ..errors import ConnectionClosed
+from ..errors import ConfigError, ConnectionClosed
 from ..events import Event
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
@@ -136,6 +136,12 @@ class SyncSession:
         """Events since the last call; never blocks."""
         return self._session.poll()
 
+    def next_event(self, timeout: float | None = None) -> Event:
+        """Block until the next event (at most ``timeout`` s: then ``TimeoutError``);
+        :class:`ConnectionClosed` once the session is closed and drained."""
+        wait = None if timeout is None else timeout + _CALL_SLACK_S
+        return self._runner.call(self._session.next_event(timeout), wait)
+
     def stats(self, peer_id: str) -> PeerStats:
         async def get() -> PeerStats:
             return self._session.stats(peer_id)
@@ -181,6 +187,20 @@ class SyncSession:
         self.close()
 
 
+def _check_no_running_loop() -> None:
+    """Blocking this thread would freeze its event loop, and with it a lobby or session
+    running there (connect_sync would then wait for lobby_timeout_s and fail): say so."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise ConfigError(
+        "connect_sync() was called from a running asyncio event loop: it would block that "
+        "loop (and a lobby embedded in it). Use 'await netcode.connect(...)' there, or call "
+        "connect_sync from another thread"
+    )
+
+
 def connect_sync(
     url: str,
     *,
@@ -194,6 +214,7 @@ def connect_sync(
     """Like :func:`netcode.connect`, for code without asyncio; blocks until in the room."""
     cfg = config if config is not None else SessionConfig()
     check_connect_args(metadata, cfg)
+    _check_no_running_loop()
     runner = _LoopThread()
 
     async def open_session() -> Session:

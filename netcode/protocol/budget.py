@@ -95,6 +95,7 @@ class ReceiveBudget:
 
     __slots__ = (
         "_abuse_after",
+        "_bad",
         "_channels",
         "_config",
         "_max_event_bytes",
@@ -110,6 +111,7 @@ class ReceiveBudget:
         self._pongs = TokenBucket(
             config.pings_answered_per_s, max(1.0, config.pings_answered_per_s * config.burst_s), now
         )
+        self._bad = TokenBucket(config.bad_messages_per_s, float(config.bad_messages_burst), now)
         self._abuse_after = config.abuse_after_s
         self._overrun_start: float | None = None
         self._overrun_last = float("-inf")
@@ -147,6 +149,13 @@ class ReceiveBudget:
             self.reason = f"channel {label!r} over its receive budget for {self._abuse_after:g} s"
             return Verdict.ABUSE
         return Verdict.DROP
+
+    def allow_bad(self, now: float) -> bool:
+        """Count one malformed message; False once the peer sent more than its budget."""
+        if self._bad.take(1.0, now):
+            return True
+        self.reason = "more malformed messages than bad_messages_burst allows"
+        return False
 
     def allow_pong(self, now: float) -> bool:
         """True if a received PING may be answered now (at most ``pings_answered_per_s``)."""

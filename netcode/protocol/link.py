@@ -128,6 +128,7 @@ class LinkCore:
         self._pings_ignored = 0
         self._unmatched_pongs = 0
         self._oversize_states = 0
+        self._now = now  # time of the message being handled (for the bad-message budget)
 
     # -- views ------------------------------------------------------------------------
 
@@ -343,11 +344,14 @@ class LinkCore:
     def _bad(self, why: str) -> None:
         self._bad_packets += 1
         logger.debug("peer %s: dropped bad packet: %s", self.peer_id, why)
+        if not self._budget.allow_bad(self._now):
+            self._lose("abuse", self._budget.reason)
 
     def receive(self, label: str, data: bytes | str, now: float) -> None:
         """One message from channel ``label``; anything off-spec is dropped and counted."""
         if self._state != "connected":
             return
+        self._now = now
         # The budget first: a message over it costs one length check, whatever it holds.
         verdict = self._budget.admit(label, len(data), now, reliable=label in self._reliable)
         if verdict is not Verdict.ACCEPT:
@@ -375,7 +379,7 @@ class LinkCore:
             if not is_new:
                 return  # stale or duplicate: newer state was already delivered
             if isinstance(msg, wire.State):
-                self._events.append(StateReceived(self.peer_id, msg.payload, msg.seq))
+                self._events.append(StateReceived(self.peer_id, msg.payload, msg.seq, msg.sent_us))
             elif isinstance(msg, wire.Snapshot):
                 self._on_snapshot(msg)
         elif isinstance(msg, wire.Ping):
@@ -411,7 +415,7 @@ class LinkCore:
             return
         if done is not None:  # None: a fragment of a snapshot still incomplete
             seq, entities = done
-            self._events.append(SnapshotReceived(self.peer_id, seq, entities))
+            self._events.append(SnapshotReceived(self.peer_id, seq, entities, msg.sent_us))
 
     def _on_reliable_channel(self, label: str, msg: wire.Message, size: int) -> None:
         if isinstance(msg, wire.Event):

@@ -266,12 +266,21 @@ async def settle(a: Arena, ticks: int = 10) -> None:
 # --------------------------------------------------------------------------- 1, 2: snapshots
 
 
+def cut_off_for_abuse(a: Any) -> bool:
+    """The victim disconnected the rogue as abusive."""
+    return any(
+        isinstance(e, PeerLost) and e.peer_id == a.rogue.peer_id and e.reason == "abuse"
+        for e in a.victim_events
+    )
+
+
 async def test_fat_deltas_do_not_grow_the_victim(no_errors: Any) -> None:
     """Attack 1: deltas each adding ~4,000 fields (~40 KB) to one entity."""
     async with arena() as a:
         result, w = await attack(a, "fat_delta", 3.0)
         await settle(a)
-        assert result.packets >= 20, result
+        # It kept attacking, or its malformed deltas got it cut off (bad_messages_burst).
+        assert result.packets >= 20 or cut_off_for_abuse(a), result
         assert_victim_healthy(a, w)
         from_rogue = [
             e
@@ -283,7 +292,8 @@ async def test_fat_deltas_do_not_grow_the_victim(no_errors: Any) -> None:
         assert widest <= a.config.limits.max_entity_fields, widest
         # ... because every delta adding 4,000 fields was refused (counted, not decoded).
         refused = a.victim.stats(a.rogue.peer_id).bad_packets
-        assert refused >= result.packets // 2, (refused, result.packets)
+        burst = a.config.budget.bad_messages_burst
+        assert refused >= min(result.packets // 2, burst), (refused, result.packets)
 
 
 async def test_phantom_removals_do_not_stall_the_victim(no_errors: Any) -> None:
@@ -291,10 +301,11 @@ async def test_phantom_removals_do_not_stall_the_victim(no_errors: Any) -> None:
     async with arena() as a:
         result, w = await attack(a, "phantom_removal", 3.0)
         await settle(a)
-        assert result.packets >= 20, result
+        assert result.packets >= 20 or cut_off_for_abuse(a), result
         assert_victim_healthy(a, w)
         refused = a.victim.stats(a.rogue.peer_id).bad_packets
-        assert refused >= result.packets // 2, (refused, result.packets)
+        burst = a.config.budget.bad_messages_burst
+        assert refused >= min(result.packets // 2, burst), (refused, result.packets)
 
 
 # --------------------------------------------------------------------------- 3: object bombs

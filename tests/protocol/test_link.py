@@ -302,3 +302,22 @@ def test_a_lost_fragment_means_no_snapshot_and_no_baseline() -> None:
     send_state(p, "b", {"ack": 1})
     again = p.a.send_snapshot(world, p.now)
     assert len(again) == len(packets)  # still full: the lost frame never became a baseline
+
+
+def test_a_stream_of_malformed_messages_ends_the_link_as_abuse() -> None:
+    p = Pair()
+    burst = CFG.budget.bad_messages_burst
+    for _ in range(burst):
+        p.b.receive("events", b"\xc1", p.now)
+    assert p.b.state == "connected"  # a few bad messages are only counted
+    p.b.receive("events", b"\xc1", p.now)
+    lost = [e for e in p.b.take_events() if isinstance(e, PeerLost)]
+    assert [e.reason for e in lost] == ["abuse"] and "malformed" in lost[0].detail
+    assert p.b.stats(p.now).bad_packets == burst + 1
+
+
+def test_malformed_messages_spread_out_never_add_up() -> None:
+    p = Pair(dataclasses.replace(CFG, peer_timeout_s=86_400.0))
+    for i in range(100):  # one every 2 s, the refill rate is 1 per second
+        p.b.receive(STATE_LABEL, b"\xc1", p.now + 2.0 * i)
+    assert p.b.state == "connected"
