@@ -3,6 +3,7 @@ unsent events, sender timestamps on received state."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 
 import netcode
 from netcode.errors import ConfigError
-from netcode.events import EventReceived, PeerConnected, StateReceived
+from netcode.events import Event, EventReceived, PeerConnected, SnapshotReceived, StateReceived
 from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import connect
 from netcode.protocol import wire
@@ -26,7 +27,7 @@ async def lobby() -> AsyncIterator[LobbyServer]:
 
 
 async def test_plain_with_on_connect_points_to_async_with(lobby: LobbyServer) -> None:
-    with pytest.raises(ConfigError, match="async with"), connect(lobby.url, config=LOOPBACK):  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="async with"), connect(lobby.url, config=LOOPBACK):
         pass
 
 
@@ -49,7 +50,7 @@ async def test_event_with_nobody_there_is_counted_and_logged_once(
 async def test_state_and_snapshots_carry_the_senders_timestamp(lobby: LobbyServer) -> None:
     async with mesh(lobby.url, 2) as (a, b):
         log = EventLog(b)
-        loop_now = __import__("asyncio").get_running_loop().time()
+        loop_now = asyncio.get_running_loop().time()
         a.send_state({"x": 1})
         a.send_snapshot({1: {"x": 1.0}})
         a.send_event("flush")
@@ -58,21 +59,20 @@ async def test_state_and_snapshots_carry_the_senders_timestamp(lobby: LobbyServe
         # Both sessions run on this loop: the stamp is this loop's clock, a moment ago.
         age_us = wire.us_elapsed(wire.timestamp_us(loop_now + 5.0), state.sent_us)
         assert 0 < age_us <= 5_000_000 + 1_000_000
-        snaps = [e for e in log.events if type(e).__name__ == "SnapshotReceived"]
-        assert snaps and snaps[0].sent_us != 0  # type: ignore[attr-defined]
+        snaps = log.of(SnapshotReceived, a.peer_id)
+        assert snaps and snaps[0].sent_us != 0
 
 
 def test_sync_next_event_blocks_until_an_event() -> None:
-    with lobby_in_thread() as url:
-        with netcode.connect_sync(url, create=True, config=LOOPBACK) as host:
-            with pytest.raises(TimeoutError):
-                host.next_event(timeout=0.05)
-            with netcode.connect_sync(url, room=host.room, config=LOOPBACK) as guest:
-                deadline_events = []
-                while not any(isinstance(e, PeerConnected) for e in deadline_events):
-                    deadline_events.append(guest.next_event(timeout=TIMEOUT))
-                guest.send_event("hi")
-                got = []
-                while not any(isinstance(e, EventReceived) for e in got):
-                    got.append(host.next_event(timeout=TIMEOUT))
-                assert [e.data for e in got if isinstance(e, EventReceived)] == ["hi"]
+    with lobby_in_thread() as url, netcode.connect_sync(url, create=True, config=LOOPBACK) as host:
+        with pytest.raises(TimeoutError):
+            host.next_event(timeout=0.05)
+        with netcode.connect_sync(url, room=host.room, config=LOOPBACK) as guest:
+            seen: list[Event] = []
+            while not any(isinstance(e, PeerConnected) for e in seen):
+                seen.append(guest.next_event(timeout=TIMEOUT))
+            guest.send_event("hi")
+            got: list[Event] = []
+            while not any(isinstance(e, EventReceived) for e in got):
+                got.append(host.next_event(timeout=TIMEOUT))
+            assert [e.data for e in got if isinstance(e, EventReceived)] == ["hi"]
