@@ -21,7 +21,7 @@ Lifecycle of one remote peer, as this session sees it::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .protocol.reliability import PeerStats
@@ -95,26 +95,28 @@ class StateReceived:
 
     ``seq``: the 16-bit packet sequence (wraps), useful to spot gaps. ``sent_us``: the
     sender's clock when it sent the packet, in microseconds mod 2**32 (feed
-    ``TimestampUnwrapper`` / ``RemoteClockEstimator``, docs/STATE_SYNC.md 7).
+    ``TimestampUnwrapper`` / ``RemoteClockEstimator``, docs/STATE_SYNC.md 7; not part
+    of equality).
     """
 
     peer_id: str
     data: Any
     seq: int
-    sent_us: int = 0
+    sent_us: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class EventReceived:
     """A reliable message from ``send_event``, in the order sent on its ``channel``.
 
-    ``size``: its encoded size in bytes (what counts against ``max_queued_event_bytes``).
+    ``size``: its encoded size in bytes (what counts against ``max_queued_event_bytes``;
+    not part of equality).
     """
 
     peer_id: str
     data: Any
     channel: str = "events"
-    size: int = 0
+    size: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,7 @@ class SnapshotReceived:
     peer_id: str
     seq: int
     entities: dict[Any, Any]
-    sent_us: int = 0
+    sent_us: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
