@@ -50,10 +50,9 @@ from aiortc.sdp import candidate_from_sdp
 
 from ..config import ChannelConfig, IceServer, NetworkConditions, SessionConfig
 from ..errors import DecodeError
-from ..events import Event
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
-from ..protocol.link import STATE_LABEL, LinkCore, LinkState
+from ..protocol.link import STATE_LABEL, LinkCore, LinkEvent, LinkState, RelayReceived
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities, SnapshotFrame
 from .conditioner import Conditioner, ConditionerCounters
@@ -197,7 +196,7 @@ class PeerLink:
         peer_id: str,
         config: SessionConfig,
         *,
-        emit: Callable[[Event], None],
+        emit: Callable[[LinkEvent], None],
         send_signal: SignalSender,
         ice_servers: Sequence[IceServer] = (),
     ) -> None:
@@ -541,6 +540,30 @@ class PeerLink:
         for _ in range(self._config.state_copies - 1):
             self._send_raw(STATE_LABEL, data)
         return sent
+
+    def send_relay(self, to: str, packed: wire.Packed, label: str) -> bool:
+        """Star client: ask the host to deliver ``packed`` to ``to`` ("": everyone)."""
+        if label == STATE_LABEL and not self._state_channel_ready():
+            return False
+        data = self._core.send_relay(to, packed, label, self._loop.time())
+        if data is None:
+            return False
+        if label == STATE_LABEL:
+            return self._send_copies(data)
+        self.send_reliable(label, [data])
+        return True
+
+    def send_forward(self, relayed: RelayReceived) -> bool:
+        """Star host: pass on what a client relayed (origin named by the host)."""
+        if relayed.channel == STATE_LABEL and not self._state_channel_ready():
+            return False
+        data = self._core.send_forward(relayed)
+        if data is None:
+            return False
+        if relayed.channel == STATE_LABEL:
+            return self._send_raw(STATE_LABEL, data)
+        self.send_reliable(relayed.channel, [data])
+        return True
 
     def send_reliable(self, label: str, packets: Sequence[bytes]) -> None:
         """Queue the packets of one reliable message; sent as the channel drains."""

@@ -33,6 +33,7 @@ from ..config import ChannelConfig, Limits, NetworkConditions, SessionConfig
 from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
 from ..events import (
     Event,
+    EventReceived,
     PeerConnected,
     PeerConnectFailed,
     PeerJoined,
@@ -44,6 +45,7 @@ from ..events import (
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep, check_conditions
+from ..protocol.link import LinkEvent, RelayReceived
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities, SnapshotEncoder, SnapshotFrame, check_entities
 from .event_queue import EventQueue
@@ -63,6 +65,7 @@ __all__ = [
 logger = logging.getLogger("netcode.session")
 
 PeerState = Literal["connecting", "connected", "lost", "failed"]
+Topology = Literal["mesh", "star"]
 EVENTS_LABEL = "events"
 # How long a clean close waits for queued reliable data to reach SCTP.
 CLOSE_DRAIN_S = 2.0
@@ -71,6 +74,9 @@ MAX_RETIRED = 64
 # Largest reliable packet we send: one SCTP chunk (aiortc USERDATA_MAX_LENGTH), so
 # a big event is paced chunk by chunk and state never waits behind much of it.
 EVENT_PACKET_BYTES = 1_200
+# A RELAY envelope around a payload, worst case: fixarray, version, type, a 64-char
+# peer id (2 + 64), n (3), sent_us (5).
+RELAY_OVERHEAD = 80
 
 
 def encode_event_packets(data: Any, msg_id: int, limits: Limits) -> list[bytes]:
@@ -116,6 +122,9 @@ class _Peer:
 
     link: PeerLink | None
     ended: PeerState | None = None
+    # Star topology, at a client: a peer we reach through the host (no link of our own);
+    # its state is the host link's.
+    via_host: bool = False
 
     @property
     def state(self) -> PeerState:
@@ -173,6 +182,9 @@ class Session:
         room: str,
         peers: Sequence[str],
         config: SessionConfig,
+        *,
+        topology: Topology = "mesh",
+        host: str | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = client
@@ -202,6 +214,8 @@ class Session:
         self._msg_id = 0
         self._closed = False
         self.lobby_connected = True
+        self._topology: Topology = topology
+        self._host_id = host
         for peer_id in peers:
             self._add_peer(peer_id, offer=True)
         self._signal_task = self._loop.create_task(self._signal_loop())
@@ -212,6 +226,20 @@ class Session:
     def peer_id(self) -> str:
         """Our id in the lobby (assigned by the lobby)."""
         return str(self._client.peer_id)
+
+    @property
+    def topology(self) -> Topology:
+        """ "mesh" (everyone links to everyone) or "star" (everyone links to the host)."""
+        return self._topology
+
+    @property
+    def host_id(self) -> str | None:
+        """The room's host (the star's hub, or the mesh's owner), if the lobby named one."""
+        return self._host_id
+
+    @property
+    def is_host(self) -> bool:
+        return self._host_id is not None and self._host_id == self.peer_id
 
     @property
     def room(self) -> str:
@@ -270,24 +298,77 @@ class Session:
 
     def _changed(self) -> None:
         """The table changed: refresh the thread-safe view, wake wait_for_peers."""
-        self._peers_view = {pid: PeerInfo(pid, p.state) for pid, p in self._peers.items()}
+        self._peers_view = {pid: PeerInfo(pid, self._state_of(p)) for pid, p in self._peers.items()}
         self._peers_changed.set()
 
-    def _add_peer(self, peer_id: str, *, offer: bool) -> PeerLink:
+    def _state_of(self, peer: _Peer) -> PeerState:
+        if not peer.via_host:
+            return peer.state
+        host = self._peers.get(self._host_id or "")
+        return "connecting" if host is None else host.state
+
+    def _wants_link(self, peer_id: str) -> bool:
+        """Mesh: a link to everyone. Star: the host links to everyone, a client to the host."""
+        return self._topology == "mesh" or self.is_host or peer_id == self._host_id
+
+    def _add_via_host(self, peer_id: str) -> None:
+        """Star client: a peer we reach through the host."""
+        self._peers[peer_id] = _Peer(None, via_host=True)
+        self._changed()
+        self._push(PeerJoined(peer_id))
+        if self._state_of(self._peers[peer_id]) == "connected":
+            self._push(PeerConnected(peer_id))
+
+    def _host_link_event(self, event: Event) -> None:
+        """Star client: the host link's fate is every relayed peer's too."""
+        for pid, peer in list(self._peers.items()):
+            if not peer.via_host:
+                continue
+            if isinstance(event, PeerConnected):
+                self._push(PeerConnected(pid))
+            elif isinstance(event, PeerLost | PeerConnectFailed):
+                peer.via_host, peer.ended = False, "lost"
+                self._push(PeerLost(pid, getattr(event, "reason", "closed"), "via the host"))
+        self._changed()
+
+    def _on_relay(self, relayed: RelayReceived) -> None:
+        """Star host: deliver what a client relayed, here and/or to the other clients."""
+        to, origin = relayed.to, relayed.peer_id
+        if to in ("", self.peer_id):
+            if relayed.channel == STATE_LABEL:
+                self._push(StateReceived(origin, relayed.payload, relayed.n, relayed.sent_us))
+            else:
+                self._push(EventReceived(origin, relayed.payload, relayed.channel, relayed.size))
+        if to == self.peer_id:
+            return
+        targets = self._live() if to == "" else [link for link in [self._link(to)] if link]
+        for link in targets:
+            if link.peer_id != origin:
+                link.send_forward(relayed)
+
+    def _add_peer(self, peer_id: str, *, offer: bool) -> PeerLink | None:
+        if not self._wants_link(peer_id):
+            self._add_via_host(peer_id)
+            return None
+
         async def send_signal(kind: str, data: dict[str, Any]) -> None:
             await self._client.send_signal(peer_id, kind, data)
 
-        def emit(event: Event) -> None:
+        def emit(event: LinkEvent) -> None:
             # A retired link may still be winding down: its events are stale.
             if entry.link is link and self._peers.get(peer_id) is entry:
                 kind = type(event)
                 if kind is StateReceived or kind is SnapshotReceived:  # the hot path
                     handler = self._handlers.get(kind)
                     if handler is None:
-                        self._push(event)
+                        self._push(event)  # type: ignore[arg-type]
                     else:
-                        self._call_handler(handler, event)
+                        self._call_handler(handler, event)  # type: ignore[arg-type]
+                elif isinstance(event, RelayReceived):
+                    self._on_relay(event)
                 else:
+                    if peer_id == self._host_id and not self.is_host and self._topology == "star":
+                        self._host_link_event(event)
                     self._on_link_event(event)
 
         link = PeerLink(
@@ -299,6 +380,8 @@ class Session:
         )
         if self._conditions is not None or self._inbound is not None:
             link.set_conditions(self._conditions, inbound=self._inbound)
+        if self._topology == "star":
+            link.core.star_role = "host" if self.is_host else "client"
         self._retired.pop(peer_id, None)
         entry = self._peers[peer_id] = _Peer(link)
         self._changed()
@@ -391,6 +474,10 @@ class Session:
         if self._closed:
             raise ConnectionClosed("session closed")
 
+    def _relays(self, to: str | None) -> bool:
+        """Star client sending to anyone but the host: it goes through the host."""
+        return self._topology == "star" and not self.is_host and to != self._host_id
+
     def _targets(self, to: str | None) -> list[PeerLink]:
         if to is None:
             return self._live()
@@ -407,6 +494,9 @@ class Session:
         """
         self._check_open()
         packed = wire.pack_payload(data, self._config.limits)
+        if self._relays(to):
+            host = self._link(self._host_id or "")
+            return host is not None and host.send_relay(to or "", packed, STATE_LABEL)
         if to is not None:  # one peer (the common case): no target list
             link = self._link(to)
             return link is not None and link.send_state(packed)
@@ -433,7 +523,10 @@ class Session:
         baseline, whatever the number of peers (peers that acked the same tick
         share the bytes)."""
         self._check_open()
-        results = [link.send_frame(frame) for link in self._targets(to)]
+        if self._relays(to) and to is not None:
+            raise EncodeError("in a star, a client sends snapshots to the host only")
+        targets = [self._link(self._host_id or "")] if self._relays(to) else self._targets(to)
+        results = [link.send_frame(frame) for link in targets if link is not None]
         return bool(results) and all(results)
 
     def encode_event(self, data: Any, channel: str = EVENTS_LABEL) -> list[bytes]:
@@ -460,7 +553,26 @@ class Session:
         Raises :class:`ConnectionClosed` after :meth:`close` (the data would be lost).
         """
         self._check_open()
+        if self._relays(to):
+            self._relay_event(data, to, channel)
+            return
         self.send_packets(self.encode_event(data, channel), to, channel)
+
+    def _relay_event(self, data: Any, to: str | None, channel: str) -> None:
+        cfg = self._channels.get(channel)
+        if cfg is None or channel == STATE_LABEL:
+            raise ConfigError(f"send_event: no event channel {channel!r}")
+        packed = wire.pack_payload(data, self._config.limits)
+        if len(packed.data) + RELAY_OVERHEAD > self._config.limits.max_packet_bytes:
+            raise EncodeError(
+                f"event of {len(packed.data)} bytes is too big to relay through the star's "
+                "host (one packet at most): send it to the host (to=session.host_id)"
+            )
+        host = self._link(self._host_id or "")
+        if host is None:
+            self.events_unsent += 1
+            return
+        host.send_relay(to or "", packed, channel)
 
     def send_packets(self, packets: Sequence[bytes], to: str | None, channel: str) -> None:
         """Queue pre-encoded event packets (from :meth:`encode_event`)."""

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
-from typing import Final, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal
 
 from ..config import ChannelConfig, SessionConfig
 from ..errors import DecodeError, DeltaBaselineMissing, EncodeError
@@ -44,14 +44,18 @@ from ..events import (
 from . import wire
 from .budget import ReceiveBudget, Verdict
 from .reliability import PeerStats, ReliabilityEndpoint
+from .sequence import seq_greater_than
 from .snapshot import Entities, SnapshotEncoder, SnapshotFrame, SnapshotReceiver, SnapshotSender
 
 __all__ = [
+    "MAX_FORWARD_ORIGINS",
     "MAX_OUTSTANDING_PINGS",
     "STATE_LABEL",
     "TRANSITIONS",
     "LinkCore",
+    "LinkEvent",
     "LinkState",
+    "RelayReceived",
     "channel_roles",
 ]
 
@@ -62,6 +66,27 @@ STATE_LABEL: Final = "state"
 MAX_OUTSTANDING_PINGS: Final = 16
 
 LinkState = Literal["connecting", "connected", "lost", "failed", "closed"]
+StarRole = Literal["host", "client"]
+# Origins whose newest forwarded state a client remembers (a room is far smaller).
+MAX_FORWARD_ORIGINS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReceived:
+    """Star topology, at the host: a client asked us to deliver ``payload`` to ``to``
+    ("": everyone). Internal: the session routes it (never handed to the game)."""
+
+    peer_id: str  # the client it came from: the origin, as the host vouches
+    to: str
+    n: int
+    sent_us: int
+    payload: Any
+    channel: str
+    size: int
+
+
+LinkEvent = Event | RelayReceived
+"""What a link core hands its adapter: game events, or a relay for the session to route."""
 
 # Every legal move of a link: (state, what happened) -> new state. Anything else is
 # a no-op: a late packet, a second close or a timeout racing a goodbye changes nothing.
@@ -122,13 +147,20 @@ class LinkCore:
         self._snap_rx = SnapshotReceiver(quantize=config.snapshot_quantize, limits=self._limits)
         self._pings_out: dict[int, None] = {}  # sent_us of PINGs not yet answered, oldest first
         self._outgoing: list[tuple[str, bytes]] = []
-        self._events: list[Event] = []
+        self._events: list[LinkEvent] = []
         self._bad_packets = 0
         self._rate_limited = 0
         self._pings_ignored = 0
         self._unmatched_pongs = 0
         self._oversize_states = 0
         self._now = now  # time of the message being handled (for the bad-message budget)
+        # Star topology: "host" on our links to clients, "client" on a client's link to
+        # the host, None in a mesh (RELAY/FORWARD are then bad messages).
+        self.star_role: StarRole | None = None
+        self._relay_n = 0
+        self._forward_newest: dict[str, int] = {}  # origin -> newest forwarded state n
+        self._stale_forwards = 0
+        self._relay_newest: int | None = None  # newest relayed state n from this client
 
     # -- views ------------------------------------------------------------------------
 
@@ -165,8 +197,10 @@ class LinkCore:
         return self._snap_tx.full_count, self._snap_tx.delta_count
 
     def stats(self, now: float) -> PeerStats:
+        base = self._endpoint.stats(now)
         return replace(
-            self._endpoint.stats(now),
+            base,
+            stale_drops=base.stale_drops + self._stale_forwards,
             bad_packets=self._bad_packets,
             rate_limited=self._rate_limited,
             pings_ignored=self._pings_ignored,
@@ -180,7 +214,7 @@ class LinkCore:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def take_events(self) -> list[Event]:
+    def take_events(self) -> list[LinkEvent]:
         """Events for the game, oldest first."""
         events, self._events = self._events, []
         return events
@@ -328,6 +362,23 @@ class LinkCore:
             )
         self._oversize_states += 1
 
+    def send_relay(self, to: str, packed: wire.Packed, label: str, now: float) -> bytes | None:
+        """Star client -> host: a RELAY asking the host to deliver ``packed`` to ``to``."""
+        if self._state != "connected":
+            return None
+        self._relay_n = (self._relay_n + 1) & 0xFFFF
+        msg = wire.Relay(to, self._relay_n, wire.timestamp_us(now), packed)
+        return (
+            self._checked_size(wire.serialize(msg)) if label == STATE_LABEL else wire.serialize(msg)
+        )
+
+    def send_forward(self, relayed: RelayReceived) -> bytes | None:
+        """Star host -> client: FORWARD what ``relayed.peer_id`` relayed."""
+        if self._state != "connected":
+            return None
+        msg = wire.Forward(relayed.peer_id, relayed.n, relayed.sent_us, relayed.payload)
+        return wire.serialize(msg, self._limits)
+
     def send_bye(self, reason: str = "left") -> None:
         """Say goodbye on the state channel (arrives first) and on the first reliable
         channel (arrives for sure, behind queued events); the peer acts on the first."""
@@ -392,6 +443,8 @@ class LinkCore:
             self._on_pong(msg, now)
         elif isinstance(msg, wire.Bye):
             self._goodbye(msg.reason)
+        elif isinstance(msg, wire.Relay | wire.Forward):
+            self._on_star(msg, STATE_LABEL, size)
         else:
             self._bad(f"{type(msg).__name__} on the state channel")
 
@@ -432,5 +485,41 @@ class LinkCore:
                 self._bad(str(exc))
         elif isinstance(msg, wire.Bye):
             self._goodbye(msg.reason)
+        elif isinstance(msg, wire.Relay | wire.Forward):
+            self._on_star(msg, label, size)
         else:
             self._bad(f"{type(msg).__name__} on reliable channel {label!r}")
+
+    def _on_star(self, msg: wire.Relay | wire.Forward, label: str, size: int) -> None:
+        """RELAY is legal only from a client to its host, FORWARD only from the host."""
+        if isinstance(msg, wire.Relay):
+            if self.star_role != "host":
+                self._bad("RELAY on a link that is not from a star client")
+                return
+            if label == STATE_LABEL:  # newest wins for relayed state too
+                if self._relay_newest is not None and not seq_greater_than(
+                    msg.n, self._relay_newest
+                ):
+                    self._stale_forwards += 1
+                    return
+                self._relay_newest = msg.n
+            relayed = RelayReceived(
+                self.peer_id, msg.to, msg.n, msg.sent_us, msg.payload, label, size
+            )
+            self._events.append(relayed)
+            return
+        if self.star_role != "client" or msg.origin == self.peer_id:
+            self._bad("FORWARD on a link that is not from the star's host")
+            return
+        if label != STATE_LABEL:
+            self._events.append(EventReceived(msg.origin, msg.payload, label, size))
+            return
+        newest = self._forward_newest.get(msg.origin)
+        if newest is not None and not seq_greater_than(msg.n, newest):
+            self._stale_forwards += 1
+            return  # newest wins, per origin, as for direct state
+        self._forward_newest.pop(msg.origin, None)
+        self._forward_newest[msg.origin] = msg.n
+        while len(self._forward_newest) > MAX_FORWARD_ORIGINS:
+            del self._forward_newest[next(iter(self._forward_newest))]
+        self._events.append(StateReceived(msg.origin, msg.payload, msg.n, msg.sent_us))

@@ -50,11 +50,13 @@ __all__ = [
     "Chunk",
     "ChunkAssembler",
     "Event",
+    "Forward",
     "Message",
     "MsgType",
     "Packed",
     "Ping",
     "Pong",
+    "Relay",
     "Snapshot",
     "State",
     "check",
@@ -93,6 +95,8 @@ class MsgType(IntEnum):
     BYE = 6
     CHUNK = 7
     ACK = 8
+    RELAY = 9
+    FORWARD = 10
 
 
 def timestamp_us(now: float) -> int:
@@ -227,7 +231,50 @@ class Chunk:
             raise EncodeError("data must be bytes")
 
 
-Message = State | Snapshot | Ack | Event | Ping | Pong | Bye | Chunk
+MAX_PEER_ID: Final = 64  # chars of a peer id in RELAY/FORWARD (lobby ids are 10)
+
+
+def _check_peer_field(value: object, name: str, *, empty_ok: bool) -> None:
+    if type(value) is not str or len(value) > MAX_PEER_ID or (not value and not empty_ok):
+        raise EncodeError(f"{name} must be a peer id str of at most {MAX_PEER_ID} chars")
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Star topology, client -> host: deliver ``payload`` to peer ``to`` ("": every
+    peer, the host included). ``n``: the client's own 16-bit relay counter (newest
+    wins for state); ``sent_us``: its clock. On ``state`` it is unreliable state, on
+    a reliable channel an event."""
+
+    to: str
+    n: int
+    sent_us: int
+    payload: Any
+
+    def __post_init__(self) -> None:
+        _check_peer_field(self.to, "to", empty_ok=True)
+        _require_uint(self.n, _U16, "n")
+        _require_uint(self.sent_us, _U32, "sent_us")
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Star topology, host -> client: ``payload`` that peer ``origin`` relayed (the
+    host names the origin from the link it arrived on, so it cannot be forged by a
+    client). ``n`` and ``sent_us`` are the origin's, copied from its RELAY."""
+
+    origin: str
+    n: int
+    sent_us: int
+    payload: Any
+
+    def __post_init__(self) -> None:
+        _check_peer_field(self.origin, "origin", empty_ok=False)
+        _require_uint(self.n, _U16, "n")
+        _require_uint(self.sent_us, _U32, "sent_us")
+
+
+Message = State | Snapshot | Ack | Event | Ping | Pong | Bye | Chunk | Relay | Forward
 
 
 def _check_header(seq: int, ack: int, ack_bits: int, sent_us: int) -> None:
@@ -428,10 +475,16 @@ def _header_fields(msg: Message) -> tuple[MsgType, tuple[object, ...], Any]:
         return MsgType.BYE, (msg.reason,), None
     if isinstance(msg, Chunk):
         return MsgType.CHUNK, (msg.msg_id, msg.index, msg.count, msg.data), None
+    if isinstance(msg, Relay):
+        return MsgType.RELAY, (msg.to, msg.n, msg.sent_us), msg.payload
+    if isinstance(msg, Forward):
+        return MsgType.FORWARD, (msg.origin, msg.n, msg.sent_us), msg.payload
     raise EncodeError(f"not a wire message: {type(msg).__name__}")
 
 
-_HAS_PAYLOAD: Final = frozenset({MsgType.STATE, MsgType.SNAPSHOT, MsgType.EVENT})
+_HAS_PAYLOAD: Final = frozenset(
+    {MsgType.STATE, MsgType.SNAPSHOT, MsgType.EVENT, MsgType.RELAY, MsgType.FORWARD}
+)
 
 
 def check(msg: Message, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -580,6 +633,10 @@ def _build(kind: MsgType, f: list[Any], limits: Limits) -> Message:
         if type(f[0]) is not str:
             raise DecodeError("BYE: reason must be a str")
         return Bye(f[0])
+    if kind is MsgType.RELAY:
+        return Relay(f[0], f[1], f[2], _checked_payload(f[3], limits))
+    if kind is MsgType.FORWARD:
+        return Forward(f[0], f[1], f[2], _checked_payload(f[3], limits))
     if type(f[3]) is not bytes:
         raise DecodeError("CHUNK: data must be bin")
     return Chunk(_as_uint(f[0], _U32, "msg_id"), _as_uint(f[1], _U16, "index"), f[2], f[3])
@@ -602,6 +659,8 @@ _FIELD_COUNT: Final = {
     MsgType.BYE: 1,
     MsgType.CHUNK: 4,
     MsgType.ACK: 4,
+    MsgType.RELAY: 4,
+    MsgType.FORWARD: 4,
 }
 _KINDS: Final = {int(k): k for k in MsgType}  # a dict hit is cheaper than MsgType(n)
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from netcode.config import PeerBudget, SessionConfig
 from netcode.events import (
-    Event,
     EventReceived,
     PeerConnected,
     PeerConnectFailed,
@@ -22,7 +21,14 @@ from netcode.events import (
     StatsUpdated,
 )
 from netcode.protocol import wire
-from netcode.protocol.link import MAX_OUTSTANDING_PINGS, STATE_LABEL, TRANSITIONS, LinkCore
+from netcode.protocol.link import (
+    MAX_OUTSTANDING_PINGS,
+    STATE_LABEL,
+    TRANSITIONS,
+    LinkCore,
+    LinkEvent,
+    RelayReceived,
+)
 
 CFG = SessionConfig()
 
@@ -34,7 +40,7 @@ class Pair:
         self.now = 0.0
         self.a = LinkCore("b", config, self.now)  # a's view of peer b
         self.b = LinkCore("a", config, self.now)
-        self.events: dict[str, list[Event]] = {"a": [], "b": []}
+        self.events: dict[str, list[LinkEvent]] = {"a": [], "b": []}
         self.wire: dict[str, list[tuple[str, bytes]]] = {"a": [], "b": []}  # sent by each
         if open_:
             self.a.channels_open(self.now)
@@ -321,3 +327,55 @@ def test_malformed_messages_spread_out_never_add_up() -> None:
     for i in range(100):  # one every 2 s, the refill rate is 1 per second
         p.b.receive(STATE_LABEL, b"\xc1", p.now + 2.0 * i)
     assert p.b.state == "connected"
+
+
+def star_pair() -> Pair:
+    p = Pair()
+    p.a.star_role = "host"  # a is the host: its link to b is a link to a client
+    p.b.star_role = "client"  # b's link to a is its link to the host
+    return p
+
+
+def test_star_relay_reaches_the_host_as_a_relay_and_forward_as_the_origin() -> None:
+    p = star_pair()
+    relay = p.b.send_relay("", wire.pack_payload({"hp": 3}), STATE_LABEL, p.now)
+    assert relay is not None
+    p.a.receive(STATE_LABEL, relay, p.now)
+    (relayed,) = [e for e in p.a.take_events() if isinstance(e, RelayReceived)]
+    # The host names the origin from the link it arrived on: b, whatever b claims.
+    assert (relayed.peer_id, relayed.to, relayed.payload) == ("b", "", {"hp": 3})
+    forward = p.a.send_forward(relayed)
+    assert forward == wire.serialize(wire.Forward("b", relayed.n, relayed.sent_us, {"hp": 3}))
+    # A client takes FORWARDs from its host, under the origin's name ...
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Forward("c", 1, 0, {"hp": 3})), p.now)
+    got = [e for e in p.b.take_events() if isinstance(e, StateReceived)]
+    assert [(e.peer_id, e.data) for e in got] == [("c", {"hp": 3})]
+    # ... but not one naming the host itself (the host sends its own state directly).
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Forward("a", 2, 0, 1)), p.now)
+    assert p.b.stats(p.now).bad_packets == 1
+
+
+def test_relay_and_forward_are_refused_outside_their_roles() -> None:
+    p = Pair()  # a mesh: neither is legal
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Relay("", 1, 0, 1)), p.now)
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Forward("x", 1, 0, 1)), p.now)
+    assert p.b.stats(p.now).bad_packets == 2
+    s = star_pair()
+    # A client never accepts RELAY; the host never accepts FORWARD (origins can't be forged).
+    s.b.receive(STATE_LABEL, wire.serialize(wire.Relay("", 1, 0, 1)), s.now)
+    s.a.receive(STATE_LABEL, wire.serialize(wire.Forward("x", 1, 0, 1)), s.now)
+    assert s.b.stats(s.now).bad_packets == 1 and s.a.stats(s.now).bad_packets == 1
+
+
+def test_forwarded_state_is_newest_wins_per_origin() -> None:
+    p = star_pair()
+    for n in (5, 3, 6, 6, 2):
+        p.b.receive(STATE_LABEL, wire.serialize(wire.Forward("c", n, 0, n)), p.now)
+    p.b.receive(STATE_LABEL, wire.serialize(wire.Forward("d", 1, 0, 1)), p.now)
+    got = [(e.peer_id, e.data) for e in p.b.take_events() if isinstance(e, StateReceived)]
+    assert got == [("c", 5), ("c", 6), ("d", 1)]
+    # Reliable forwards are events, all of them, in order.
+    for i in range(3):
+        p.b.receive("events", wire.serialize(wire.Forward("c", i, 0, f"e{i}")), p.now)
+    events = [e.data for e in p.b.take_events() if isinstance(e, EventReceived)]
+    assert events == ["e0", "e1", "e2"]
