@@ -25,11 +25,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
-from ..config import ChannelConfig, Limits, NetworkConditions, SessionConfig
+from ..config import ChannelConfig, NetworkConditions, SessionConfig
 from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
 from ..events import (
     Event,
@@ -44,130 +43,40 @@ from ..events import (
 )
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from ..protocol import wire
-from ..protocol.impairment import KEEP, Keep, check_conditions
+from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import LinkEvent, RelayReceived
 from ..protocol.reliability import PeerStats
-from ..protocol.snapshot import Entities, SnapshotEncoder, SnapshotFrame, check_entities
+from ..protocol.snapshot import Entities, SnapshotEncoder, SnapshotFrame
 from .event_queue import EventQueue
+from .peer_table import (
+    CLOSE_DRAIN_S,
+    EVENTS_LABEL,
+    MAX_RETIRED,
+    RELAY_OVERHEAD,
+    PeerInfo,
+    PeerRow,
+    PeerState,
+    Topology,
+    check_channels,
+    check_conditions_arg,
+    check_connect_args,
+    encode_event_packets,
+)
 from .rtc import STATE_LABEL, LinkView, PeerLink
 from .signaling import SignalingClient
 
 __all__ = [
+    "EVENTS_LABEL",
     "PeerInfo",
     "PeerState",
     "Session",
+    "Topology",
     "check_conditions_arg",
     "check_connect_args",
-    "check_snapshot",
     "connect",
 ]
 
 logger = logging.getLogger("netcode.session")
-
-PeerState = Literal["connecting", "connected", "lost", "failed"]
-Topology = Literal["mesh", "star"]
-EVENTS_LABEL = "events"
-# How long a clean close waits for queued reliable data to reach SCTP.
-CLOSE_DRAIN_S = 2.0
-# Final stats of departed peers kept for stats(); the oldest are forgotten beyond this.
-MAX_RETIRED = 64
-# Largest reliable packet we send: one SCTP chunk (aiortc USERDATA_MAX_LENGTH), so
-# a big event is paced chunk by chunk and state never waits behind much of it.
-EVENT_PACKET_BYTES = 1_200
-# A RELAY envelope around a payload, worst case: fixarray, version, type, a 64-char
-# peer id (2 + 64), n (3), sent_us (5).
-RELAY_OVERHEAD = 80
-
-
-def encode_event_packets(data: Any, msg_id: int, limits: Limits) -> list[bytes]:
-    """The packets of one reliable event: one EVENT, or CHUNKs of one SCTP chunk each.
-
-    Raises :class:`EncodeError` for a payload that cannot be sent or is larger than
-    ``limits.max_event_bytes``.
-    """
-    whole = wire.serialize(wire.Event(data), limits)
-    packet = min(EVENT_PACKET_BYTES, limits.max_packet_bytes)
-    if len(whole) <= packet:
-        return [whole]
-    if len(whole) > limits.max_event_bytes:
-        raise EncodeError(
-            f"event of {len(whole)} bytes exceeds max_event_bytes={limits.max_event_bytes}"
-        )
-    chunks = wire.split_chunks(whole, msg_id & 0xFFFF_FFFF, packet - wire.CHUNK_OVERHEAD)
-    return [wire.serialize(c, limits) for c in chunks]
-
-
-@dataclass(frozen=True, slots=True)
-class PeerInfo:
-    """One remote peer in the room and the state of our link to it.
-
-    ``connecting``: negotiating; ``connected``: all channels open; ``lost``: the
-    link died (the peer may still be in the lobby room); ``failed``: the link
-    never came up. A peer that left the room is no longer listed.
-    """
-
-    peer_id: str
-    state: PeerState
-
-
-@dataclass(slots=True)
-class _Peer:
-    """One row of the session's peer table: the live link, or how it ended.
-
-    While ``link`` is set, the peer's state is the link's own (connecting or
-    connected, decided by its :class:`~netcode.protocol.link.LinkCore`); once
-    the link is lost or failed it is freed and ``ended`` remembers which, until
-    the lobby says the peer left the room.
-    """
-
-    link: PeerLink | None
-    ended: PeerState | None = None
-    # Star topology, at a client: a peer we reach through the host (no link of our own);
-    # its state is the host link's.
-    via_host: bool = False
-
-    @property
-    def state(self) -> PeerState:
-        if self.link is not None:
-            state = self.link.state
-            return "connected" if state == "connected" else "connecting"
-        assert self.ended is not None
-        return self.ended
-
-
-def _check_channels(config: SessionConfig) -> None:
-    labels = {c.label: c for c in config.channels}
-    state = labels.get(STATE_LABEL)
-    if state is None or state.reliable:
-        raise ConfigError(f"channels: need an unreliable channel labelled {STATE_LABEL!r}")
-    events = labels.get(EVENTS_LABEL)
-    if events is None or not events.reliable or not events.ordered:
-        raise ConfigError(f"channels: need a reliable ordered channel labelled {EVENTS_LABEL!r}")
-
-
-def check_connect_args(metadata: object, config: object) -> None:
-    """Refuse wrong argument types at the call, as :class:`ConfigError`, before any I/O
-    (otherwise they surface later as an AttributeError or TypeError deep inside)."""
-    if not isinstance(config, SessionConfig):
-        raise ConfigError(f"config: must be a SessionConfig, got {type(config).__name__}")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise ConfigError(f"metadata: must be a mapping or None, got {type(metadata).__name__}")
-
-
-def check_snapshot(entities: object, config: SessionConfig) -> None:
-    """:class:`EncodeError` unless ``entities`` is a sendable ``{id: {field: value}}`` map.
-
-    Run once per send, in the caller's thread, whether or not a peer is connected:
-    a bad snapshot fails the same way every time instead of only when someone listens.
-    """
-    check_entities(entities, config.limits)
-    wire.check_payload(entities, config.limits)
-
-
-def check_conditions_arg(conditions: object) -> None:
-    """:class:`ConfigError` unless ``conditions`` is NetworkConditions, None or KEEP."""
-    if conditions is not None and conditions is not KEEP:
-        check_conditions(conditions)
 
 
 class Session:
@@ -195,7 +104,7 @@ class Session:
         self._conditions: NetworkConditions | None = config.conditions
         self._inbound: NetworkConditions | None = None
         # The one peer table: every other peer in the room, with its link.
-        self._peers: dict[str, _Peer] = {}
+        self._peers: dict[str, PeerRow] = {}
         # Read-only copy for other threads (replaced, never mutated).
         self._peers_view: dict[str, PeerInfo] = {}
         # lost/failed/left: final (stats, oversize_states), kept for stats()
@@ -301,7 +210,7 @@ class Session:
         self._peers_view = {pid: PeerInfo(pid, self._state_of(p)) for pid, p in self._peers.items()}
         self._peers_changed.set()
 
-    def _state_of(self, peer: _Peer) -> PeerState:
+    def _state_of(self, peer: PeerRow) -> PeerState:
         if not peer.via_host:
             return peer.state
         host = self._peers.get(self._host_id or "")
@@ -313,7 +222,7 @@ class Session:
 
     def _add_via_host(self, peer_id: str) -> None:
         """Star client: a peer we reach through the host."""
-        self._peers[peer_id] = _Peer(None, via_host=True)
+        self._peers[peer_id] = PeerRow(None, via_host=True)
         self._changed()
         self._push(PeerJoined(peer_id))
         if self._state_of(self._peers[peer_id]) == "connected":
@@ -383,7 +292,7 @@ class Session:
         if self._topology == "star":
             link.core.star_role = "host" if self.is_host else "client"
         self._retired.pop(peer_id, None)
-        entry = self._peers[peer_id] = _Peer(link)
+        entry = self._peers[peer_id] = PeerRow(link)
         self._changed()
         self._push(PeerJoined(peer_id))
         link.start(offer=offer)
@@ -755,7 +664,7 @@ async def _open(
     metadata: Mapping[str, Any] | None,
     config: SessionConfig,
 ) -> Session:
-    _check_channels(config)
+    check_channels(config)
     if room is not None and create:
         raise ConfigError("connect: pass room= to join, or create=True, not both")
     try:
