@@ -1,0 +1,654 @@
+// netcode browser client: lobby (PROTOCOL.md 1), mesh of RTCPeerConnections with
+// negotiated `state`/`events` channels, STATE/EVENT/SNAPSHOT/CHUNK/ACK/PING/PONG/BYE
+// (PROTOCOL.md 2, STATE_SYNC.md). Plays in the same room as Python netcode sessions.
+//
+//   import { connect } from "./netcode.js";
+//   const s = await connect("ws://127.0.0.1:8765/", { room: "K7QX2M" });
+//   s.sendState({ x: 1.5 });  for (const ev of s.poll()) ...;  await s.close();
+
+import { DEFAULT_LIMITS, DecodeError, EncodeError, NetcodeError, encode } from "./msgpack.js";
+import { ReliabilityEndpoint, TokenBucket } from "./reliability.js";
+import { DeltaBaselineMissing, SnapshotReceiver, SnapshotSender } from "./snapshot.js";
+import { ChunkAssembler, MsgType, encodeEventPackets, parse, serialize, withBody } from "./wire.js";
+
+export * from "./msgpack.js";
+export { InterpolationBuffer } from "./interpolation.js";
+
+export class LobbyError extends NetcodeError {
+  constructor(code, message) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+export class ConnectTimeout extends NetcodeError {}
+
+export const DEFAULT_CHANNELS = Object.freeze([
+  Object.freeze({ label: "state", id: 1, ordered: false, maxRetransmits: 0 }),
+  Object.freeze({ label: "events", id: 2, ordered: true }),
+]);
+
+const DEFAULTS = Object.freeze({
+  channels: DEFAULT_CHANNELS,
+  iceServers: null, // null: the lobby's welcome.ice_servers
+  candidateFilter: null, // (RTCIceCandidate) => bool: which own candidates to signal
+  limits: DEFAULT_LIMITS,
+  quantize: null,
+  connectTimeoutMs: 10_000,
+  lobbyTimeoutMs: 10_000,
+  heartbeatIntervalMs: 250,
+  peerTimeoutMs: 3_000,
+  statsIntervalMs: 1_000,
+  stateBufferThreshold: 2_400,
+  reliableBufferLimit: 65_536,
+  ackEvery: 16,
+  maxQueuedStates: 16,
+  maxQueuedEvents: 1_024,
+  budget: Object.freeze({
+    stateMsgsPerS: 360, stateBytesPerS: 512_000, eventMsgsPerS: 1_000,
+    eventBytesPerS: 2_000_000, pingsAnsweredPerS: 8, burstS: 2,
+  }),
+});
+
+const now = () => performance.now() / 1000;
+const nowUs = () => Math.floor(performance.now() * 1000) % 4294967296;
+const STATEISH = new Set(["StateReceived", "SnapshotReceived", "StatsUpdated"]);
+const MAX_OUTSTANDING_PINGS = 16;
+
+/** Join (``room``) or create a room; resolves to a Session once the lobby answered. */
+export async function connect(url, options = {}) {
+  const cfg = { ...DEFAULTS, ...options, budget: { ...DEFAULTS.budget, ...(options.budget ?? {}) } };
+  const session = new Session(cfg);
+  await session._open(url, options);
+  return session;
+}
+
+export class Session {
+  constructor(cfg) {
+    this.cfg = cfg;
+    this.peerId = null;
+    this.room = null;
+    this.links = new Map();
+    this.queue = [];
+    this.listeners = new Map();
+    this.waiters = [];
+    this.closed = false;
+    this._rid = 0;
+    this._pending = new Map();
+    this._msgId = 0;
+  }
+
+  // ------------------------------------------------------------------ lobby
+
+  async _open(url, { room = null, create = false, maxPlayers = 8, metadata = {}, token = null } = {}) {
+    const u = new URL(url);
+    if (token) u.searchParams.set("token", token);
+    this.ws = new WebSocket(u.toString());
+    const welcome = new Promise((resolve, reject) => {
+      this._welcome = resolve;
+      this.ws.onerror = () => reject(new ConnectTimeout(`lobby ${url} unreachable`));
+      this.ws.onclose = (e) => reject(new LobbyError("closed", `lobby closed (${e.code} ${e.reason})`));
+    });
+    this.ws.onmessage = (e) => this._onLobby(e.data);
+    const msg = await withTimeout(welcome, this.cfg.lobbyTimeoutMs, "no welcome from the lobby");
+    this.peerId = msg.peer_id;
+    this.iceServers = this.cfg.iceServers ?? (msg.ice_servers ?? []);
+    this.ws.onclose = () => this._lobbyClosed();
+    const req = room && !create
+      ? { type: "join_room", room }
+      : { type: "create_room", max_players: maxPlayers, metadata };
+    const joined = await withTimeout(this._request(req), this.cfg.lobbyTimeoutMs, "no answer from the lobby");
+    this.room = joined.room;
+    this.peerId = joined.peer_id;
+    this._timer = setInterval(() => this._tick(), Math.min(50, this.cfg.heartbeatIntervalMs));
+    for (const pid of joined.peers) this._addPeer(pid, true);
+  }
+
+  _request(msg) {
+    const rid = ++this._rid;
+    this.ws.send(JSON.stringify({ ...msg, v: 1, rid }));
+    return new Promise((resolve, reject) => this._pending.set(rid, { resolve, reject }));
+  }
+
+  _onLobby(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (msg === null || typeof msg !== "object") return;
+    const waiter = msg.rid !== undefined ? this._pending.get(msg.rid) : undefined;
+    if (waiter) {
+      this._pending.delete(msg.rid);
+      if (msg.type === "error") waiter.reject(new LobbyError(msg.code, msg.message));
+      else waiter.resolve(msg);
+      return;
+    }
+    switch (msg.type) {
+      case "welcome":
+        return this._welcome?.(msg);
+      case "peer_joined":
+        return this._addPeer(msg.peer_id, false);
+      case "peer_left": {
+        const link = this.links.get(msg.peer_id);
+        if (link && !link.ended) link.end("left", msg.reason ?? "left");
+        this.links.delete(msg.peer_id);
+        return;
+      }
+      case "signal":
+        return this.links.get(msg.from)?.onSignal(msg.kind, msg.data);
+      default:
+        return; // unknown server messages are ignored (PROTOCOL.md 1.5)
+    }
+  }
+
+  _lobbyClosed() {
+    if (!this.closed) this._emit({ type: "LobbyClosed" });
+  }
+
+  _signal(to, kind, data) {
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "signal", v: 1, to, kind, data }));
+    }
+  }
+
+  _addPeer(pid, offer) {
+    if (this.links.has(pid) || pid === this.peerId) return;
+    this._emit({ type: "PeerJoined", peerId: pid });
+    this.links.set(pid, new PeerLink(this, pid, offer));
+  }
+
+  // ------------------------------------------------------------------ events
+
+  _emit(ev) {
+    const fns = this.listeners.get(ev.type);
+    if (fns && fns.size) {
+      for (const fn of fns) fn(ev);
+      return;
+    }
+    const w = this.waiters.shift();
+    if (w) return w(ev);
+    this.queue.push(ev);
+    if (ev.peerId !== undefined) this._bound(ev);
+  }
+
+  _bound(ev) {
+    const mine = this.queue.filter((e) => e.peerId === ev.peerId);
+    if (STATEISH.has(ev.type)) {
+      const states = mine.filter((e) => STATEISH.has(e.type));
+      if (states.length > this.cfg.maxQueuedStates) this.queue.splice(this.queue.indexOf(states[0]), 1);
+    } else if (ev.type === "EventReceived") {
+      const n = mine.filter((e) => e.type === "EventReceived").length;
+      if (n > this.cfg.maxQueuedEvents) this.links.get(ev.peerId)?.lose("overflow", `${n} events queued`);
+    }
+  }
+
+  /** Register ``fn`` for events of ``type`` ("StateReceived", ...); those skip poll(). */
+  on(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(fn);
+    return () => this.listeners.get(type).delete(fn);
+  }
+
+  /** Every queued event, oldest first. */
+  poll() {
+    const out = this.queue;
+    this.queue = [];
+    return out;
+  }
+
+  /** The next event (waits for one); rejects with ConnectTimeout after ``timeoutMs``. */
+  nextEvent(timeoutMs = null) {
+    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    const p = new Promise((resolve) => this.waiters.push(resolve));
+    return timeoutMs === null ? p : withTimeout(p, timeoutMs, "no event");
+  }
+
+  get peers() {
+    const out = {};
+    for (const [pid, link] of this.links) out[pid] = { state: link.state };
+    return out;
+  }
+
+  stats(peerId) {
+    const link = this.links.get(peerId);
+    if (!link) throw new NetcodeError(`no peer ${peerId}`);
+    return link.stats();
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  _targets(to) {
+    const all = [...this.links.values()].filter((l) => l.state === "connected");
+    return to == null ? all : all.filter((l) => l.peerId === to);
+  }
+
+  /** Send unreliable state to every connected peer (or ``to``); false if dropped. */
+  sendState(data, to = null) {
+    const body = encode(data, this.cfg.limits); // EncodeError at the call, nothing sent
+    let ok = true;
+    const targets = this._targets(to);
+    for (const link of targets) ok = link.sendStamped(MsgType.STATE, body) && ok;
+    return ok && targets.length > 0;
+  }
+
+  /** Send a reliable, ordered event (chunked over 1,200 B). */
+  sendEvent(data, to = null, { channel = "events" } = {}) {
+    if (!this.cfg.channels.some((c) => c.label === channel && c.label !== "state")) {
+      throw new EncodeError(`no reliable channel ${channel}`);
+    }
+    const packets = encodeEventPackets(data, this._msgId++, this.cfg.limits);
+    for (const link of this._targets(to)) link.sendReliable(channel, packets);
+  }
+
+  /** Send a snapshot (Map or object of entities), delta-compressed per peer. */
+  sendSnapshot(entities, to = null) {
+    let ok = true;
+    const targets = this._targets(to);
+    for (const link of targets) ok = link.sendSnapshot(entities) && ok;
+    return ok && targets.length > 0;
+  }
+
+  _tick() {
+    const t = now();
+    for (const link of this.links.values()) link.tick(t);
+  }
+
+  /** Say BYE to every peer, close the connections and the lobby socket. */
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this._timer);
+    await Promise.all([...this.links.values()].map((l) => l.goodbye()));
+    this.ws?.close(1000);
+  }
+}
+
+// ------------------------------------------------------------------ one peer
+
+class PeerLink {
+  constructor(session, peerId, offer) {
+    this.s = session;
+    this.cfg = session.cfg;
+    this.peerId = peerId;
+    this.state = "connecting";
+    this.ended = false;
+    this.created = now();
+    this.endpoint = new ReliabilityEndpoint();
+    this.snapRx = new SnapshotReceiver({ quantize: this.cfg.quantize, limits: this.cfg.limits });
+    this.snapTx = new SnapshotSender({ quantize: this.cfg.quantize, limits: this.cfg.limits });
+    this.assemblers = new Map();
+    this.outQueues = new Map();
+    this.pingsOut = new Map();
+    this.counters = { stateDrops: 0, badPackets: 0, rateLimited: 0, pingsIgnored: 0, unmatchedPongs: 0 };
+    this.remoteCandidates = [];
+    this.ops = Promise.resolve();
+    this._initBudgets();
+    this._initPc(offer);
+  }
+
+  _initBudgets() {
+    const b = this.cfg.budget;
+    const t = now();
+    this.buckets = {
+      stateMsgs: new TokenBucket(b.stateMsgsPerS, b.stateMsgsPerS * b.burstS, t),
+      stateBytes: new TokenBucket(b.stateBytesPerS, b.stateBytesPerS * b.burstS, t),
+      pongs: new TokenBucket(b.pingsAnsweredPerS, b.pingsAnsweredPerS * 2, t),
+    };
+    this.eventBuckets = new Map();
+  }
+
+  _initPc(offer) {
+    this.pc = new RTCPeerConnection({ iceServers: this.s.iceServers });
+    this.channels = new Map();
+    for (const c of this.cfg.channels) {
+      const opts = { negotiated: true, id: c.id, ordered: c.ordered ?? true };
+      if (c.maxRetransmits !== undefined && c.maxRetransmits !== null) opts.maxRetransmits = c.maxRetransmits;
+      if (c.maxPacketLifeTime != null) opts.maxPacketLifeTime = c.maxPacketLifeTime;
+      const ch = this.pc.createDataChannel(c.label, opts);
+      ch.binaryType = "arraybuffer";
+      ch.bufferedAmountLowThreshold = 16_384;
+      ch.onopen = () => this._checkOpen();
+      ch.onclose = () => this.lose("closed", `channel ${c.label} closed`);
+      ch.onmessage = (e) => this.receive(c.label, e.data);
+      ch.onbufferedamountlow = () => this._pump(c.label);
+      this.channels.set(c.label, ch);
+      if (c.label !== "state") this.assemblers.set(c.label, new ChunkAssembler(this.cfg.limits));
+    }
+    this.pc.onicecandidate = (e) => this._onLocalCandidate(e.candidate);
+    this.pc.onconnectionstatechange = () => {
+      const st = this.pc.connectionState;
+      if (st === "failed" || st === "closed") this.lose("closed", `connection ${st}`);
+    };
+    if (offer) this._op(async () => {
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      this.s._signal(this.peerId, "offer", { type: "offer", sdp: this.pc.localDescription.sdp });
+    });
+  }
+
+  _op(fn) {
+    // Signaling steps run one at a time, in arrival order.
+    this.ops = this.ops.then(fn).catch((err) => this.fail(`signaling: ${err?.message ?? err}`));
+  }
+
+  _onLocalCandidate(c) {
+    if (this.ended) return;
+    if (c === null || c.candidate === "") return this.s._signal(this.peerId, "end_of_candidates", {});
+    // netcode (aioice) cannot resolve mDNS .local names: sending them only costs signals.
+    if (/\s\S+\.local\s/.test(c.candidate)) return;
+    if (this.cfg.candidateFilter && !this.cfg.candidateFilter(c)) return;
+    this.s._signal(this.peerId, "candidate", c.toJSON());
+  }
+
+  onSignal(kind, data) {
+    if (this.ended) return;
+    if (kind === "offer") {
+      this._op(async () => {
+        await this.pc.setRemoteDescription(data);
+        await this._flushCandidates();
+        await this.pc.setLocalDescription(await this.pc.createAnswer());
+        this.s._signal(this.peerId, "answer", { type: "answer", sdp: this.pc.localDescription.sdp });
+      });
+    } else if (kind === "answer") {
+      this._op(async () => {
+        await this.pc.setRemoteDescription(data);
+        await this._flushCandidates();
+      });
+    } else if (kind === "candidate" || kind === "end_of_candidates") {
+      // Candidates that arrive before the remote description wait for it.
+      const cand = kind === "candidate" ? data : null;
+      this._op(async () => {
+        if (this.pc.remoteDescription === null) this.remoteCandidates.push(cand);
+        else await this._addCandidate(cand);
+      });
+    }
+  }
+
+  async _flushCandidates() {
+    const queued = this.remoteCandidates;
+    this.remoteCandidates = [];
+    for (const c of queued) await this._addCandidate(c);
+  }
+
+  async _addCandidate(c) {
+    try {
+      await this.pc.addIceCandidate(c === null ? undefined : c);
+    } catch {
+      // A malformed or late candidate from a peer is not fatal: ICE fails or not on its own.
+    }
+  }
+
+  _checkOpen() {
+    if (this.state !== "connecting") return;
+    for (const ch of this.channels.values()) if (ch.readyState !== "open") return;
+    this.state = "connected";
+    const t = now();
+    this.lastRecv = t;
+    this.lastStamped = -Infinity;
+    this.nextHeartbeat = t;
+    this.lastStats = t;
+    this.acceptedSinceSend = 0;
+    this.connectedAt = t;
+    this.s._emit({ type: "PeerConnected", peerId: this.peerId, connectMs: (t - this.created) * 1000 });
+  }
+
+  // ------------------------------------------------------------ time
+
+  tick(t) {
+    if (this.state === "connecting") {
+      if (t >= this.created + this.cfg.connectTimeoutMs / 1000) {
+        this.fail(`not connected within ${this.cfg.connectTimeoutMs / 1000} s`);
+      }
+      return;
+    }
+    if (this.state !== "connected" || t < this.nextHeartbeat) return;
+    if (t - this.lastRecv > this.cfg.peerTimeoutMs / 1000) {
+      return this.lose("timeout", `nothing received for ${(t - this.lastRecv).toFixed(1)} s`);
+    }
+    const sentUs = nowUs();
+    this.pingsOut.set(sentUs, true);
+    if (this.pingsOut.size > MAX_OUTSTANDING_PINGS) this.pingsOut.delete(this.pingsOut.keys().next().value);
+    this._send("state", serialize({ type: MsgType.PING, sentUs }));
+    if (t - this.lastStamped >= this.cfg.heartbeatIntervalMs / 1000) this._sendAck(t);
+    if (this.cfg.statsIntervalMs !== null && t - this.lastStats >= this.cfg.statsIntervalMs / 1000) {
+      this.lastStats = t;
+      this.s._emit({ type: "StatsUpdated", peerId: this.peerId, stats: this.stats() });
+    }
+    this.nextHeartbeat = t + this.cfg.heartbeatIntervalMs / 1000;
+  }
+
+  _sendAck(t) {
+    this._send("state", this._stamped(MsgType.ACK, null, t));
+  }
+
+  _stamped(type, body, t) {
+    this.lastStamped = t;
+    this.acceptedSinceSend = 0;
+    const h = this.endpoint.nextHeader(t, body ? body.length : 0);
+    const fields = [h.seq, h.ack, h.ackBits, nowUs()];
+    return type === MsgType.ACK
+      ? serialize({ type, seq: h.seq, ack: h.ack, ackBits: h.ackBits, sentUs: fields[3] })
+      : withBody(type, fields, body);
+  }
+
+  stats() {
+    return { ...this.endpoint.stats(now()), ...this.counters };
+  }
+
+  // ------------------------------------------------------------ sending
+
+  _send(label, bytes) {
+    const ch = this.channels.get(label);
+    if (!ch || ch.readyState !== "open") return false;
+    try {
+      ch.send(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  sendStamped(type, body) {
+    const ch = this.channels.get("state");
+    if (ch.bufferedAmount > this.cfg.stateBufferThreshold) {
+      this.counters.stateDrops++; // latest state wins: never queue stale state
+      return false;
+    }
+    const bytes = this._stamped(type, body, now());
+    if (bytes.length > this.cfg.limits.maxPacketBytes) {
+      throw new EncodeError(`state of ${bytes.length} B exceeds maxPacketBytes: use sendEvent`);
+    }
+    return this._send("state", bytes);
+  }
+
+  sendSnapshot(entities) {
+    const payloads = this.snapTx.encode(entities, this.endpoint.localSeq);
+    let ok = true;
+    for (const p of payloads) ok = this.sendStamped(MsgType.SNAPSHOT, encode(p, this.cfg.limits)) && ok;
+    return ok;
+  }
+
+  sendReliable(label, packets) {
+    if (!this.outQueues.has(label)) this.outQueues.set(label, []);
+    this.outQueues.get(label).push(...packets);
+    this._pump(label);
+  }
+
+  _pump(label) {
+    // Paced like netcode (PROTOCOL.md 2.7): state never waits behind a big event.
+    const ch = this.channels.get(label);
+    const q = this.outQueues.get(label);
+    while (q && q.length && ch.readyState === "open" && ch.bufferedAmount < this.cfg.reliableBufferLimit) {
+      ch.send(q.shift());
+    }
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  _admit(label, size, t) {
+    if (label === "state") {
+      return this.buckets.stateMsgs.take(1, t) && this.buckets.stateBytes.take(size, t);
+    }
+    const b = this.cfg.budget;
+    if (!this.eventBuckets.has(label)) {
+      const burstBytes = Math.max(b.eventBytesPerS * b.burstS, this.cfg.limits.maxEventBytes + 65_536);
+      this.eventBuckets.set(label, [
+        new TokenBucket(b.eventMsgsPerS, b.eventMsgsPerS * b.burstS, t),
+        new TokenBucket(b.eventBytesPerS, burstBytes, t),
+      ]);
+    }
+    const [m, by] = this.eventBuckets.get(label);
+    return m.take(1, t) && by.take(size, t);
+  }
+
+  receive(label, data) {
+    if (this.state !== "connected") return;
+    const t = now();
+    if (typeof data === "string") return this._bad("text message");
+    if (!this._admit(label, data.byteLength, t)) {
+      this.counters.rateLimited++;
+      if (label !== "state") this.lose("abuse", `over the event budget on ${label}`);
+      return;
+    }
+    let msg;
+    try {
+      msg = parse(data, this.cfg.limits);
+    } catch (err) {
+      if (err instanceof DecodeError) return this._bad(err.message);
+      throw err;
+    }
+    this.lastRecv = t;
+    if (label === "state") this._onState(msg, t, data.byteLength);
+    else this._onReliable(label, msg, data.byteLength);
+  }
+
+  _bad(why) {
+    this.counters.badPackets++;
+    this.lastBad = why;
+  }
+
+  _onState(msg, t, size) {
+    switch (msg.type) {
+      case MsgType.STATE:
+      case MsgType.SNAPSHOT:
+      case MsgType.ACK: {
+        const fresh = this.endpoint.receive(msg, t, size);
+        for (const seq of this.endpoint.takeAcked()) this.snapTx.onAck(seq);
+        if (!fresh) return;
+        // Ack within the 32-packet window even when we send nothing (STATE_SYNC 2 rule 4).
+        if (++this.acceptedSinceSend >= this.cfg.ackEvery) this._sendAck(t);
+        if (msg.type === MsgType.STATE) {
+          this.s._emit({ type: "StateReceived", peerId: this.peerId, data: msg.payload, seq: msg.seq, sentUs: msg.sentUs });
+        } else if (msg.type === MsgType.SNAPSHOT) this._onSnapshot(msg);
+        return;
+      }
+      case MsgType.PING:
+        if (this.buckets.pongs.take(1, t)) {
+          this._send("state", serialize({ type: MsgType.PONG, echoUs: msg.sentUs, sentUs: nowUs() }));
+        } else this.counters.pingsIgnored++;
+        return;
+      case MsgType.PONG:
+        if (!this.pingsOut.delete(msg.echoUs)) return void this.counters.unmatchedPongs++;
+        this.endpoint.addRttSample(((nowUs() - msg.echoUs + 4294967296) % 4294967296) / 1e6);
+        return;
+      case MsgType.BYE:
+        return this.end("left", msg.reason || "left");
+      default:
+        return this._bad(`type ${msg.type} on the state channel`);
+    }
+  }
+
+  _onSnapshot(msg) {
+    let done;
+    try {
+      done = this.snapRx.receive(msg.seq, msg.payload);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.endpoint.discardReceived(msg.seq); // never a baseline for the sender
+      if (!(err instanceof DeltaBaselineMissing)) this._bad(err.message);
+      return;
+    }
+    if (done !== null) {
+      this.s._emit({ type: "SnapshotReceived", peerId: this.peerId, seq: done[0], entities: done[1], sentUs: msg.sentUs });
+    }
+  }
+
+  _onReliable(label, msg, size) {
+    if (msg.type === MsgType.EVENT) {
+      this.s._emit({ type: "EventReceived", peerId: this.peerId, data: msg.payload, channel: label, size });
+    } else if (msg.type === MsgType.CHUNK) {
+      try {
+        const whole = this.assemblers.get(label).push(msg);
+        if (whole) this.s._emit({ type: "EventReceived", peerId: this.peerId, data: whole.msg.payload, channel: label, size: whole.size });
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        this._bad(err.message);
+      }
+    } else if (msg.type === MsgType.BYE) this.end("left", msg.reason || "left");
+    else this._bad(`type ${msg.type} on reliable channel ${label}`);
+  }
+
+  // ------------------------------------------------------------ ending
+
+  end(kind, reason, detail = "") {
+    if (this.ended) return;
+    const was = this.state;
+    this.ended = true;
+    this.state = kind;
+    this._closePc();
+    if (kind === "left") this.s._emit({ type: "PeerLeft", peerId: this.peerId, reason });
+    else if (kind === "failed") this.s._emit({ type: "PeerConnectFailed", peerId: this.peerId, reason });
+    else if (was === "connected") this.s._emit({ type: "PeerLost", peerId: this.peerId, reason, detail });
+    else this.s._emit({ type: "PeerConnectFailed", peerId: this.peerId, reason: `${reason}: ${detail}` });
+  }
+
+  lose(reason, detail = "") {
+    this.end("lost", reason, detail);
+  }
+
+  fail(reason) {
+    this.end("failed", reason);
+  }
+
+  _closePc() {
+    for (const ch of this.channels.values()) (ch.onclose = null), (ch.onmessage = null);
+    this.pc.onconnectionstatechange = null;
+    this.pc.close();
+  }
+
+  async goodbye() {
+    if (this.ended) return;
+    if (this.state === "connected") {
+      const bye = serialize({ type: MsgType.BYE, reason: "left" });
+      for (const label of this.channels.keys()) {
+        this._pump(label);
+        this._send(label, bye);
+      }
+      // Let queued events and the BYEs reach SCTP before the connection closes.
+      await waitDrained([...this.channels.values()], 1000);
+    }
+    this.ended = true;
+    this.state = "closed";
+    this._closePc();
+  }
+}
+
+function waitDrained(channels, ms) {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const check = () => {
+      const busy = channels.some((c) => c.readyState === "open" && c.bufferedAmount > 0);
+      if (!busy || performance.now() - start > ms) resolve();
+      else setTimeout(check, 10);
+    };
+    check();
+  });
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectTimeout(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,249 @@
+"""Browser players in the same match as Python players: js/ in a real Chromium.
+
+A real lobby and real Python sessions on 127.0.0.1; the page (js/test/harness.html)
+joins the same room through the JS client. Everything waits for events; timeouts
+only matter when something is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from netcode.events import (
+    EventReceived,
+    PeerConnected,
+    PeerLeft,
+    PeerLost,
+    SnapshotReceived,
+    StateReceived,
+)
+from netcode.net.lobby_server import LobbyServer
+from netcode.net.session import Session, connect
+from tests.browser.conftest import open_harness
+from tests.conftest import TIMESCALE
+from tests.helpers import TIMEOUT, EventLog, loopback_config, running_lobby
+
+__all__: list[str] = []
+
+pytestmark = pytest.mark.timeout(90 * TIMESCALE)
+
+QUANTIZE = {"x": 0.01}
+CONFIG = loopback_config(snapshot_quantize=QUANTIZE)
+MS = int(TIMEOUT * 1000)
+BIG = "z" * 5_000  # an event over 1,200 B: travels as CHUNKs both ways
+
+
+@pytest.fixture
+async def lobby() -> AsyncIterator[LobbyServer]:
+    async with running_lobby() as server:
+        yield server
+
+
+async def join(page: Any, url: str, **opts: Any) -> dict[str, Any]:
+    """The page joins (``room=``) or creates a room; {index, peerId, room}."""
+    opts = {"quantize": QUANTIZE, **opts}
+    info: dict[str, Any] = await page.evaluate("([u, o]) => window.join(u, o)", [url, opts])
+    return info
+
+
+async def wait_log(page: Any, index: int, predicate: str) -> None:
+    """Wait in the page until ``predicate`` (JS, over ``log``) holds."""
+    await page.evaluate(f"([i, ms]) => window.waitLog(i, (log) => {predicate}, ms)", [index, MS])
+
+
+async def wait_connected(page: Any, index: int, n: int) -> None:
+    await wait_log(page, index, f"log.filter((e) => e.type === 'PeerConnected').length >= {n}")
+
+
+async def exchange_both_ways(page: Any, index: int, py: Session, log: EventLog) -> None:
+    """State, events (one chunked) and snapshots from Python to the tab and back."""
+    bid = await page.evaluate("(i) => window.sessions[i].peerId", index)
+    for i in range(20):
+        py.send_state({"i": i, "f": 2.0})
+        await asyncio.sleep(0)  # let the state go out one packet at a time
+    py.send_event({"chat": "hi", "n": 2**60})
+    py.send_event({"blob": BIG})
+    world: dict[int | str, dict[str, Any]] = {1: {"x": 1.5, "hp": 100}, "p2": {"name": "ann"}}
+    py.send_snapshot(world)
+    await wait_log(
+        page,
+        index,
+        "log.some((e) => e.type === 'StateReceived') &&"
+        " log.filter((e) => e.type === 'EventReceived').length >= 2 &&"
+        " log.some((e) => e.type === 'SnapshotReceived')",
+    )
+    got = await page.evaluate(
+        """(i) => { const log = window.sessions[i].log;
+           const ev = log.filter((e) => e.type === 'EventReceived');
+           const snap = log.find((e) => e.type === 'SnapshotReceived');
+           return { state: window.plain(log.find((e) => e.type === 'StateReceived').data),
+                    events: ev.map((e) => window.plain(e.data)), size: ev[1].size,
+                    snap: window.plain(snap.entities), bigIsBigInt: typeof ev[0].data.n }; }""",
+        index,
+    )
+    assert got["state"]["f"] == 2 and 0 <= got["state"]["i"] < 20
+    assert got["events"][0] == {"chat": "hi", "n": str(2**60)}
+    assert got["bigIsBigInt"] == "bigint"
+    assert got["events"][1] == {"blob": BIG} and got["size"] > 5_000
+    assert got["snap"]["$map"][0] == [1, {"x": 1.5, "hp": 100}], "int entity id stays an int"
+    assert got["snap"]["$map"][1] == ["p2", {"name": "ann"}]
+
+    await page.evaluate(
+        """(i) => { const s = window.sessions[i]; const N = window.netcode;
+           s.sendState({ from: 'browser', v: new N.Float(-2), k: new Map([[7, 'seven']]) });
+           s.sendEvent({ chat: 'yo', big: 2n ** 60n });
+           s.sendEvent({ blob: 'w'.repeat(5000) });
+           s.sendSnapshot(new Map([[5, { x: 0.25, name: 'b' }], ['me', { hp: 3 }]])); }""",
+        index,
+    )
+    await log.wait_for(
+        lambda _: (
+            bool(log.of(StateReceived, bid))
+            and len(log.of(EventReceived, bid)) >= 2
+            and bool(log.of(SnapshotReceived, bid))
+        )
+    )
+    state = log.of(StateReceived, bid)[0].data
+    assert state == {"from": "browser", "v": -2.0, "k": {7: "seven"}}
+    assert type(state["v"]) is float, "Float() arrives as a Python float"
+    events = [e.data for e in log.of(EventReceived, bid)]
+    assert events[0] == {"chat": "yo", "big": 2**60}
+    assert events[1] == {"blob": "w" * 5000}
+    snap = log.of(SnapshotReceived, bid)[0].entities
+    assert snap == {5: {"x": 0.25, "name": "b"}, "me": {"hp": 3}}
+
+
+async def test_browser_joins_python_room_as_offerer(lobby: LobbyServer, page: Any) -> None:
+    async with connect(lobby.url, create=True, config=CONFIG) as py:
+        log = EventLog(py)
+        me = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, me["index"], 1)
+        await log.wait_event(PeerConnected, me["peerId"])
+        await exchange_both_ways(page, me["index"], py, log)
+        assert page.page_errors == []
+
+
+async def test_browser_creates_room_python_offers(lobby: LobbyServer, page: Any) -> None:
+    me = await join(page, lobby.url, create=True)
+    async with connect(lobby.url, room=me["room"], config=CONFIG) as py:
+        log = EventLog(py)
+        await log.wait_event(PeerConnected, me["peerId"])
+        await wait_connected(page, me["index"], 1)
+        await exchange_both_ways(page, me["index"], py, log)
+
+
+async def test_mixed_mesh_and_tab_close(lobby: LobbyServer, browser: Any, js_server: str) -> None:
+    """Python A, two browsers, Python B in one room; closing a tab is seen by all."""
+    a = await connect(lobby.url, create=True, config=CONFIG)
+    b: Session | None = None
+    tabs = [await open_harness(browser, js_server) for _ in range(2)]
+    try:
+        logs = {"a": EventLog(a)}
+        joined = [await join(t, lobby.url, room=a.room) for t in tabs]
+        b = await connect(lobby.url, room=a.room, config=CONFIG)
+        logs["b"] = EventLog(b)
+        async with asyncio.timeout(TIMEOUT):
+            await asyncio.gather(a.wait_for_peers(3), b.wait_for_peers(3))
+        for t, j in zip(tabs, joined, strict=True):
+            await wait_connected(t, j["index"], 3)
+        await tabs[0].evaluate("window.sessions[0].sendEvent({hello: 'all'})")
+        for log in logs.values():
+            await log.wait_for(lambda ev: any(_is_event(e, {"hello": "all"}) for e in ev))
+        a.send_event({"from": "a"})
+        await wait_log(
+            tabs[1], 0, "log.some((e) => e.type === 'EventReceived' && e.data.from === 'a')"
+        )
+        gone = joined[0]["peerId"]
+        await tabs[0].close()
+        for log in logs.values():
+            await log.wait_for(lambda ev: any(_ended(e, gone) for e in ev))
+        await wait_log(
+            tabs[1], 0, f"log.some((e) => e.peerId === '{gone}' && /Peer(Left|Lost)/.test(e.type))"
+        )
+    finally:
+        for t in tabs:
+            await t.close()
+        await asyncio.gather(a.close(), *([b.close()] if b else []), return_exceptions=True)
+
+
+def _is_event(event: object, data: object) -> bool:
+    return isinstance(event, EventReceived) and event.data == data
+
+
+def _ended(event: object, peer: str) -> bool:
+    return isinstance(event, PeerLeft | PeerLost) and event.peer_id == peer
+
+
+async def _echo_rtts(py: Session, peer: str, n: int) -> list[float]:
+    """Python sends {"t": i}; the peer echoes it back as state; RTT per echo, ms."""
+    out: list[float] = []
+    for i in range(n):
+        sent = time.perf_counter()
+        py.send_state({"t": i}, to=peer)
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                ev = await py.next_event()
+                if isinstance(ev, StateReceived) and ev.peer_id == peer and ev.data == {"e": i}:
+                    break
+        out.append((time.perf_counter() - sent) * 1000)
+    return out
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def test_echo_rtt_and_connect_time_beside_python(
+    lobby: LobbyServer, page: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Benchmark row: browser<->Python vs Python<->Python echo RTT and connect time."""
+    n = 200
+    async with connect(lobby.url, create=True, config=CONFIG) as py:
+        me = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, me["index"], 1)
+        await page.evaluate(
+            """(i) => { const s = window.sessions[i];
+               s.on('StateReceived', (e) => {
+                 if ('t' in e.data) s.sendState({ e: e.data.t }, e.peerId); }); }""",
+            me["index"],
+        )
+        browser_connect = await page.evaluate(
+            "(i) => window.sessions[i].log.find((e) => e.type === 'PeerConnected').connectMs",
+            me["index"],
+        )
+        await EventLog(py).wait_event(PeerConnected, me["peerId"])
+        browser = await _echo_rtts(py, me["peerId"], n)
+        stats = py.stats(me["peerId"])
+        async with connect(lobby.url, room=py.room, config=CONFIG) as other:
+            t0 = time.perf_counter()
+            await other.wait_for_peers(2, timeout=TIMEOUT)
+            py_connect = (time.perf_counter() - t0) * 1000
+
+            def echo(e: StateReceived) -> None:
+                other.send_state({"e": e.data["t"]}, to=e.peer_id)
+
+            other.on_state(echo)
+            python = await _echo_rtts(py, other.peer_id, n)
+        js_stats = await page.evaluate(
+            "([i, p]) => window.sessions[i].stats(p)", [me["index"], py.peer_id]
+        )
+    with capsys.disabled():
+        print(
+            f"\nbrowser<->python: connect {browser_connect:.0f} ms (browser clock), echo p50 "
+            f"{statistics.median(browser):.2f} ms p99 {_pct(browser, 0.99):.2f} ms\n"
+            f"python<->python: connect {py_connect:.0f} ms (join to connected), echo p50 "
+            f"{statistics.median(python):.2f} ms p99 {_pct(python, 0.99):.2f} ms\n"
+            f"browser stats: rtt {js_stats['rttMs']:.2f} ms loss {js_stats['loss']:.2f}; "
+            f"python stats of browser: rtt {stats.rtt_ms:.2f} ms loss {stats.loss:.2f}"
+        )
+    assert len(browser) == n and statistics.median(browser) < 100
+    assert 0 < js_stats["rttMs"] < 1000 and 0 < stats.rtt_ms < 1000
+    assert js_stats["packetsReceived"] >= n and js_stats["badPackets"] == 0
+    assert stats.bad_packets == 0 and stats.loss < 0.5
