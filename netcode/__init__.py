@@ -50,6 +50,9 @@ _LAZY: dict[str, str] = {
     "PeerInfo": "netcode.net.session",
     "LinkView": "netcode.net.rtc",
     "connect_sync": "netcode.net.sync",
+    "list_rooms": "netcode.net.session",
+    "list_rooms_sync": "netcode.net.sync",
+    "RoomSummary": "netcode.lobby.messages",
     "SyncSession": "netcode.net.sync",
     "PeerJoined": "netcode.events",
     "PeerConnected": "netcode.events",
@@ -87,12 +90,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StateReceived,
         StatsUpdated,
     )
+    from .lobby.messages import RoomSummary
     from .net.conditioner import Conditioner
     from .net.lobby_server import LobbyServer, serve_lobby
     from .net.rtc import LinkView
-    from .net.session import PeerInfo, Session, connect
+    from .net.session import PeerInfo, Session, connect, list_rooms
     from .net.signaling import SignalingClient
-    from .net.sync import SyncSession, connect_sync
+    from .net.sync import SyncSession, connect_sync, list_rooms_sync
     from .protocol.clock import RemoteClockEstimator, TickClock, TimestampUnwrapper
     from .protocol.interpolation import InterpolationBuffer, recommended_delay
     from .protocol.prediction import InputReceiver, Predictor
@@ -146,6 +150,7 @@ __all__ = [
     "RemoteClockEstimator",
     "RoomFull",
     "RoomNotFound",
+    "RoomSummary",
     "Session",
     "SessionConfig",
     "SignalingClient",
@@ -162,6 +167,8 @@ __all__ = [
     "__version__",
     "connect",
     "connect_sync",
+    "list_rooms",
+    "list_rooms_sync",
     "recommended_delay",
     "serve_lobby",
 ]

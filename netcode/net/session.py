@@ -41,7 +41,7 @@ from ..events import (
     SnapshotReceived,
     StateReceived,
 )
-from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
+from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, RoomSummary, SignalMsg
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import LinkEvent, RelayReceived
@@ -74,6 +74,7 @@ __all__ = [
     "check_conditions_arg",
     "check_connect_args",
     "connect",
+    "list_rooms",
 ]
 
 logger = logging.getLogger("netcode.session")
@@ -752,3 +753,22 @@ def connect(
         "config": cfg,
     }
     return _Connecting(url, kwargs)
+
+
+async def list_rooms(
+    url: str, *, game: str | None = None, config: SessionConfig | None = None
+) -> list[RoomSummary]:
+    """The public rooms of the lobby at ``url`` (``game``: only rooms whose metadata says
+    that game). Each :class:`RoomSummary` has ``room`` (the code to join), ``players``,
+    ``max_players`` and ``metadata``. Raises :class:`ConnectTimeout` if unreachable."""
+    cfg = config if config is not None else SessionConfig()
+    check_connect_args(None, cfg)
+    try:
+        client = await SignalingClient.connect(url, token=cfg.token, timeout=cfg.lobby_timeout_s)
+    except ConnectionClosed as exc:
+        raise ConnectTimeout(f"lobby {url} unreachable: {exc}") from exc
+    try:
+        async with asyncio.timeout(cfg.lobby_timeout_s):
+            return await client.list_rooms(game)
+    finally:
+        await client.close()

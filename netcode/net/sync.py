@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from ..config import NetworkConditions, SessionConfig
 from ..errors import ConfigError, ConnectionClosed
 from ..events import Event
+from ..lobby.messages import RoomSummary
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.reliability import PeerStats
@@ -35,9 +36,10 @@ from .session import (
     check_conditions_arg,
     check_connect_args,
     connect,
+    list_rooms,
 )
 
-__all__ = ["SyncSession", "connect_sync"]
+__all__ = ["SyncSession", "connect_sync", "list_rooms_sync"]
 
 _T = TypeVar("_T")
 # Slack on top of the session's own timeouts when the caller blocks on the loop.
@@ -234,3 +236,18 @@ def connect_sync(
         runner.stop()
         raise
     return SyncSession(runner, session)
+
+
+def list_rooms_sync(
+    url: str, *, game: str | None = None, config: SessionConfig | None = None
+) -> list[RoomSummary]:
+    """:func:`netcode.list_rooms` for code without asyncio (blocks, at most the timeout)."""
+    _check_no_running_loop()
+    cfg = config if config is not None else SessionConfig()
+    runner = _LoopThread()
+    try:
+        return runner.call(
+            list_rooms(url, game=game, config=cfg), cfg.lobby_timeout_s * 2 + _CALL_SLACK_S
+        )
+    finally:
+        runner.stop()

@@ -76,3 +76,17 @@ def test_sync_next_event_blocks_until_an_event() -> None:
             while not any(isinstance(e, EventReceived) for e in got):
                 got.append(host.next_event(timeout=TIMEOUT))
             assert [e.data for e in got if isinstance(e, EventReceived)] == ["hi"]
+
+
+async def test_list_rooms_from_the_high_level_api(lobby: LobbyServer) -> None:
+    async with connect(lobby.url, create=True, metadata={"game": "arena"}, config=LOOPBACK) as host:
+        rooms = await netcode.list_rooms(lobby.url, config=LOOPBACK)
+        assert [r.room for r in rooms] == [host.room]
+        assert rooms[0].players == 1 and rooms[0].metadata == {"game": "arena"}
+        assert await netcode.list_rooms(lobby.url, game="other", config=LOOPBACK) == []
+
+
+def test_list_rooms_sync() -> None:
+    with lobby_in_thread() as url, netcode.connect_sync(url, create=True, config=LOOPBACK) as host:
+        rooms = netcode.list_rooms_sync(url, config=LOOPBACK)
+        assert [r.room for r in rooms] == [host.room]
