@@ -45,7 +45,7 @@ const DEFAULTS = Object.freeze({
   maxQueuedEvents: 1_024,
   budget: Object.freeze({
     stateMsgsPerS: 360, stateBytesPerS: 512_000, eventMsgsPerS: 1_000,
-    eventBytesPerS: 2_000_000, pingsAnsweredPerS: 8, burstS: 2,
+    eventBytesPerS: 2_000_000, pingsAnsweredPerS: 8, burstS: 2, abuseAfterS: 1,
   }),
 });
 
@@ -507,7 +507,11 @@ class PeerLink {
     if (typeof data === "string") return this._bad("text message");
     if (!this._admit(label, data.byteLength, t)) {
       this.counters.rateLimited++;
-      if (label !== "state") this.lose("abuse", `over the event budget on ${label}`);
+      if (label !== "state") return this.lose("abuse", `over the event budget on ${label}`);
+      // A state overrun with drops never more than 1 s apart, lasting abuseAfterS: abuse.
+      if (this.overSince === undefined || t - this.lastOver > 1) this.overSince = t;
+      this.lastOver = t;
+      if (t - this.overSince >= this.cfg.budget.abuseAfterS) this.lose("abuse", "over the state budget");
       return;
     }
     let msg;

@@ -159,7 +159,7 @@ export class SnapshotReceiver {
       if (ent === undefined || !Array.isArray(names)) throw new DecodeError(`x: unknown entity ${String(id)}`);
       const copy = { ...ent };
       for (const n of new Set(names)) {
-        if (!(n in copy)) throw new DecodeError(`x: unknown field ${String(n)}`);
+        if (typeof n !== "string" || !Object.hasOwn(copy, n)) throw new DecodeError(`x: unknown field ${typeof n === "string" ? n : typeof n}`);
         delete copy[n];
       }
       state.set(id, copy);
@@ -168,7 +168,7 @@ export class SnapshotReceiver {
       const base = state.get(id);
       const copy = base === undefined ? {} : { ...base };
       for (const [name, v] of Object.entries(fieldsObject(fields, "e"))) {
-        if (this.quantize.has(name) && base !== undefined && name in base) {
+        if (this.quantize.has(name) && base !== undefined && Object.hasOwn(base, name)) {
           if (!Number.isInteger(copy[name]) || !Number.isInteger(v)) throw new DecodeError(`quantized ${name} not an int`);
           copy[name] = copy[name] + v;
         } else copy[name] = v;
@@ -272,11 +272,11 @@ export class SnapshotSender {
       }
       const changed = {};
       for (const [name, v] of Object.entries(fields)) {
-        if (name in old && sameValue(old[name], v)) continue;
-        changed[name] = this.quantize.has(name) && name in old ? v - old[name] : v;
+        if (Object.hasOwn(old, name) && sameValue(old[name], v)) continue;
+        changed[name] = this.quantize.has(name) && Object.hasOwn(old, name) ? v - old[name] : v;
       }
       if (Object.keys(changed).length) e.set(id, changed);
-      const gone = Object.keys(old).filter((n) => !(n in fields));
+      const gone = Object.keys(old).filter((n) => !Object.hasOwn(fields, n));
       if (gone.length) x.set(id, gone);
     }
     const payload = { b, e };

@@ -103,10 +103,16 @@ export function serialize(m, limits = DEFAULT_LIMITS) {
   return out;
 }
 
+/** A value from the network, for an error message (never throws). */
+function show(v) {
+  if (v === null || typeof v !== "object") return String(v);
+  return Array.isArray(v) ? "an array" : v instanceof Uint8Array ? "bin" : "a map";
+}
+
 function uint(value, max, name, kind) {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
     if (value instanceof Float) value = `float ${value.value}`;
-    throw new DecodeError(`${kind}: ${name}: expected an int in 0..${max}, got ${String(value)}`);
+    throw new DecodeError(`${kind}: ${name}: expected an int in 0..${max}, got ${show(value)}`);
   }
   return value;
 }
@@ -119,10 +125,10 @@ export function parse(bytes, limits = DEFAULT_LIMITS, maxBytes = limits.maxPacke
   }
   const obj = decode(data, limits, -1);
   if (!Array.isArray(obj) || obj.length < 2) throw new DecodeError("envelope must be an array [version, type, ...]");
-  if (obj[0] !== VERSION) throw new DecodeError(`unsupported envelope version ${String(obj[0])}`);
+  if (obj[0] !== VERSION) throw new DecodeError(`unsupported envelope version ${show(obj[0])}`);
   const type = obj[1];
-  const kind = NAMES[type];
-  if (typeof type !== "number" || kind === undefined) throw new DecodeError(`unknown message type ${String(type)}`);
+  const kind = typeof type === "number" ? NAMES[type] : undefined;
+  if (kind === undefined) throw new DecodeError(`unknown message type ${show(type)}`);
   if (obj.length !== FIELD_COUNT[type] + 2) {
     throw new DecodeError(`${kind}: expected ${FIELD_COUNT[type]} fields, got ${obj.length - 2}`);
   }
