@@ -16,6 +16,7 @@ from typing import ClassVar, overload
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_PLAYERS",
     "ChannelConfig",
     "IceServer",
     "Limits",
@@ -251,6 +252,11 @@ class Limits:
         _require(self.max_packet_bytes >= 32, "max_packet_bytes", "must be >= 32")
 
 
+# The one default room size: connect(), SignalingClient.create_room() and the lobby's
+# LobbyConfig.default_max_players all read it, so no two layers disagree.
+DEFAULT_MAX_PLAYERS = 8
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LobbyConfig:
     """Lobby server settings."""
@@ -263,7 +269,7 @@ class LobbyConfig:
     # 32 leaves room for a NAT'd household or LAN party behind one public address.
     max_connections_per_ip: int | None = 32
     max_players_limit: int = 64
-    default_max_players: int = 8
+    default_max_players: int = DEFAULT_MAX_PLAYERS
     max_metadata_bytes: int = 4_096
     # Error budget per connection: a token bucket holding max_errors_before_close
     # refusals, refilled at error_refill_per_s, so rare honest races never add up.
@@ -287,6 +293,14 @@ class LobbyConfig:
     room_code_length: int = 6
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Match lifecycle (docs/LOBBY.md "Reconnect and host migration"): a member whose
+    # websocket drops keeps its seat this long (0: leaves at once); a host gone this
+    # long is replaced by the earliest-joined connected member.
+    reconnect_grace_s: float = 30.0
+    host_grace_s: float = 3.0
+    # Kicked identities remembered per room (to answer "banned"); older ones are
+    # forgotten but stay refused (their tokens are revoked either way).
+    max_banned_per_room: int = 256
 
     def __post_init__(self) -> None:
         # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
@@ -319,6 +333,9 @@ class LobbyConfig:
         _require(self.token != "", "token", "must not be empty (None disables the check)")
         _tuple_of(self, "ice_servers", IceServer)
         _int("room_code_length", self.room_code_length, 4, 12)
+        _num("reconnect_grace_s", self.reconnect_grace_s, 0.0, 86_400.0)
+        _num("host_grace_s", self.host_grace_s, 0.0, 86_400.0)
+        _int("max_banned_per_room", self.max_banned_per_room, 0)
         _tuple_of(self, "trusted_proxies", str)
         for proxy in self.trusted_proxies:
             try:

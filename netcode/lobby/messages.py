@@ -16,14 +16,58 @@ This module is pure: no asyncio, no websockets, no clock.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
-from ..config import IceServer
+from ..config import DEFAULT_MAX_PLAYERS, IceServer
 from ..errors import LobbyProtocolError
+from .fields import (
+    MAX_DATA_DEPTH,
+    MAX_ERROR_TEXT,
+    MAX_ID_LEN,
+    MAX_LIST_LEN,
+    MAX_MESSAGE_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_PLAYERS_ABSOLUTE,
+    MAX_ROOM_CODE_LEN,
+    PEER_LEFT_REASONS,
+    PROTOCOL_VERSION,
+    SIGNAL_KINDS,
+    JsonObj,
+    Origin,
+    Rid,
+    check_bool,
+    check_choice,
+    check_int,
+    check_json_value,
+    check_metadata,
+    check_rid,
+    check_seconds,
+    check_str,
+    check_str_list,
+    envelope,
+    fail,
+    get_field,
+    has_surrogate,
+)
+from .match_messages import (
+    MAX_TOKEN_LEN,
+    TOPOLOGIES,
+    CancelQuickMatch,
+    HostChanged,
+    Kick,
+    Kicked,
+    LockRoom,
+    Ok,
+    PeerReconnected,
+    PeerReconnecting,
+    QuickMatch,
+    QuickMatchWaiting,
+    Rejoin,
+    RoomUpdated,
+    UpdateRoom,
+)
 
 __all__ = [
     "CLIENT_TYPES",
@@ -35,24 +79,38 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SERVER_TYPES",
     "SIGNAL_KINDS",
+    "TOPOLOGIES",
+    "CancelQuickMatch",
     "ClientMessage",
     "CreateRoom",
     "ErrorMsg",
+    "HostChanged",
     "JoinRoom",
+    "Kick",
+    "Kicked",
     "LeaveRoom",
     "ListRooms",
+    "LockRoom",
     "Message",
+    "Ok",
     "Origin",
     "PeerJoinedMsg",
     "PeerLeftMsg",
+    "PeerReconnected",
+    "PeerReconnecting",
+    "QuickMatch",
+    "QuickMatchWaiting",
+    "Rejoin",
     "Rid",
     "RoomJoined",
     "RoomLeft",
     "RoomList",
     "RoomSummary",
+    "RoomUpdated",
     "SendSignal",
     "ServerMessage",
     "SignalMsg",
+    "UpdateRoom",
     "Welcome",
     "check",
     "check_json_value",
@@ -61,141 +119,6 @@ __all__ = [
     "parse_server",
     "serialize",
 ]
-
-PROTOCOL_VERSION = 1
-# Default cap on one frame; the server's LobbyConfig.max_message_bytes overrides it.
-MAX_MESSAGE_BYTES = 65_536
-MAX_ID_LEN = 64
-MAX_ROOM_CODE_LEN = 16
-MAX_RID_INT = 2**53  # largest integer every JSON implementation keeps exact
-MAX_ERROR_TEXT = 1_024
-MAX_METADATA_DEPTH = 8
-MAX_DATA_DEPTH = 16
-MAX_PLAYERS_ABSOLUTE = 1_024
-MAX_LIST_LEN = 10_000
-
-SIGNAL_KINDS: frozenset[str] = frozenset(
-    {"offer", "answer", "candidate", "end_of_candidates", "bye"}
-)
-PEER_LEFT_REASONS: frozenset[str] = frozenset({"left", "disconnected", "timeout", "kicked"})
-
-Rid: TypeAlias = int | str
-Origin: TypeAlias = Literal["client", "server"]
-JsonObj: TypeAlias = dict[str, Any]
-
-
-# A lone UTF-16 surrogate (JSON lets "\ud800" through) cannot be encoded as UTF-8,
-# so it could never be relayed: refused at decode, wherever it appears.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _fail(what: str, code: str = "bad_message") -> LobbyProtocolError:
-    return LobbyProtocolError(what, code=code)
-
-
-def _has_surrogate(text: str) -> bool:
-    return not text.isascii() and _SURROGATE.search(text) is not None
-
-
-# --- field validators (raise LobbyProtocolError; used by __post_init__ and parse) ---
-
-
-def _check_str(name: str, value: object, *, max_len: int, min_len: int = 1) -> str:
-    if not isinstance(value, str):
-        raise _fail(f"{name}: expected a string, got {type(value).__name__}")
-    if not min_len <= len(value) <= max_len:
-        raise _fail(f"{name}: length must be in {min_len}..{max_len}, got {len(value)}")
-    if _has_surrogate(value):
-        raise _fail(f"{name}: contains a lone surrogate (not valid Unicode)")
-    return value
-
-
-def _check_int(name: str, value: object, *, lo: int, hi: int) -> int:
-    # bool is an int subclass in Python but not a number on the wire; 4.0 is a float.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"{name}: expected an integer, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise _fail(f"{name}: must be in {lo}..{hi}, got {value}")
-    return value
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(f"{name}: expected a boolean, got {type(value).__name__}")
-    return value
-
-
-def _check_rid(value: object) -> Rid | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return _check_str("rid", value, max_len=MAX_ID_LEN, min_len=0)
-    return _check_int("rid", value, lo=-MAX_RID_INT, hi=MAX_RID_INT)
-
-
-def _check_choice(name: str, value: object, choices: frozenset[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise _fail(f"{name}: must be one of {sorted(choices)}, got {value!r}")
-    return value
-
-
-def check_json_value(name: str, value: object, *, max_depth: int) -> None:
-    """Raise unless ``value`` is plain JSON (str keys, finite floats, no lone
-    surrogates) nested <= max_depth.
-
-    Iterative, so a hostile structure cannot exhaust the Python stack.
-    """
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > max_depth:
-            raise _fail(f"{name}: nested deeper than {max_depth}")
-        if isinstance(item, str):
-            if _has_surrogate(item):
-                raise _fail(f"{name}: contains a lone surrogate (not valid Unicode)")
-        elif item is None or isinstance(item, bool | int):
-            continue
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise _fail(f"{name}: NaN and infinities are not JSON")
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                if not isinstance(key, str) or _has_surrogate(key):
-                    raise _fail(f"{name}: object keys must be valid Unicode strings")
-                stack.append((sub, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((sub, depth + 1) for sub in item)
-        else:
-            raise _fail(f"{name}: {type(item).__name__} is not a JSON value")
-
-
-def _check_metadata(value: object) -> JsonObj:
-    if not isinstance(value, dict):
-        raise _fail(f"metadata: expected an object, got {type(value).__name__}")
-    check_json_value("metadata", value, max_depth=MAX_METADATA_DEPTH)
-    return value
-
-
-def _check_str_list(name: str, value: object, *, max_len: int) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise _fail(f"{name}: expected a list, got {type(value).__name__}")
-    if len(value) > MAX_LIST_LEN:
-        raise _fail(f"{name}: more than {MAX_LIST_LEN} items")
-    return tuple(_check_str(f"{name}[]", v, max_len=max_len) for v in value)
-
-
-def _get(obj: JsonObj, key: str, default: Any = None) -> Any:
-    """A wire field, or ``default`` when absent or null (null means "not given")."""
-    value = obj.get(key)
-    return default if value is None else value
-
-
-def _base(msg: Message) -> JsonObj:
-    obj: JsonObj = {"type": msg.TYPE}
-    rid = getattr(msg, "rid", None)
-    if rid is not None:
-        obj["rid"] = rid
-    return obj
 
 
 # --- client -> server ----------------------------------------------------------------
@@ -215,30 +138,34 @@ class CreateRoom:
     private: bool = False
     metadata: JsonObj = field(default_factory=dict)
     rid: Rid | None = None
+    topology: str = "mesh"
 
     def __post_init__(self) -> None:
         if self.max_players is not None:
-            _check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
-        _check_bool("private", self.private)
-        _check_metadata(self.metadata)
-        _check_rid(self.rid)
+            check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
+        check_bool("private", self.private)
+        check_metadata(self.metadata)
+        check_rid(self.rid)
+        check_choice("topology", self.topology, TOPOLOGIES)
 
     def to_wire(self) -> JsonObj:
-        obj = _base(self)
+        obj = envelope(self)
         obj["v"] = PROTOCOL_VERSION
         if self.max_players is not None:
             obj["max_players"] = self.max_players
         obj["private"] = self.private
         obj["metadata"] = self.metadata
+        obj["topology"] = self.topology
         return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> CreateRoom:
         return cls(
-            max_players=_get(obj, "max_players"),
-            private=_get(obj, "private", False),
-            metadata=_get(obj, "metadata", {}),
-            rid=_get(obj, "rid"),
+            max_players=get_field(obj, "max_players"),
+            private=get_field(obj, "private", False),
+            metadata=get_field(obj, "metadata", {}),
+            rid=get_field(obj, "rid"),
+            topology=get_field(obj, "topology", "mesh"),
         )
 
 
@@ -259,15 +186,15 @@ class JoinRoom:
     def __post_init__(self) -> None:
         if isinstance(self.room, str):
             object.__setattr__(self, "room", self.room.strip())
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_rid(self.rid)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "v": PROTOCOL_VERSION, "room": self.room}
+        return {**envelope(self), "v": PROTOCOL_VERSION, "room": self.room}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> JoinRoom:
-        return cls(room=_get(obj, "room"), rid=_get(obj, "rid"))
+        return cls(room=get_field(obj, "room"), rid=get_field(obj, "rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,14 +206,14 @@ class LeaveRoom:
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
-        _check_rid(self.rid)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "v": PROTOCOL_VERSION}
+        return {**envelope(self), "v": PROTOCOL_VERSION}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> LeaveRoom:
-        return cls(rid=_get(obj, "rid"))
+        return cls(rid=get_field(obj, "rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,18 +228,18 @@ class ListRooms:
 
     def __post_init__(self) -> None:
         if self.game is not None:
-            _check_str("game", self.game, max_len=MAX_ID_LEN)
-        _check_rid(self.rid)
+            check_str("game", self.game, max_len=MAX_ID_LEN)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        obj = {**_base(self), "v": PROTOCOL_VERSION}
+        obj = {**envelope(self), "v": PROTOCOL_VERSION}
         if self.game is not None:
             obj["game"] = self.game
         return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> ListRooms:
-        return cls(game=_get(obj, "game"), rid=_get(obj, "rid"))
+        return cls(game=get_field(obj, "game"), rid=get_field(obj, "rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,24 +260,27 @@ class SendSignal:
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
-        _check_str("to", self.to, max_len=MAX_ID_LEN)
-        _check_choice("kind", self.kind, SIGNAL_KINDS)
+        check_str("to", self.to, max_len=MAX_ID_LEN)
+        check_choice("kind", self.kind, SIGNAL_KINDS)
         if self.data is None:
-            raise _fail("data: required (any JSON value but null)")
+            raise fail("data: required (any JSON value but null)")
         check_json_value("data", self.data, max_depth=MAX_DATA_DEPTH)
-        _check_rid(self.rid)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        obj = {**_base(self), "v": PROTOCOL_VERSION, "to": self.to, "kind": self.kind}
+        obj = {**envelope(self), "v": PROTOCOL_VERSION, "to": self.to, "kind": self.kind}
         obj["data"] = self.data
         return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> SendSignal:
         if obj.get("from") is not None:  # null means absent, as everywhere
-            raise _fail("signal: clients may not set 'from'", code="forbidden_field")
+            raise fail("signal: clients may not set 'from'", code="forbidden_field")
         return cls(
-            to=_get(obj, "to"), kind=_get(obj, "kind"), data=_get(obj, "data"), rid=_get(obj, "rid")
+            to=get_field(obj, "to"),
+            kind=get_field(obj, "kind"),
+            data=get_field(obj, "data"),
+            rid=get_field(obj, "rid"),
         )
 
 
@@ -364,18 +294,18 @@ def _normalize_ice(server: IceServer) -> IceServer:
 
 def _ice_from_wire(value: object) -> IceServer:
     if not isinstance(value, dict):
-        raise _fail("ice_servers[]: expected an object")
+        raise fail("ice_servers[]: expected an object")
     urls = value.get("urls")
     if isinstance(urls, str):
         urls = [urls]
     username = value.get("username")
     credential = value.get("credential")
     return IceServer(
-        urls=_check_str_list("ice_servers[].urls", urls, max_len=1_024),
-        username=None if username is None else _check_str("username", username, max_len=1_024),
+        urls=check_str_list("ice_servers[].urls", urls, max_len=1_024),
+        username=None if username is None else check_str("username", username, max_len=1_024),
         credential=None
         if credential is None
-        else _check_str("credential", credential, max_len=1_024),
+        else check_str("credential", credential, max_len=1_024),
     )
 
 
@@ -402,17 +332,17 @@ class Welcome:
     max_message_bytes: int = MAX_MESSAGE_BYTES
 
     def __post_init__(self) -> None:
-        _check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
-        _check_int("v", self.v, lo=1, hi=1_000)
+        check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
+        check_int("v", self.v, lo=1, hi=1_000)
         if not all(isinstance(s, IceServer) for s in self.ice_servers):
-            raise _fail("ice_servers: expected IceServer values")
+            raise fail("ice_servers: expected IceServer values")
         # Normalise a lone url string to a tuple so parse(serialize(x)) == x.
         object.__setattr__(self, "ice_servers", tuple(_normalize_ice(s) for s in self.ice_servers))
-        _check_int("max_message_bytes", self.max_message_bytes, lo=1_024, hi=2**30)
+        check_int("max_message_bytes", self.max_message_bytes, lo=1_024, hi=2**30)
 
     def to_wire(self) -> JsonObj:
         return {
-            **_base(self),
+            **envelope(self),
             "v": self.v,
             "peer_id": self.peer_id,
             "ice_servers": [_ice_to_wire(s) for s in self.ice_servers],
@@ -421,23 +351,28 @@ class Welcome:
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> Welcome:
-        ice = _get(obj, "ice_servers", [])
+        ice = get_field(obj, "ice_servers", [])
         if not isinstance(ice, list) or len(ice) > 64:
-            raise _fail("ice_servers: expected a list of at most 64 servers")
+            raise fail("ice_servers: expected a list of at most 64 servers")
         return cls(
-            peer_id=_get(obj, "peer_id"),
-            v=_get(obj, "v", PROTOCOL_VERSION),
+            peer_id=get_field(obj, "peer_id"),
+            v=get_field(obj, "v", PROTOCOL_VERSION),
             ice_servers=tuple(_ice_from_wire(s) for s in ice),
-            max_message_bytes=_get(obj, "max_message_bytes", MAX_MESSAGE_BYTES),
+            max_message_bytes=get_field(obj, "max_message_bytes", MAX_MESSAGE_BYTES),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class RoomJoined:
-    """Server -> client: you are now in ``room`` (reply to create_room/join_room).
+    """Server -> client: you are now in ``room`` (reply to create_room, join_room,
+    rejoin and quick_match).
 
-    ``peer_id`` is yours; ``peers`` is the snapshot of the others already there,
-    in join order. Later changes arrive as peer_joined / peer_left.
+    ``peer_id`` is yours in this room (after a rejoin: the seat's old id, not the
+    welcome's); ``peers`` is the snapshot of the others seated there, in join
+    order, ``reconnecting`` the subset of them whose websocket is gone for now.
+    ``host`` is the star's host or the mesh's owner (None only from servers that
+    predate it). ``token`` takes this seat back with ``rejoin`` within
+    ``token_expires_s`` seconds after a disconnect. Later changes arrive as events.
     """
 
     TYPE: ClassVar[str] = "room_joined"
@@ -445,41 +380,71 @@ class RoomJoined:
     room: str
     peer_id: str
     peers: tuple[str, ...] = ()
-    max_players: int = 8
+    max_players: int = DEFAULT_MAX_PLAYERS
     private: bool = False
     metadata: JsonObj = field(default_factory=dict)
     rid: Rid | None = None
+    topology: str = "mesh"
+    host: str | None = None
+    token: str | None = None
+    token_expires_s: float = 0.0
+    locked: bool = False
+    reconnecting: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
-        object.__setattr__(self, "peers", _check_str_list("peers", self.peers, max_len=64))
-        _check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
-        _check_bool("private", self.private)
-        _check_metadata(self.metadata)
-        _check_rid(self.rid)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
+        object.__setattr__(self, "peers", check_str_list("peers", self.peers, max_len=64))
+        check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
+        check_bool("private", self.private)
+        check_metadata(self.metadata)
+        check_rid(self.rid)
+        check_choice("topology", self.topology, TOPOLOGIES)
+        if self.host is not None:
+            check_str("host", self.host, max_len=MAX_ID_LEN)
+        if self.token is not None:
+            check_str("token", self.token, max_len=MAX_TOKEN_LEN)
+        check_seconds("token_expires_s", self.token_expires_s)
+        check_bool("locked", self.locked)
+        reconnecting = check_str_list("reconnecting", self.reconnecting, max_len=64)
+        object.__setattr__(self, "reconnecting", reconnecting)
 
     def to_wire(self) -> JsonObj:
-        return {
-            **_base(self),
+        obj = {
+            **envelope(self),
             "room": self.room,
             "peer_id": self.peer_id,
             "peers": list(self.peers),
             "max_players": self.max_players,
             "private": self.private,
             "metadata": self.metadata,
+            "topology": self.topology,
+            "token_expires_s": self.token_expires_s,
+            "locked": self.locked,
+            "reconnecting": list(self.reconnecting),
         }
+        if self.host is not None:
+            obj["host"] = self.host
+        if self.token is not None:
+            obj["token"] = self.token
+        return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> RoomJoined:
         return cls(
-            room=_get(obj, "room"),
-            peer_id=_get(obj, "peer_id"),
-            peers=_get(obj, "peers", []),
-            max_players=_get(obj, "max_players"),
-            private=_get(obj, "private", False),
-            metadata=_get(obj, "metadata", {}),
-            rid=_get(obj, "rid"),
+            room=get_field(obj, "room"),
+            peer_id=get_field(obj, "peer_id"),
+            peers=get_field(obj, "peers", []),
+            max_players=get_field(obj, "max_players"),
+            private=get_field(obj, "private", False),
+            metadata=get_field(obj, "metadata", {}),
+            rid=get_field(obj, "rid"),
+            topology=get_field(obj, "topology", "mesh"),
+            host=get_field(obj, "host"),
+            token=get_field(obj, "token"),
+            token_expires_s=get_field(obj, "token_expires_s", 0.0),
+            locked=get_field(obj, "locked", False),
+            reconnecting=get_field(obj, "reconnecting", []),
         )
 
 
@@ -493,15 +458,15 @@ class RoomLeft:
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_rid(self.rid)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "room": self.room}
+        return {**envelope(self), "room": self.room}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> RoomLeft:
-        return cls(room=_get(obj, "room"), rid=_get(obj, "rid"))
+        return cls(room=get_field(obj, "room"), rid=get_field(obj, "rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,12 +477,16 @@ class RoomSummary:
     players: int
     max_players: int
     metadata: JsonObj = field(default_factory=dict)
+    topology: str = "mesh"
+    locked: bool = False
 
     def __post_init__(self) -> None:
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_int("players", self.players, lo=0, hi=MAX_PLAYERS_ABSOLUTE)
-        _check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
-        _check_metadata(self.metadata)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_int("players", self.players, lo=0, hi=MAX_PLAYERS_ABSOLUTE)
+        check_int("max_players", self.max_players, lo=1, hi=MAX_PLAYERS_ABSOLUTE)
+        check_metadata(self.metadata)
+        check_choice("topology", self.topology, TOPOLOGIES)
+        check_bool("locked", self.locked)
 
     def to_wire(self) -> JsonObj:
         return {
@@ -525,17 +494,21 @@ class RoomSummary:
             "players": self.players,
             "max_players": self.max_players,
             "metadata": self.metadata,
+            "topology": self.topology,
+            "locked": self.locked,
         }
 
     @classmethod
     def from_wire(cls, obj: object) -> RoomSummary:
         if not isinstance(obj, dict):
-            raise _fail("rooms[]: expected an object")
+            raise fail("rooms[]: expected an object")
         return cls(
-            room=_get(obj, "room"),
-            players=_get(obj, "players"),
-            max_players=_get(obj, "max_players"),
-            metadata=_get(obj, "metadata", {}),
+            room=get_field(obj, "room"),
+            players=get_field(obj, "players"),
+            max_players=get_field(obj, "max_players"),
+            metadata=get_field(obj, "metadata", {}),
+            topology=get_field(obj, "topology", "mesh"),
+            locked=get_field(obj, "locked", False),
         )
 
 
@@ -550,19 +523,19 @@ class RoomList:
 
     def __post_init__(self) -> None:
         if not all(isinstance(r, RoomSummary) for r in self.rooms):
-            raise _fail("rooms: expected RoomSummary values")
+            raise fail("rooms: expected RoomSummary values")
         object.__setattr__(self, "rooms", tuple(self.rooms))
-        _check_rid(self.rid)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "rooms": [r.to_wire() for r in self.rooms]}
+        return {**envelope(self), "rooms": [r.to_wire() for r in self.rooms]}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> RoomList:
-        rooms = _get(obj, "rooms")
+        rooms = get_field(obj, "rooms")
         if not isinstance(rooms, list) or len(rooms) > MAX_LIST_LEN:
-            raise _fail(f"rooms: expected a list of at most {MAX_LIST_LEN} rooms")
-        return cls(rooms=tuple(RoomSummary.from_wire(r) for r in rooms), rid=_get(obj, "rid"))
+            raise fail(f"rooms: expected a list of at most {MAX_LIST_LEN} rooms")
+        return cls(rooms=tuple(RoomSummary.from_wire(r) for r in rooms), rid=get_field(obj, "rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,23 +548,24 @@ class PeerJoinedMsg:
     peer_id: str
 
     def __post_init__(self) -> None:
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "room": self.room, "peer_id": self.peer_id}
+        return {**envelope(self), "room": self.room, "peer_id": self.peer_id}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> PeerJoinedMsg:
-        return cls(room=_get(obj, "room"), peer_id=_get(obj, "peer_id"))
+        return cls(room=get_field(obj, "room"), peer_id=get_field(obj, "peer_id"))
 
 
 @dataclass(frozen=True, slots=True)
 class PeerLeftMsg:
     """Server -> every remaining member of ``room``: ``peer_id`` is gone.
 
-    ``reason``: left (leave_room), disconnected (socket closed), timeout (keepalive
-    ping unanswered), kicked (closed by the server for abuse).
+    ``reason``: left (leave_room), disconnected (socket closed for good), timeout
+    (the reconnect grace period ran out, or keepalive ping unanswered with no grace),
+    kicked (by the room owner, or closed by the server for abuse).
     """
 
     TYPE: ClassVar[str] = "peer_left"
@@ -601,18 +575,22 @@ class PeerLeftMsg:
     reason: str = "left"
 
     def __post_init__(self) -> None:
-        _check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
-        _check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
-        _check_choice("reason", self.reason, PEER_LEFT_REASONS)
+        check_str("room", self.room, max_len=MAX_ROOM_CODE_LEN)
+        check_str("peer_id", self.peer_id, max_len=MAX_ID_LEN)
+        check_choice("reason", self.reason, PEER_LEFT_REASONS)
 
     def to_wire(self) -> JsonObj:
-        obj = {**_base(self), "room": self.room, "peer_id": self.peer_id}
+        obj = {**envelope(self), "room": self.room, "peer_id": self.peer_id}
         obj["reason"] = self.reason
         return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> PeerLeftMsg:
-        return cls(room=_get(obj, "room"), peer_id=_get(obj, "peer_id"), reason=_get(obj, "reason"))
+        return cls(
+            room=get_field(obj, "room"),
+            peer_id=get_field(obj, "peer_id"),
+            reason=get_field(obj, "reason"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,18 +609,20 @@ class SignalMsg:
     data: Any = None
 
     def __post_init__(self) -> None:
-        _check_str("from", self.sender, max_len=MAX_ID_LEN)
-        _check_choice("kind", self.kind, SIGNAL_KINDS)
+        check_str("from", self.sender, max_len=MAX_ID_LEN)
+        check_choice("kind", self.kind, SIGNAL_KINDS)
         check_json_value("data", self.data, max_depth=MAX_DATA_DEPTH)
 
     def to_wire(self) -> JsonObj:
-        obj = {**_base(self), "from": self.sender, "kind": self.kind}
+        obj = {**envelope(self), "from": self.sender, "kind": self.kind}
         obj["data"] = self.data
         return obj
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> SignalMsg:
-        return cls(sender=_get(obj, "from"), kind=_get(obj, "kind"), data=_get(obj, "data"))
+        return cls(
+            sender=get_field(obj, "from"), kind=get_field(obj, "kind"), data=get_field(obj, "data")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -660,25 +640,67 @@ class ErrorMsg:
     rid: Rid | None = None
 
     def __post_init__(self) -> None:
-        _check_str("code", self.code, max_len=MAX_ID_LEN)
-        _check_str("message", self.message, max_len=MAX_ERROR_TEXT, min_len=0)
-        _check_rid(self.rid)
+        check_str("code", self.code, max_len=MAX_ID_LEN)
+        check_str("message", self.message, max_len=MAX_ERROR_TEXT, min_len=0)
+        check_rid(self.rid)
 
     def to_wire(self) -> JsonObj:
-        return {**_base(self), "code": self.code, "message": self.message}
+        return {**envelope(self), "code": self.code, "message": self.message}
 
     @classmethod
     def from_wire(cls, obj: JsonObj) -> ErrorMsg:
-        return cls(code=_get(obj, "code"), message=_get(obj, "message", ""), rid=_get(obj, "rid"))
+        return cls(
+            code=get_field(obj, "code"),
+            message=get_field(obj, "message", ""),
+            rid=get_field(obj, "rid"),
+        )
 
 
-ClientMessage: TypeAlias = CreateRoom | JoinRoom | LeaveRoom | ListRooms | SendSignal
+ClientMessage: TypeAlias = (
+    CreateRoom
+    | JoinRoom
+    | LeaveRoom
+    | ListRooms
+    | SendSignal
+    | Rejoin
+    | Kick
+    | LockRoom
+    | UpdateRoom
+    | QuickMatch
+    | CancelQuickMatch
+)
 ServerMessage: TypeAlias = (
-    Welcome | RoomJoined | RoomLeft | RoomList | PeerJoinedMsg | PeerLeftMsg | SignalMsg | ErrorMsg
+    Welcome
+    | RoomJoined
+    | RoomLeft
+    | RoomList
+    | PeerJoinedMsg
+    | PeerLeftMsg
+    | SignalMsg
+    | ErrorMsg
+    | Ok
+    | Kicked
+    | RoomUpdated
+    | PeerReconnecting
+    | PeerReconnected
+    | HostChanged
+    | QuickMatchWaiting
 )
 Message: TypeAlias = ClientMessage | ServerMessage
 
-CLIENT_TYPES = (CreateRoom, JoinRoom, LeaveRoom, ListRooms, SendSignal)
+CLIENT_TYPES = (
+    CreateRoom,
+    JoinRoom,
+    LeaveRoom,
+    ListRooms,
+    SendSignal,
+    Rejoin,
+    Kick,
+    LockRoom,
+    UpdateRoom,
+    QuickMatch,
+    CancelQuickMatch,
+)
 SERVER_TYPES = (
     Welcome,
     RoomJoined,
@@ -688,6 +710,13 @@ SERVER_TYPES = (
     PeerLeftMsg,
     SignalMsg,
     ErrorMsg,
+    Ok,
+    Kicked,
+    RoomUpdated,
+    PeerReconnecting,
+    PeerReconnected,
+    HostChanged,
+    QuickMatchWaiting,
 )
 
 _Decoder: TypeAlias = Callable[[JsonObj], Message]
@@ -699,7 +728,7 @@ _ALL_TYPES = (*CLIENT_TYPES, *SERVER_TYPES)
 
 
 def _reject_constant(name: str) -> Any:
-    raise _fail(f"{name} is not valid JSON", code="bad_json")
+    raise fail(f"{name} is not valid JSON", code="bad_json")
 
 
 def _loads(text: str) -> object:
@@ -708,9 +737,9 @@ def _loads(text: str) -> object:
     except LobbyProtocolError:
         raise
     except RecursionError:
-        raise _fail("JSON nested too deeply", code="bad_json") from None
+        raise fail("JSON nested too deeply", code="bad_json") from None
     except ValueError as exc:  # JSONDecodeError, and int digit limits
-        raise _fail(f"invalid JSON: {exc}", code="bad_json") from None
+        raise fail(f"invalid JSON: {exc}", code="bad_json") from None
 
 
 def parse(text: str | bytes, *, origin: Origin, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
@@ -720,14 +749,14 @@ def parse(text: str | bytes, *, origin: Origin, max_bytes: int = MAX_MESSAGE_BYT
     unsupported_version, forbidden_field.
     """
     if not isinstance(text, str):
-        raise _fail("binary frames are not part of the lobby protocol", code="binary_frame")
+        raise fail("binary frames are not part of the lobby protocol", code="binary_frame")
     # Count UTF-8 bytes as the websocket frame does; len(text) is a cheap lower bound.
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise _fail(f"message larger than {max_bytes} bytes", code="too_large")
+        raise fail(f"message larger than {max_bytes} bytes", code="too_large")
     obj = _loads(text)
     try:
         # Only a \u escape (or a raw surrogate handed in by a caller) can make one.
-        if "\\u" in text or _has_surrogate(text):
+        if "\\u" in text or has_surrogate(text):
             _check_unicode(obj)
         return _decode(obj, origin)
     except LobbyProtocolError as exc:
@@ -744,8 +773,8 @@ def _check_unicode(obj: object) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _has_surrogate(item):
-                raise _fail("a string holds a lone surrogate (not valid Unicode)")
+            if has_surrogate(item):
+                raise fail("a string holds a lone surrogate (not valid Unicode)")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -755,17 +784,17 @@ def _check_unicode(obj: object) -> None:
 
 def _decode(obj: object, origin: Origin) -> Message:
     if not isinstance(obj, dict):
-        raise _fail("a message must be a JSON object")
-    kind = _get(obj, "type")
+        raise fail("a message must be a JSON object")
+    kind = get_field(obj, "type")
     if not isinstance(kind, str):
-        raise _fail("missing string field 'type'")
+        raise fail("missing string field 'type'")
     version = obj.get("v")
     # Only the JSON integer 1: true and 1.0 compare equal to 1 in Python, not on the wire.
     if origin == "client" and version is not None and not _is_version(version):
-        raise _fail(f"unsupported protocol version {version!r:.40}", code="unsupported_version")
+        raise fail(f"unsupported protocol version {version!r:.40}", code="unsupported_version")
     decoder = _DECODERS[origin].get(kind)
     if decoder is None:
-        raise _fail(f"unknown message type {kind[:64]!r}", code="unknown_type")
+        raise fail(f"unknown message type {kind[:64]!r}", code="unknown_type")
     return decoder(obj)
 
 
@@ -792,7 +821,7 @@ def _rid_of(obj: object) -> Rid | None:
     if not isinstance(obj, dict):
         return None
     try:
-        return _check_rid(obj.get("rid"))
+        return check_rid(obj.get("rid"))
     except LobbyProtocolError:
         return None
 
@@ -801,7 +830,7 @@ def check(message: Message) -> None:
     """Re-validate a message: construction validates, but a caller may have mutated a
     metadata or data dict since. Raises LobbyProtocolError."""
     if not isinstance(message, _ALL_TYPES):
-        raise _fail(f"not a lobby message: {type(message).__name__}")
+        raise fail(f"not a lobby message: {type(message).__name__}")
     message.__post_init__()
 
 

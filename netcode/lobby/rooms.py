@@ -14,14 +14,23 @@ testable synchronously and with hypothesis. The I/O layer also reports how much
 it still holds unsent for each connection (:meth:`LobbyCore.report_backlog`), so
 the core can refuse relays to a clogged recipient and blame the sender.
 
+Timers are deadlines the core reports: the I/O layer calls
+:meth:`LobbyCore.tick` once :meth:`LobbyCore.next_deadline` has passed (seats
+whose reconnect grace ran out leave; a host gone past ``host_grace_s`` is
+replaced). Quick-match grouping is in :mod:`netcode.lobby.quickmatch`, rooms and
+seats in :mod:`netcode.lobby.roomstate`.
+
 Abuse budgets, all per connection and all token buckets (time passed in): messages
 and bytes received, and refused messages (the error budget). Per client address:
 a cap on simultaneous connections.
 
-All legal moves of a connection live in one table, :data:`TRANSITIONS`. An illegal
-move raises :class:`netcode.errors.IllegalTransition` (naming role, state and
-event) inside the core; :meth:`LobbyCore.handle` is the boundary that turns it,
-and every other refusal, into an ``error`` message for the client.
+All legal moves of a connection live in one table, :data:`TRANSITIONS`, whose
+values are the state the connection is in after the move (the core sets it from
+the table, nowhere else). Two events are internal, caused by another
+connection: ``matched`` (a quick-match group completed) and ``kicked`` (by the
+room owner). An illegal move raises :class:`netcode.errors.IllegalTransition`
+(naming role, state and event) inside the core; :meth:`LobbyCore.handle` is the
+boundary that turns it, and every other refusal, into an ``error`` message.
 """
 
 from __future__ import annotations
@@ -30,34 +39,50 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from ..config import LobbyConfig
 from ..errors import IllegalTransition, LobbyProtocolError
 from .messages import (
+    CancelQuickMatch,
     ClientMessage,
     CreateRoom,
     ErrorMsg,
+    HostChanged,
     JoinRoom,
+    Kick,
+    Kicked,
     LeaveRoom,
     ListRooms,
+    LockRoom,
+    Ok,
     PeerJoinedMsg,
     PeerLeftMsg,
+    PeerReconnected,
+    PeerReconnecting,
+    QuickMatch,
+    QuickMatchWaiting,
+    Rejoin,
     Rid,
     RoomJoined,
     RoomLeft,
     RoomList,
     RoomSummary,
+    RoomUpdated,
     SendSignal,
     ServerMessage,
     SignalMsg,
+    UpdateRoom,
     Welcome,
     parse_client,
 )
+from .quickmatch import QueueKey, QuickMatchQueues, Waiter
+from .roomstate import Room, RoomView, Seat, choose_host
 
 __all__ = [
     "CLOSE_GOING_AWAY",
+    "CLOSE_NORMAL",
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_TRY_AGAIN_LATER",
     "MAX_OUTBOUND_MESSAGES",
@@ -72,6 +97,8 @@ __all__ = [
     "LobbyStats",
     "Outgoing",
     "Output",
+    "QueueKey",
+    "RoomView",
     "TokenBucket",
     "address_key",
     "normalize_room_code",
@@ -83,6 +110,7 @@ PEER_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 PEER_ID_LENGTH = 10
 
 # RFC 6455 section 7.4.1 and the IANA registry.
+CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -92,8 +120,11 @@ CLOSE_TRY_AGAIN_LATER = 1013
 MAX_OUTBOUND_MESSAGES = 1_024
 
 ConnId: TypeAlias = int
-ConnState: TypeAlias = Literal["lobby", "in_room"]
-DisconnectReason: TypeAlias = Literal["disconnected", "timeout", "kicked"]
+ConnState: TypeAlias = Literal["lobby", "waiting", "in_room"]
+# closed: the client sent a normal close (1000), i.e. it meant to go: no grace.
+# disconnected / timeout: the socket died (or keepalive failed): the seat is kept
+# for reconnect_grace_s. kicked: closed by the server for abuse: no grace.
+DisconnectReason: TypeAlias = Literal["closed", "disconnected", "timeout", "kicked"]
 
 ROLE = "lobby connection"
 
@@ -101,13 +132,29 @@ ROLE = "lobby connection"
 TRANSITIONS: dict[tuple[ConnState, str], ConnState] = {
     ("lobby", "create_room"): "in_room",
     ("lobby", "join_room"): "in_room",
+    ("lobby", "rejoin"): "in_room",
+    ("lobby", "quick_match"): "waiting",
     ("lobby", "list_rooms"): "lobby",
+    ("waiting", "list_rooms"): "waiting",
+    ("waiting", "cancel_quick_match"): "lobby",
+    ("waiting", "matched"): "in_room",  # internal: the quick-match group is complete
     ("in_room", "list_rooms"): "in_room",
     ("in_room", "leave_room"): "lobby",
     ("in_room", "signal"): "in_room",
+    ("in_room", "kick"): "in_room",
+    ("in_room", "lock_room"): "in_room",
+    ("in_room", "update_room"): "in_room",
+    ("in_room", "kicked"): "lobby",  # internal: the room owner kicked this connection
 }
-# The wire error code for an illegal move, by the state it was attempted in.
-_ILLEGAL_CODE: dict[ConnState, str] = {"lobby": "not_in_room", "in_room": "already_in_room"}
+# The wire error code for an illegal move, by the state it was attempted in
+# (cancel_quick_match outside a queue has its own: _NOT_WAITING).
+_ILLEGAL_CODE: dict[ConnState, str] = {
+    "lobby": "not_in_room",
+    "waiting": "in_quick_match",
+    "in_room": "already_in_room",
+}
+_NOT_WAITING = "not_waiting"
+_REPLACED = "replaced by a newer connection"
 # Room list replies stay this far under the frame cap (envelope, rid).
 _LIST_HEADROOM = 256
 
@@ -133,7 +180,9 @@ class LobbyStats:
 
     connections: int
     rooms: int
-    peers_in_rooms: int
+    peers_in_rooms: int  # connected members
+    reconnecting: int = 0  # seats kept for a member whose websocket dropped
+    quick_match_waiting: int = 0
 
 
 class TokenBucket:
@@ -171,23 +220,11 @@ class _Conn:
     bytes: TokenBucket
     errors: TokenBucket
     room: str | None = None
+    # Set from TRANSITIONS only (see LobbyCore._move).
+    state: ConnState = "lobby"
     # Reported by the I/O layer: what it still holds unsent for this connection.
     backlog_bytes: int = 0
     backlog_messages: int = 0
-
-    @property
-    def state(self) -> ConnState:
-        return "lobby" if self.room is None else "in_room"
-
-
-@dataclass(slots=True)
-class _Room:
-    code: str
-    max_players: int
-    private: bool
-    metadata: dict[str, Any]
-    created: float
-    members: list[ConnId] = field(default_factory=list)  # join order
 
 
 class _Refusal(Exception):
@@ -232,10 +269,13 @@ def _json_size(value: object) -> int:
 
 
 class LobbyCore:
-    """Registry of connections and rooms plus the transition table.
+    """Registry of connections, rooms, seats and quick-match queues, plus the
+    transition table.
 
     ``randbelow`` is injectable so tests can make ids deterministic; production
     uses :func:`secrets.randbelow` so room codes and peer ids are unguessable.
+    ``token_factory`` makes reconnection tokens (default
+    ``secrets.token_urlsafe(24)``: 32 characters, 192 random bits).
     """
 
     def __init__(
@@ -243,19 +283,26 @@ class LobbyCore:
         config: LobbyConfig | None = None,
         *,
         randbelow: Callable[[int], int] = secrets.randbelow,
+        token_factory: Callable[[], str] | None = None,
     ) -> None:
         self.config = config if config is not None else LobbyConfig()
         self._randbelow = randbelow
+        self._token_factory = token_factory or (lambda: secrets.token_urlsafe(24))
         self._conns: dict[ConnId, _Conn] = {}
         self._by_peer: dict[str, ConnId] = {}
-        self._rooms: dict[str, _Room] = {}
-        self._per_address: dict[str, int] = {}  # address_key -> open connections
+        self._rooms: dict[str, Room] = {}
+        self._per_address: dict[str, int] = {}  # address_key -> open connections + held seats
+        self._tokens: dict[str, tuple[str, str]] = {}  # token -> (room code, peer id)
+        self._held: dict[str, str] = {}  # peer id of a reconnecting seat -> room code
+        self._queues = QuickMatchQueues()
 
     # --- introspection (healthz, tests, invariants) ----------------------------------
 
     def stats(self) -> LobbyStats:
-        in_rooms = sum(len(r.members) for r in self._rooms.values())
-        return LobbyStats(len(self._conns), len(self._rooms), in_rooms)
+        in_rooms = sum(len(r.connected()) for r in self._rooms.values())
+        return LobbyStats(
+            len(self._conns), len(self._rooms), in_rooms, len(self._held), len(self._queues)
+        )
 
     def peer_id(self, conn_id: ConnId) -> str | None:
         conn = self._conns.get(conn_id)
@@ -270,14 +317,37 @@ class LobbyCore:
         return None if conn is None else conn.state
 
     def rooms(self) -> dict[str, tuple[ConnId, ...]]:
-        """Room code -> members in join order."""
-        return {code: tuple(r.members) for code, r in self._rooms.items()}
+        """Room code -> connected members in join order (reconnecting seats left out)."""
+        return {code: tuple(r.connected()) for code, r in self._rooms.items()}
+
+    def room_view(self, code: str) -> RoomView | None:
+        room = self._rooms.get(code)
+        if room is None:
+            return None
+        return RoomView(
+            code=room.code,
+            host=room.host,
+            topology=room.topology,
+            locked=room.locked,
+            max_players=room.max_players,
+            metadata=dict(room.metadata),
+            members=tuple(s.peer_id for s in room.seats),
+            reconnecting=tuple(s.peer_id for s in room.seats if not s.connected),
+        )
 
     def room_capacity(self, code: str) -> int:
         return self._rooms[code].max_players
 
     def connections(self) -> tuple[ConnId, ...]:
         return tuple(self._conns)
+
+    def waiting(self) -> dict[QueueKey, tuple[ConnId, ...]]:
+        """Quick-match queues: (game, size, topology) -> connections in arrival order."""
+        return self._queues.waiting()
+
+    def address_slots(self) -> dict[str, int]:
+        """Per-address count: open connections plus reconnecting seats."""
+        return dict(self._per_address)
 
     # --- driving the core ------------------------------------------------------------
 
@@ -287,6 +357,8 @@ class LobbyCore:
         ``address`` is the client's IP address (None: not counted per address).
         Refused with a close: over the per-address cap (1008, checked first so a
         flooding host learns it is the problem) or over the global cap (1013).
+        Seats kept for reconnecting members count like connections in both caps,
+        so dropping websockets on purpose cannot hold more than the caps allow.
         """
         if conn_id in self._conns:
             raise ValueError(f"connection {conn_id!r} is already registered")
@@ -296,9 +368,9 @@ class LobbyCore:
         if key is not None and per_ip is not None and self._per_address.get(key, 0) >= per_ip:
             why = "too many connections from your address"
             return [(conn_id, CloseConnection(CLOSE_POLICY_VIOLATION, why))]
-        if len(self._conns) >= cfg.max_connections:
+        if len(self._conns) + len(self._held) >= cfg.max_connections:
             return [(conn_id, CloseConnection(CLOSE_TRY_AGAIN_LATER, "lobby full"))]
-        peer_id = self._new_id(PEER_ID_ALPHABET, PEER_ID_LENGTH, self._by_peer)
+        peer_id = self._new_id(PEER_ID_ALPHABET, PEER_ID_LENGTH, self._peer_taken)
         self._conns[conn_id] = _Conn(
             conn_id,
             peer_id,
@@ -308,8 +380,7 @@ class LobbyCore:
             errors=TokenBucket(cfg.error_refill_per_s, cfg.max_errors_before_close, now),
         )
         self._by_peer[peer_id] = conn_id
-        if key is not None:
-            self._per_address[key] = self._per_address.get(key, 0) + 1
+        self._hold_address(key)
         welcome = Welcome(
             peer_id=peer_id, ice_servers=cfg.ice_servers, max_message_bytes=cfg.max_message_bytes
         )
@@ -350,21 +421,35 @@ class LobbyCore:
             return self._transition(conn, message, now, size)
         except IllegalTransition as exc:
             code = _ILLEGAL_CODE[conn.state]
+            if message.TYPE == "cancel_quick_match":
+                code = _NOT_WAITING
             return self._error(conn, code, str(exc), message.rid, now)
         except _Refusal as exc:
             return self._error(conn, exc.code, exc.message, message.rid, now)
 
     def disconnect(self, conn_id: ConnId, reason: DisconnectReason, now: float) -> Output:
-        """The socket is gone. Idempotent: unknown connections are ignored."""
+        """The socket is gone. Idempotent: unknown connections are ignored.
+
+        A room member whose socket died (``disconnected`` / ``timeout``) keeps its
+        seat for ``reconnect_grace_s``: the others get ``peer_reconnecting``.
+        """
         conn = self._conns.pop(conn_id, None)
         if conn is None:
             return []
         del self._by_peer[conn.peer_id]
-        if conn.address is not None:
-            left = self._per_address.pop(conn.address) - 1
-            if left:
-                self._per_address[conn.address] = left
-        return self._remove_from_room(conn, reason)
+        out = self._leave_queue(conn_id)
+        room = None if conn.room is None else self._rooms[conn.room]
+        seat = None if room is None else room.seat(conn.peer_id)
+        if room is None or seat is None:
+            self._release_address(conn.address)
+            return out
+        grace = self.config.reconnect_grace_s
+        if reason in ("disconnected", "timeout") and grace > 0:
+            out.extend(self._hold_seat(room, seat, conn.address, now))
+            return out
+        self._release_address(conn.address)
+        out.extend(self._remove_seat(room, seat, "disconnected" if reason == "closed" else reason))
+        return out
 
     def report_backlog(self, conn_id: ConnId, queued_bytes: int, queued_messages: int) -> None:
         """The I/O layer holds this much unsent for ``conn_id`` (call on every change).
@@ -377,12 +462,60 @@ class LobbyCore:
         if conn is not None:
             conn.backlog_bytes, conn.backlog_messages = queued_bytes, queued_messages
 
+    # --- timers ----------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has work (a seat's grace ends, a host is overdue)."""
+        deadlines = [
+            d
+            for seat in self._held_seats()
+            for d in (seat.expires, seat.host_deadline)
+            if d is not None
+        ]
+        return min(deadlines, default=None)
+
+    def tick(self, now: float) -> Output:
+        """Apply every deadline that has passed: reconnecting seats whose grace
+        ended leave (``peer_left`` reason ``timeout``), then hosts gone longer than
+        ``host_grace_s`` are replaced (``host_changed``)."""
+        out: Output = []
+        for seat in self._held_seats():
+            if seat.expires is not None and seat.expires <= now:
+                room = self._rooms[self._held[seat.peer_id]]
+                out.extend(self._remove_seat(room, seat, "timeout"))
+        for seat in self._held_seats():
+            if seat.host_deadline is not None and seat.host_deadline <= now:
+                seat.host_deadline = None  # overdue from now on
+                out.extend(self._migrate_if_overdue(self._rooms[self._held[seat.peer_id]]))
+        return out
+
+    def _held_seats(self) -> list[Seat]:
+        seats = []
+        for peer_id, code in self._held.items():
+            seat = self._rooms[code].seat(peer_id)
+            assert seat is not None  # _held only names seats that exist
+            seats.append(seat)
+        return seats
+
     # --- transitions -----------------------------------------------------------------
 
+    def _move(self, conn: _Conn, event: str) -> None:
+        """Apply one move of TRANSITIONS (the only place a state is set)."""
+        after = TRANSITIONS.get((conn.state, event))
+        if after is None:
+            raise IllegalTransition(role=ROLE, state=conn.state, event=event)
+        conn.state = after
+
     def _transition(self, conn: _Conn, message: ClientMessage, now: float, size: int) -> Output:
-        state = conn.state
-        if (state, message.TYPE) not in TRANSITIONS:
-            raise IllegalTransition(role=ROLE, state=state, event=message.TYPE)
+        before = conn.state
+        self._move(conn, message.TYPE)  # refused moves raise before any side effect
+        try:
+            return self._apply(conn, message, now, size)
+        except _Refusal:
+            conn.state = before  # handlers check everything before they change anything
+            raise
+
+    def _apply(self, conn: _Conn, message: ClientMessage, now: float, size: int) -> Output:
         if isinstance(message, CreateRoom):
             return self._create(conn, message, now)
         if isinstance(message, JoinRoom):
@@ -391,73 +524,133 @@ class LobbyCore:
             return self._leave(conn, message)
         if isinstance(message, ListRooms):
             return [(conn.conn_id, self._room_list(message))]
-        return self._signal(conn, message, size)
+        if isinstance(message, SendSignal):
+            return self._signal(conn, message, size)
+        if isinstance(message, Rejoin):
+            return self._rejoin(conn, message, now)
+        if isinstance(message, QuickMatch):
+            return self._quick_match(conn, message, now)
+        if isinstance(message, CancelQuickMatch):
+            return [(conn.conn_id, Ok(rid=message.rid)), *self._leave_queue(conn.conn_id)]
+        return self._owner_control(conn, message)
 
     def _create(self, conn: _Conn, msg: CreateRoom, now: float) -> Output:
         cfg = self.config
         max_players = cfg.default_max_players if msg.max_players is None else msg.max_players
         if not 1 <= max_players <= cfg.max_players_limit:
             raise _Refusal("bad_max_players", f"max_players must be in 1..{cfg.max_players_limit}")
-        if _json_size(msg.metadata) > cfg.max_metadata_bytes:
-            raise _Refusal("metadata_too_large", f"metadata over {cfg.max_metadata_bytes} bytes")
-        if len(self._rooms) >= cfg.max_rooms:
-            raise _Refusal("too_many_rooms", "the lobby has no room for another room")
-        code = self._new_id(ROOM_CODE_ALPHABET, cfg.room_code_length, self._rooms)
-        room = _Room(code, max_players, msg.private, dict(msg.metadata), now)
-        self._rooms[code] = room
+        self._check_metadata(msg.metadata)
+        room = self._new_room(max_players, msg.private, msg.metadata, msg.topology, now)
         return self._enter(conn, room, msg.rid)
+
+    def _new_room(
+        self, max_players: int, private: bool, metadata: dict[str, Any], topology: str, now: float
+    ) -> Room:
+        if len(self._rooms) >= self.config.max_rooms:
+            raise _Refusal("too_many_rooms", "the lobby has no room for another room")
+        code = self._new_id(
+            ROOM_CODE_ALPHABET, self.config.room_code_length, self._rooms.__contains__
+        )
+        room = Room(code, max_players, private, dict(metadata), now, topology=topology)
+        self._rooms[code] = room
+        return room
+
+    def _check_metadata(self, metadata: dict[str, Any]) -> None:
+        limit = self.config.max_metadata_bytes
+        if _json_size(metadata) > limit:
+            raise _Refusal("metadata_too_large", f"metadata over {limit} bytes")
 
     def _join(self, conn: _Conn, msg: JoinRoom) -> Output:
         room = self._rooms.get(normalize_room_code(msg.room))
         if room is None:
             raise _Refusal("room_not_found", f"no room {msg.room!r}")
-        if len(room.members) >= room.max_players:
+        if conn.peer_id in room.banned:
+            raise _Refusal("banned", f"you were kicked from room {room.code}")
+        if room.locked:
+            raise _Refusal("room_locked", f"room {room.code} is locked: no new players")
+        if len(room.seats) >= room.max_players:
             raise _Refusal("room_full", f"room {room.code} has {room.max_players} players")
         return self._enter(conn, room, msg.rid)
 
-    def _enter(self, conn: _Conn, room: _Room, rid: Rid | None) -> Output:
-        others = list(room.members)
-        room.members.append(conn.conn_id)
+    def _enter(self, conn: _Conn, room: Room, rid: Rid | None) -> Output:
+        """Seat ``conn`` last in ``room`` (its first member becomes the host)."""
+        others = room.connected()
+        token = self._new_token()
+        room.seats.append(Seat(conn.peer_id, token, conn.conn_id))
+        self._tokens[token] = (room.code, conn.peer_id)
+        if not room.host:
+            room.host = conn.peer_id
         conn.room = room.code
-        joined = RoomJoined(
-            room=room.code,
-            peer_id=conn.peer_id,
-            peers=tuple(self._conns[c].peer_id for c in others),
-            max_players=room.max_players,
-            private=room.private,
-            metadata=room.metadata,
-            rid=rid,
-        )
-        out: Output = [(conn.conn_id, joined)]
+        out: Output = [(conn.conn_id, self._joined(room, conn.peer_id, token, rid))]
         event = PeerJoinedMsg(room=room.code, peer_id=conn.peer_id)
         out.extend((c, event) for c in others)
         return out
 
+    def _joined(self, room: Room, peer_id: str, token: str, rid: Rid | None) -> RoomJoined:
+        others = [s for s in room.seats if s.peer_id != peer_id]
+        return RoomJoined(
+            room=room.code,
+            peer_id=peer_id,
+            peers=tuple(s.peer_id for s in others),
+            max_players=room.max_players,
+            private=room.private,
+            metadata=room.metadata,
+            rid=rid,
+            topology=room.topology,
+            host=room.host,
+            token=token,
+            token_expires_s=self.config.reconnect_grace_s,
+            locked=room.locked,
+            reconnecting=tuple(s.peer_id for s in others if not s.connected),
+        )
+
     def _leave(self, conn: _Conn, msg: LeaveRoom) -> Output:
         code = conn.room
         assert code is not None  # guaranteed by TRANSITIONS
+        room = self._rooms[code]
+        seat = room.seat(conn.peer_id)
+        assert seat is not None
         out: Output = [(conn.conn_id, RoomLeft(room=code, rid=msg.rid))]
-        out.extend(self._remove_from_room(conn, "left"))
+        out.extend(self._remove_seat(room, seat, "left"))
         return out
 
-    def _remove_from_room(self, conn: _Conn, reason: str) -> Output:
-        """Take ``conn`` out of its room, announce it, drop the room if now empty."""
-        if conn.room is None:
+    def _remove_seat(self, room: Room, seat: Seat, reason: str) -> Output:
+        """Take ``seat`` out of ``room`` for good (token revoked), announce it, pick a
+        new host if it was the host, drop the room if now empty."""
+        room.seats.remove(seat)
+        self._tokens.pop(seat.token, None)
+        if seat.conn is not None:
+            member = self._conns.get(seat.conn)  # None: disconnect() forgot it already
+            if member is not None:
+                member.room = None
+        elif self._held.pop(seat.peer_id, None) is not None:
+            self._release_address(seat.address)
+        if not room.seats:
+            self._drop_room(room)
             return []
-        room = self._rooms[conn.room]
-        conn.room = None
-        room.members.remove(conn.conn_id)
-        if not room.members:
-            del self._rooms[room.code]
-            return []
-        event = PeerLeftMsg(room=room.code, peer_id=conn.peer_id, reason=reason)
-        return [(c, event) for c in room.members]
+        event = PeerLeftMsg(room=room.code, peer_id=seat.peer_id, reason=reason)
+        out: Output = [(c, event) for c in room.connected()]
+        if room.host == seat.peer_id:
+            out.extend(self._migrate(room))
+        return out
+
+    def _drop_room(self, room: Room) -> None:
+        del self._rooms[room.code]
+        for seat in room.seats:  # only reconnecting seats can be left here
+            self._tokens.pop(seat.token, None)
+            if self._held.pop(seat.peer_id, None) is not None:
+                self._release_address(seat.address)
+        room.seats.clear()
 
     def _signal(self, conn: _Conn, msg: SendSignal, size: int) -> Output:
         target_id = self._by_peer.get(msg.to)
         target = None if target_id is None else self._conns[target_id]
         # One code for "unknown" and "elsewhere": peer ids of other rooms don't leak.
         if target is None or target.room != conn.room:
+            room = self._rooms[conn.room] if conn.room is not None else None
+            seat = None if room is None else room.seat(msg.to)
+            if seat is not None and not seat.connected:
+                raise _Refusal("peer_reconnecting", f"peer {msg.to!r} is reconnecting")
             raise _Refusal("peer_not_in_room", f"no peer {msg.to!r} in your room")
         if target is conn:
             raise _Refusal("bad_target", "cannot signal yourself")
@@ -482,15 +675,165 @@ class LobbyCore:
                 continue
             summary = RoomSummary(
                 room=room.code,
-                players=len(room.members),
+                players=len(room.seats),
                 max_players=room.max_players,
                 metadata=room.metadata,
+                topology=room.topology,
+                locked=room.locked,
             )
             budget -= _json_size(summary.to_wire()) + 1
             if budget < 0:
                 break
             rooms.append(summary)
         return RoomList(rooms=tuple(rooms), rid=msg.rid)
+
+    # --- reconnect -------------------------------------------------------------------
+
+    def _hold_seat(self, room: Room, seat: Seat, address: str | None, now: float) -> Output:
+        """Keep a dropped member's seat (and its address slot) for the grace period."""
+        cfg = self.config
+        seat.conn = None
+        seat.address = address
+        seat.expires = now + cfg.reconnect_grace_s
+        if room.host == seat.peer_id:
+            seat.host_deadline = now + cfg.host_grace_s
+        self._held[seat.peer_id] = room.code
+        event = PeerReconnecting(room=room.code, peer_id=seat.peer_id)
+        return [(c, event) for c in room.connected()]
+
+    def _rejoin(self, conn: _Conn, msg: Rejoin, now: float) -> Output:
+        room, seat = self._seat_for_token(conn, msg, now)
+        out: Output = []
+        if seat.conn is not None:  # the old websocket is still up (half-dead): replace it
+            out.extend(self._forget(self._conns[seat.conn], CLOSE_NORMAL, _REPLACED))
+        elif self._held.pop(seat.peer_id, None) is not None:
+            self._release_address(seat.address)
+        seat.address = seat.expires = seat.host_deadline = None
+        # The connection takes over the seat's identity; its welcome id is dropped.
+        del self._by_peer[conn.peer_id]
+        conn.peer_id = seat.peer_id
+        self._by_peer[conn.peer_id] = conn.conn_id
+        seat.conn, conn.room = conn.conn_id, room.code
+        out.append((conn.conn_id, self._joined(room, seat.peer_id, seat.token, msg.rid)))
+        event = PeerReconnected(room=room.code, peer_id=seat.peer_id)
+        out.extend((c, event) for c in room.connected(exclude=seat.peer_id))
+        out.extend(self._migrate_if_overdue(room))
+        return out
+
+    def _seat_for_token(self, conn: _Conn, msg: Rejoin, now: float) -> tuple[Room, Seat]:
+        """The seat a valid token names; refuses unknown, expired, foreign, revoked."""
+        entry = self._tokens.get(msg.token)
+        room = None if entry is None else self._rooms.get(entry[0])
+        seat = None if room is None or entry is None else room.seat(entry[1])
+        wanted = None if msg.room is None else normalize_room_code(msg.room)
+        if room is None or seat is None or (wanted is not None and wanted != room.code):
+            for other in self._rooms.values():
+                if msg.token in other.banned and wanted in (None, other.code):
+                    raise _Refusal("banned", f"you were kicked from room {other.code}")
+            raise _Refusal("bad_token", "unknown, expired or revoked reconnection token")
+        if seat.expires is not None and seat.expires <= now:  # tick() not run yet
+            raise _Refusal("bad_token", "unknown, expired or revoked reconnection token")
+        return room, seat
+
+    def _migrate_if_overdue(self, room: Room) -> Output:
+        """Replace a reconnecting host whose host grace is over, if anyone is here."""
+        host = room.seat(room.host)
+        if host is None or host.connected or host.host_deadline is not None:
+            return []
+        if not room.connected():
+            return []  # nobody to hand it to; re-checked when someone rejoins
+        return self._migrate(room)
+
+    def _migrate(self, room: Room) -> Output:
+        previous = room.host
+        new = choose_host(room.seats)
+        if new is None or new.peer_id == previous:
+            return []
+        room.host = new.peer_id
+        if not new.connected:
+            new.host_deadline = None  # chosen while away: already overdue
+        event = HostChanged(room=room.code, host=new.peer_id, previous=previous)
+        return [(c, event) for c in room.connected()]
+
+    # --- owner controls --------------------------------------------------------------
+
+    def _owner_control(self, conn: _Conn, msg: ClientMessage) -> Output:
+        assert conn.room is not None  # guaranteed by TRANSITIONS
+        room = self._rooms[conn.room]
+        if room.host != conn.peer_id:
+            raise _Refusal("not_owner", f"only the room's host ({room.host}) may do {msg.TYPE}")
+        if isinstance(msg, Kick):
+            return self._kick_member(conn, room, msg)
+        if isinstance(msg, LockRoom):
+            room.locked = msg.locked
+        else:
+            assert isinstance(msg, UpdateRoom)
+            self._check_metadata(msg.metadata)
+            room.metadata = dict(msg.metadata)
+        update = RoomUpdated(room=room.code, metadata=room.metadata, locked=room.locked)
+        out: Output = [(conn.conn_id, Ok(rid=msg.rid))]
+        out.extend((c, update) for c in room.connected())
+        return out
+
+    def _kick_member(self, conn: _Conn, room: Room, msg: Kick) -> Output:
+        seat = room.seat(msg.peer)
+        if seat is None:
+            raise _Refusal("peer_not_in_room", f"no peer {msg.peer!r} in your room")
+        if seat.peer_id == conn.peer_id:
+            raise _Refusal("bad_target", "cannot kick yourself (leave_room instead)")
+        cap = self.config.max_banned_per_room
+        room.ban(seat.token, cap)
+        room.ban(seat.peer_id, cap)
+        out: Output = [(conn.conn_id, Ok(rid=msg.rid))]
+        if seat.conn is not None:
+            target = self._conns[seat.conn]
+            self._move(target, "kicked")
+            out.append((target.conn_id, Kicked(room=room.code, reason=msg.reason)))
+        out.extend(self._remove_seat(room, seat, "kicked"))
+        return out
+
+    # --- quick match -----------------------------------------------------------------
+
+    def _quick_match(self, conn: _Conn, msg: QuickMatch, now: float) -> Output:
+        limit = self.config.max_players_limit
+        if msg.size > limit:
+            raise _Refusal("bad_max_players", f"size must be in 2..{limit}")
+        self._check_metadata(msg.metadata)
+        key: QueueKey = (msg.game, msg.size, msg.topology)
+        if self._queues.completes(key) and len(self._rooms) >= self.config.max_rooms:
+            raise _Refusal("too_many_rooms", "the lobby has no room for another room")
+        group = self._queues.add(key, Waiter(conn.conn_id, msg.rid, msg.metadata))
+        if group is None:
+            return self._waiting_update(key, conn.conn_id, msg.rid)
+        first = group[0]
+        metadata = {**first.metadata, "game": msg.game}
+        room = self._new_room(msg.size, True, metadata, msg.topology, now)
+        out: Output = []
+        for waiter in group:  # arrival order is join order; the first one hosts
+            member = self._conns[waiter.conn]
+            self._move(member, "matched")
+            out.extend(self._enter(member, room, waiter.rid))
+        return out
+
+    def _waiting_update(self, key: QueueKey, requester: ConnId, rid: Rid | None) -> Output:
+        """Tell everyone in the queue how many wait now (the requester with its rid)."""
+        game, size, topology = key
+        queue = self._queues.queue(key)
+        out: Output = []
+        for waiter in queue:
+            mine = rid if waiter.conn == requester else None
+            msg = QuickMatchWaiting(
+                game=game, size=size, waiting=len(queue), topology=topology, rid=mine
+            )
+            out.append((waiter.conn, msg))
+        return out
+
+    def _leave_queue(self, conn_id: ConnId) -> Output:
+        removed = self._queues.remove(conn_id)
+        if removed is None:
+            return []
+        key, remaining = removed
+        return self._waiting_update(key, -1, None) if remaining else []
 
     # --- errors and abuse ------------------------------------------------------------
 
@@ -506,10 +849,40 @@ class LobbyCore:
         out.append((conn.conn_id, CloseConnection(CLOSE_POLICY_VIOLATION, why)))
         return out
 
-    def _new_id(self, alphabet: str, length: int, taken: dict[str, Any]) -> str:
-        """A fresh random id not in ``taken`` (collisions are astronomically rare)."""
+    def _forget(self, conn: _Conn, code: int, why: str) -> Output:
+        """Drop a connection whose seat another connection took over (no room effects)."""
+        del self._conns[conn.conn_id]
+        del self._by_peer[conn.peer_id]
+        self._release_address(conn.address)
+        return [(conn.conn_id, CloseConnection(code, why))]
+
+    # --- ids, tokens, address slots --------------------------------------------------
+
+    def _peer_taken(self, peer_id: str) -> bool:
+        return peer_id in self._by_peer or peer_id in self._held
+
+    def _new_token(self) -> str:
+        for _ in range(1_000):
+            token = self._token_factory()
+            if token not in self._tokens:
+                return token
+        raise RuntimeError("token space exhausted: is token_factory random?")
+
+    def _hold_address(self, key: str | None) -> None:
+        if key is not None:
+            self._per_address[key] = self._per_address.get(key, 0) + 1
+
+    def _release_address(self, key: str | None) -> None:
+        if key is None:
+            return
+        left = self._per_address.pop(key) - 1
+        if left:
+            self._per_address[key] = left
+
+    def _new_id(self, alphabet: str, length: int, taken: Callable[[str], bool]) -> str:
+        """A fresh random id ``taken`` refuses (collisions are astronomically rare)."""
         for _ in range(1_000):
             new = "".join(alphabet[self._randbelow(len(alphabet))] for _ in range(length))
-            if new not in taken:
+            if not taken(new):
                 return new
         raise RuntimeError("id space exhausted: is randbelow random?")

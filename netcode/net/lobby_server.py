@@ -5,6 +5,10 @@ Everything that decides (rooms, ids, validation, limits, abuse) lives in
 core, answers ``GET /healthz``, checks the token during the HTTP handshake, and
 runs the command line ``netcode lobby``.
 
+The core's timers (reconnect grace, host grace) are deadlines it reports; one
+task sleeps until :meth:`LobbyCore.next_deadline` and then calls
+:meth:`LobbyCore.tick`, woken early whenever a disconnect may have set a sooner one.
+
 Each connection has its own writer task and outbound queue, so one slow client
 cannot stall the handler that relays a message to it (head-of-line blocking
 across clients). The queue's size is reported to the core after every change, so
@@ -56,6 +60,8 @@ log = logging.getLogger("netcode.lobby")
 
 # websockets' reason for a keepalive failure; maps to peer_left reason "timeout".
 _KEEPALIVE_CLOSE_CODE = 1011
+# A client's normal close (1000) means it left on purpose: no reconnect grace.
+_NORMAL_CLOSE_CODE = 1000
 
 
 @dataclass(eq=False, slots=True)
@@ -126,6 +132,8 @@ class LobbyServer:
         self._close_timeout = min(2.0, self.config.ping_timeout_s)
         self._host = ""
         self._port = 0
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -147,6 +155,7 @@ class LobbyServer:
             close_timeout=self._close_timeout,
             logger=logging.getLogger("netcode.lobby.websockets"),
         )
+        self._timer = asyncio.create_task(self._timer_loop())
         sockname = self._server.sockets[0].getsockname()
         self._host, self._port = host, int(sockname[1])
         self._started = time.monotonic()
@@ -170,6 +179,10 @@ class LobbyServer:
             return
         self._server.close(code=1001, reason="lobby shutting down")
         await self._server.wait_closed()
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
 
     async def serve_forever(self) -> None:
         """Run until cancelled or closed."""
@@ -196,6 +209,8 @@ class LobbyServer:
             "rooms": stats.rooms,
             "connections": stats.connections,
             "peers_in_rooms": stats.peers_in_rooms,
+            "reconnecting": stats.reconnecting,
+            "quick_match_waiting": stats.quick_match_waiting,
             "uptime_s": round(time.monotonic() - self._started, 3),
         }
 
@@ -254,7 +269,22 @@ class LobbyServer:
             reason = self._disconnect_reason(link)
             del self._links[conn_id]
             self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
+            self._wake.set()  # the disconnect may have started a grace period
             await self._stop_writer(link)
+
+    async def _timer_loop(self) -> None:
+        """Run the core's deadlines: sleep until the next one (or a wake), tick."""
+        while True:
+            deadline = self.core.next_deadline()
+            delay = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._dispatch(self.core.tick(time.monotonic()))
+            except Exception:  # a bug here must not stop every later deadline
+                log.exception("lobby timer failed")
 
     def _address_of(self, ws: ServerConnection) -> str | None:
         remote = ws.remote_address
@@ -271,6 +301,8 @@ class LobbyServer:
         sent, rcvd = link.ws.protocol.close_sent, link.ws.protocol.close_rcvd
         if rcvd is None and sent is not None and sent.code == _KEEPALIVE_CLOSE_CODE:
             return "timeout"
+        if rcvd is not None and rcvd.code == _NORMAL_CLOSE_CODE:
+            return "closed"  # the client said goodbye: it left on purpose
         return "disconnected"
 
     async def _stop_writer(self, link: _Link) -> None:
@@ -464,6 +496,18 @@ def _parser() -> argparse.ArgumentParser:
         "--ping-timeout", type=float, default=d.ping_timeout_s, help="pong wait, seconds"
     )
     p.add_argument(
+        "--reconnect-grace",
+        type=float,
+        default=d.reconnect_grace_s,
+        help="seconds a dropped member keeps its seat (0: leaves at once)",
+    )
+    p.add_argument(
+        "--host-grace",
+        type=float,
+        default=d.host_grace_s,
+        help="seconds a dropped host keeps the host role before migration",
+    )
+    p.add_argument(
         "--ice-server",
         action="append",
         default=[],
@@ -518,6 +562,8 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         trusted_proxies=tuple(args.trusted_proxy),
         ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout,
+        reconnect_grace_s=args.reconnect_grace,
+        host_grace_s=args.host_grace,
         token=args.token or os.environ.get("NETCODE_LOBBY_TOKEN") or None,
         ice_servers=_ice_servers(args),
     )

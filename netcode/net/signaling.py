@@ -3,8 +3,10 @@
 ::
 
     async with await SignalingClient.connect("ws://127.0.0.1:8765") as lobby:
-        info = await lobby.create_room(max_players=4)
-        event = await lobby.next_event()      # PeerJoinedMsg | PeerLeftMsg | SignalMsg
+        info = await lobby.create_room(max_players=4, topology="star")
+        event = await lobby.next_event()      # PeerJoinedMsg | PeerLeftMsg | SignalMsg | ...
+        # later, on a new connection after a crash: same peer id and seat
+        info = await other_lobby.rejoin(info.token)
 
 A background reader task owns the socket's receive side. Replies are matched to
 requests by ``rid``; presence and signal messages are queued for
@@ -30,7 +32,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-from ..config import IceServer
+from ..config import DEFAULT_MAX_PLAYERS, IceServer
 from ..errors import (
     AuthError,
     ConfigError,
@@ -42,21 +44,34 @@ from ..errors import (
     RoomNotFound,
 )
 from ..lobby.messages import (
+    CancelQuickMatch,
     ClientMessage,
     CreateRoom,
     ErrorMsg,
+    HostChanged,
     JoinRoom,
+    Kick,
+    Kicked,
     LeaveRoom,
     ListRooms,
+    LockRoom,
+    Ok,
     PeerJoinedMsg,
     PeerLeftMsg,
+    PeerReconnected,
+    PeerReconnecting,
+    QuickMatch,
+    QuickMatchWaiting,
+    Rejoin,
     RoomJoined,
     RoomLeft,
     RoomList,
     RoomSummary,
+    RoomUpdated,
     SendSignal,
     ServerMessage,
     SignalMsg,
+    UpdateRoom,
     Welcome,
     parse_server,
     serialize,
@@ -66,7 +81,29 @@ __all__ = ["LobbyEvent", "RoomInfo", "RoomSummary", "SignalingClient"]
 
 log = logging.getLogger("netcode.signaling")
 
-LobbyEvent: TypeAlias = PeerJoinedMsg | PeerLeftMsg | SignalMsg
+# Everything the lobby says on its own (not a reply), in arrival order.
+LobbyEvent: TypeAlias = (
+    PeerJoinedMsg
+    | PeerLeftMsg
+    | SignalMsg
+    | PeerReconnecting
+    | PeerReconnected
+    | HostChanged
+    | Kicked
+    | RoomUpdated
+    | QuickMatchWaiting
+)
+_EVENT_TYPES = (
+    PeerJoinedMsg,
+    PeerLeftMsg,
+    SignalMsg,
+    PeerReconnecting,
+    PeerReconnected,
+    HostChanged,
+    Kicked,
+    RoomUpdated,
+    QuickMatchWaiting,
+)
 
 # Server frames are capped by the server's max_message_bytes (64 KiB by default);
 # a relayed signal is a little larger than the frame that carried it.
@@ -80,13 +117,28 @@ _ERRORS: dict[str, type[LobbyError]] = {
 
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
-    """The room you are in, as of joining: ``peers`` are the others, in join order."""
+    """The room you are in, as of joining: ``peers`` are the others, in join order
+    (``reconnecting``: those of them whose websocket is gone for now).
+
+    ``peer_id`` is yours in this room (after :meth:`SignalingClient.rejoin`, the
+    seat's old id). ``host`` is the star's host or the mesh's owner: only it may
+    kick, lock and update the room. ``token`` takes the seat back with
+    :meth:`SignalingClient.rejoin` (also from another process: persist it) within
+    ``token_expires_s`` seconds after the connection drops.
+    """
 
     room: str
     peers: tuple[str, ...]
     max_players: int
     private: bool
     metadata: dict[str, Any] = field(default_factory=dict)
+    peer_id: str = ""
+    topology: str = "mesh"
+    host: str | None = None
+    token: str | None = None
+    token_expires_s: float = 0.0
+    locked: bool = False
+    reconnecting: tuple[str, ...] = ()
 
 
 class _Closed:
@@ -94,6 +146,13 @@ class _Closed:
 
 
 _CLOSED = _Closed()
+
+
+class _Cancelled:
+    """Sentinel that ends a pending quick_match() after cancel_quick_match()."""
+
+
+_CANCELLED = _Cancelled()
 
 
 def _with_token(url: str, token: str | None) -> str:
@@ -120,6 +179,11 @@ class SignalingClient:
         self.max_message_bytes: int = welcome.max_message_bytes
         self.protocol_version: int = welcome.v
         self.room: str | None = None
+        # As of the last room_joined / host_changed / room_updated.
+        self.host: str | None = None
+        self.token: str | None = None
+        self.topology: str | None = None
+        self.locked: bool = False
         # The last error the server sent that answered no pending request
         # (e.g. a signal to a peer that just left); kept for diagnostics.
         self.last_error: LobbyError | None = None
@@ -127,6 +191,8 @@ class SignalingClient:
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
         self._events: asyncio.Queue[LobbyEvent | _Closed] = asyncio.Queue()
+        # The rid of the quick_match() in progress and where its replies go.
+        self._quick: tuple[int, asyncio.Queue[ServerMessage | _Cancelled]] | None = None
         self._closed_error: ConnectionClosed | None = None
         self._reader = asyncio.create_task(self._read_loop())
 
@@ -184,17 +250,52 @@ class SignalingClient:
 
     async def create_room(
         self,
-        max_players: int = 4,
+        max_players: int = DEFAULT_MAX_PLAYERS,
         private: bool = False,
         metadata: dict[str, Any] | None = None,
+        topology: str = "mesh",
     ) -> RoomInfo:
-        """Create a room and join it. Its code is ``info.room``."""
+        """Create a room and join it as its host. Its code is ``info.room``.
+
+        ``topology``: "mesh" (everyone connects to everyone) or "star" (everyone
+        connects to the host only); the lobby only records and announces it.
+        """
         reply = await self._request(
             lambda rid: CreateRoom(
-                max_players=max_players, private=private, metadata=metadata or {}, rid=rid
+                max_players=max_players,
+                private=private,
+                metadata=metadata or {},
+                rid=rid,
+                topology=topology,
             )
         )
         return self._room_info(reply)
+
+    async def rejoin(self, token: str, room: str | None = None) -> RoomInfo:
+        """Take back a seat with its reconnection token (from :attr:`RoomInfo.token`),
+        on this new connection: :attr:`peer_id` becomes the seat's old id and the
+        other members get ``peer_reconnected``. ``room``, if given, must be the
+        token's room. Raises LobbyError code ``bad_token`` (unknown, expired,
+        revoked or another room's token) or ``banned`` (kicked from that room)."""
+        reply = await self._request(lambda rid: Rejoin(token=token, room=room, rid=rid))
+        return self._room_info(reply)
+
+    async def kick(self, peer: str, reason: str = "") -> None:
+        """Host only: remove ``peer`` from the room; it gets a ``Kicked`` event with
+        ``reason``, the others ``peer_left`` reason ``kicked``, and its identity
+        cannot come back. LobbyError codes: ``not_owner``, ``peer_not_in_room``,
+        ``bad_target`` (yourself)."""
+        self._expect(await self._request(lambda rid: Kick(peer=peer, reason=reason, rid=rid)), Ok)
+
+    async def lock_room(self, locked: bool = True) -> None:
+        """Host only: refuse (or allow again) new joins; members get ``RoomUpdated``.
+        Joining a locked room fails with LobbyError code ``room_locked``."""
+        self._expect(await self._request(lambda rid: LockRoom(locked=locked, rid=rid)), Ok)
+
+    async def update_room(self, metadata: dict[str, Any]) -> None:
+        """Host only: replace the room's metadata (seen by list_rooms and, as a
+        ``RoomUpdated`` event, by every member)."""
+        self._expect(await self._request(lambda rid: UpdateRoom(metadata=metadata, rid=rid)), Ok)
 
     async def join_room(self, code: str) -> RoomInfo:
         """Join a room by code (case-insensitive). Raises RoomNotFound / RoomFull."""
@@ -210,6 +311,89 @@ class SignalingClient:
         """Public rooms, optionally only those whose metadata ``game`` matches."""
         reply = await self._request(lambda rid: ListRooms(game=game, rid=rid))
         return list(self._expect(reply, RoomList).rooms)
+
+    async def quick_match(
+        self,
+        game: str,
+        size: int,
+        *,
+        topology: str = "mesh",
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - bounds the wait for players
+    ) -> RoomInfo:
+        """Wait until ``size`` players asked for the same ``game``/``size``/
+        ``topology``, then return the room the lobby seated them in (the first
+        arrival hosts). Progress arrives as ``QuickMatchWaiting`` events.
+
+        ``timeout`` (None: wait as long as it takes) bounds the wait: on expiry the
+        request is cancelled and ConnectTimeout raised (unless the match completed
+        meanwhile: then its room is returned). :meth:`cancel_quick_match` from
+        another task makes this raise LobbyError code ``cancelled``.
+        """
+        if self._quick is not None:
+            raise LobbyError("a quick_match is already waiting", code="in_quick_match")
+        rid = next(self._rids)
+        message = self._build(
+            lambda r: QuickMatch(
+                game=game, size=size, topology=topology, metadata=metadata or {}, rid=r
+            ),
+            rid,
+        )
+        replies: asyncio.Queue[ServerMessage | _Cancelled] = asyncio.Queue()
+        self._quick = (rid, replies)
+        try:
+            await self._send(message)
+            return await self._await_match(replies, timeout)
+        finally:
+            self._quick = None
+
+    async def _await_match(
+        self,
+        replies: asyncio.Queue[ServerMessage | _Cancelled],
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> RoomInfo:
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    reply = await self._next_reply(replies)
+                    if isinstance(reply, RoomJoined):
+                        return self._room_info(reply)
+        except TimeoutError:
+            pass
+        try:
+            await self.cancel_quick_match()
+        except LobbyError as exc:
+            if exc.code != "not_waiting":
+                raise
+            # Matched while we gave up: the room_joined is on its way.
+            async with asyncio.timeout(self._timeout):
+                while True:
+                    reply = await self._next_reply(replies)
+                    if isinstance(reply, RoomJoined):
+                        return self._room_info(reply)
+        raise ConnectTimeout(f"no quick match within {timeout} s")
+
+    async def _next_reply(
+        self, replies: asyncio.Queue[ServerMessage | _Cancelled]
+    ) -> ServerMessage:
+        if self._closed_error is not None and replies.empty():
+            raise self._closed_error
+        reply = await replies.get()
+        if isinstance(reply, _Cancelled):
+            if self._closed_error is not None:
+                raise self._closed_error
+            raise LobbyError("quick match cancelled", code="cancelled")
+        if isinstance(reply, ErrorMsg):
+            raise _lobby_error(reply)
+        return reply
+
+    async def cancel_quick_match(self) -> None:
+        """Stop waiting for a quick match (a pending :meth:`quick_match` raises
+        LobbyError ``cancelled``). LobbyError ``not_waiting`` if not waiting (e.g.
+        the match just completed)."""
+        self._expect(await self._request(lambda rid: CancelQuickMatch(rid=rid)), Ok)
+        if self._quick is not None:
+            self._quick[1].put_nowait(_CANCELLED)
 
     async def send_signal(self, to: str, kind: str, data: Any = None) -> None:
         """Relay ``data`` to peer ``to`` in our room (None sends ``{}``: the protocol
@@ -260,8 +444,20 @@ class SignalingClient:
         return self._closed_error is not None
 
     async def close(self) -> None:
-        """Close the websocket (1000) and stop the reader. Idempotent."""
+        """Close the websocket (1000) and stop the reader. Idempotent.
+
+        A normal close means leaving: the lobby frees the seat at once (others get
+        ``peer_left`` reason ``disconnected``) and the token stops working.
+        """
         await self._ws.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    async def abort(self) -> None:
+        """Drop the connection without a close frame, as a crash or a network
+        loss would: the lobby keeps the seat for its reconnect grace period (others
+        get ``peer_reconnecting``), so :meth:`rejoin` on a new client gets it back."""
+        self._ws.transport.abort()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
@@ -324,6 +520,13 @@ class SignalingClient:
             max_players=joined.max_players,
             private=joined.private,
             metadata=joined.metadata,
+            peer_id=joined.peer_id,
+            topology=joined.topology,
+            host=joined.host,
+            token=joined.token,
+            token_expires_s=joined.token_expires_s,
+            locked=joined.locked,
+            reconnecting=joined.reconnecting,
         )
 
     async def _read_loop(self) -> None:
@@ -350,19 +553,34 @@ class SignalingClient:
             # A newer server may send types we don't know: skip, don't die.
             log.warning("ignoring lobby message: %s", exc)
             return
-        if isinstance(message, RoomJoined):
-            self.room = message.room
-        elif isinstance(message, RoomLeft):
-            self.room = None
+        self._track(message)
         rid = getattr(message, "rid", None)
         future = self._pending.get(rid) if isinstance(rid, int) else None
+        quick = self._quick
         if future is not None and not future.done():
             future.set_result(message)
-        elif isinstance(message, PeerJoinedMsg | PeerLeftMsg | SignalMsg):
+        elif quick is not None and rid == quick[0]:
+            quick[1].put_nowait(message)
+            if isinstance(message, QuickMatchWaiting):
+                self._events.put_nowait(message)
+        elif isinstance(message, _EVENT_TYPES):
             self._events.put_nowait(message)
         elif isinstance(message, ErrorMsg):
             self.last_error = _lobby_error(message)
             log.info("lobby error: %s", self.last_error)
+
+    def _track(self, message: ServerMessage) -> None:
+        """Keep room, identity and host up to date from what the lobby says."""
+        if isinstance(message, RoomJoined):
+            self.room, self.peer_id, self.host = message.room, message.peer_id, message.host
+            self.token, self.topology, self.locked = message.token, message.topology, message.locked
+        elif isinstance(message, RoomLeft | Kicked):
+            self.room = self.host = self.token = self.topology = None
+            self.locked = False
+        elif isinstance(message, HostChanged):
+            self.host = message.host
+        elif isinstance(message, RoomUpdated):
+            self.locked = message.locked
 
     def _shutdown(self, error: ConnectionClosed) -> None:
         if self._closed_error is not None:
@@ -371,4 +589,6 @@ class SignalingClient:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(error)
+        if self._quick is not None:
+            self._quick[1].put_nowait(_CANCELLED)  # woken; _next_reply sees the close
         self._events.put_nowait(_CLOSED)

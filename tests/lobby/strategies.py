@@ -56,13 +56,18 @@ ice = st.builds(
     username=st.none() | st.text(min_size=1, max_size=10),
     credential=st.none() | st.text(min_size=1, max_size=10),
 )
+topologies = st.sampled_from(sorted(m.TOPOLOGIES))
 summaries = st.builds(
     m.RoomSummary,
     room=room_codes,
     players=st.integers(0, 1024),
     max_players=players,
     metadata=metadata,
+    topology=topologies,
+    locked=st.booleans(),
 )
+tokens = st.text(min_size=1, max_size=64)
+peer_lists = st.lists(st.text(min_size=1, max_size=64), max_size=5).map(tuple)
 
 
 def _pair(
@@ -78,6 +83,7 @@ _client: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
         private=st.booleans(),
         metadata=metadata,
         rid=rids,
+        topology=topologies,
     ),
     # Blanks around a join code are stripped, so the code must not be all blank.
     _pair(m.JoinRoom, room=room_codes.filter(lambda s: bool(s.strip())), rid=rids),
@@ -86,6 +92,24 @@ _client: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     _pair(
         m.SendSignal, to=ids, kind=kinds, data=json_values.filter(lambda v: v is not None), rid=rids
     ),
+    _pair(
+        m.Rejoin,
+        token=tokens,
+        room=st.none() | room_codes.filter(lambda s: bool(s.strip())),
+        rid=rids,
+    ),
+    _pair(m.Kick, peer=ids, reason=st.text(max_size=256), rid=rids),
+    _pair(m.LockRoom, locked=st.booleans(), rid=rids),
+    _pair(m.UpdateRoom, metadata=metadata, rid=rids),
+    _pair(
+        m.QuickMatch,
+        game=ids,
+        size=st.integers(2, 1024),
+        topology=topologies,
+        metadata=metadata,
+        rid=rids,
+    ),
+    _pair(m.CancelQuickMatch, rid=rids),
 ]
 _server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     _pair(
@@ -99,11 +123,17 @@ _server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
         m.RoomJoined,
         room=room_codes,
         peer_id=ids,
-        peers=st.lists(st.text(min_size=1, max_size=64), max_size=5).map(tuple),
+        peers=peer_lists,
         max_players=players,
         private=st.booleans(),
         metadata=metadata,
         rid=rids,
+        topology=topologies,
+        host=st.none() | ids,
+        token=st.none() | tokens,
+        token_expires_s=st.floats(0, 86_400),
+        locked=st.booleans(),
+        reconnecting=peer_lists,
     ),
     _pair(m.RoomLeft, room=room_codes, rid=rids),
     _pair(m.RoomList, rooms=st.lists(summaries, max_size=4).map(tuple), rid=rids),
@@ -116,6 +146,20 @@ _server: list[tuple[type[Any], st.SearchStrategy[Any]]] = [
     ),
     _pair(m.SignalMsg, sender=ids, kind=kinds, data=json_values),
     _pair(m.ErrorMsg, code=ids, message=st.text(max_size=100), rid=rids),
+    _pair(m.Ok, rid=rids),
+    _pair(m.Kicked, room=room_codes, reason=st.text(max_size=100)),
+    _pair(m.RoomUpdated, room=room_codes, metadata=metadata, locked=st.booleans()),
+    _pair(m.PeerReconnecting, room=room_codes, peer_id=ids),
+    _pair(m.PeerReconnected, room=room_codes, peer_id=ids),
+    _pair(m.HostChanged, room=room_codes, host=ids, previous=ids),
+    _pair(
+        m.QuickMatchWaiting,
+        game=ids,
+        size=st.integers(2, 1024),
+        waiting=st.integers(1, 1024),
+        topology=topologies,
+        rid=rids,
+    ),
 ]
 # One strategy per message class, so every type gets its own round-trip test.
 by_type: dict[type[Any], st.SearchStrategy[Any]] = dict([*_client, *_server])
@@ -153,6 +197,17 @@ def valid_client_base(kind: str, to: str = TO) -> dict[str, Any]:
         "leave_room": {},
         "list_rooms": {"game": "pong"},
         "signal": {"to": to, "kind": "candidate", "data": {"c": "x", "l": ["y"]}},
+        "rejoin": {"token": "t0k3n", "room": "ABCDEF"},
+        "kick": {"peer": to, "reason": "cheating"},
+        "lock_room": {"locked": True},
+        "update_room": {"metadata": {"game": "pong", "tags": ["a"]}},
+        "quick_match": {
+            "game": "arena",
+            "size": 4,
+            "topology": "star",
+            "metadata": {"game": "pong", "tags": ["a"]},
+        },
+        "cancel_quick_match": {},
     }
     return {"type": kind, "v": 1, "rid": RID, "extra": "x", **copy.deepcopy(bases[kind])}
 
@@ -165,8 +220,27 @@ SURROGATE_SLOTS: dict[str, list[Slot]] = {
         ("metadata", "game"),
         ("metadata", KeyOf("game")),
         ("metadata", "tags", 0),
+        ("topology",),
     ],
     "join_room": [*_COMMON, ("room",)],
+    "rejoin": [*_COMMON, ("token",), ("room",)],
+    "kick": [*_COMMON, ("peer",), ("reason",)],
+    "lock_room": _COMMON,
+    "update_room": [
+        *_COMMON,
+        ("metadata", "game"),
+        ("metadata", KeyOf("game")),
+        ("metadata", "tags", 0),
+    ],
+    "quick_match": [
+        *_COMMON,
+        ("game",),
+        ("topology",),
+        ("metadata", "game"),
+        ("metadata", KeyOf("game")),
+        ("metadata", "tags", 0),
+    ],
+    "cancel_quick_match": _COMMON,
     "leave_room": _COMMON,
     "list_rooms": [*_COMMON, ("game",)],
     "signal": [

@@ -299,7 +299,8 @@ def test_byte_budget_counts_utf8_bytes_and_punishes_the_sender() -> None:
     out = core.receive(1, frame, 0.0)
     byte_rate = CloseConnection(CLOSE_POLICY_VIOLATION, "byte rate limit exceeded")
     assert out[-1] == (1, byte_rate)
-    assert [type(item) for c, item in out if c == 2] == [m.PeerLeftMsg]  # the victim stays
+    # The victim stays (and, the sender having created the room, becomes its host).
+    assert [type(item) for c, item in out if c == 2] == [m.PeerLeftMsg, m.HostChanged]
     assert core.state_of(2) == "in_room"
 
 

@@ -115,10 +115,16 @@ def test_disconnect_cleans_up_and_is_idempotent(core: LobbyCore) -> None:
     code = joined(core, 1, 2)
     peer2 = core.peer_id(2)
     out = core.disconnect(2, "timeout", 1.0)
-    assert out == [(1, m.PeerLeftMsg(room=code, peer_id=str(peer2), reason="timeout"))]
+    # The seat is kept for the grace period, then given up.
+    assert out == [(1, m.PeerReconnecting(room=code, peer_id=str(peer2)))]
     assert core.disconnect(2, "disconnected", 1.0) == []
     assert send(core, 2, {"type": "list_rooms"}) == []  # unknown connection: dropped
-    core.disconnect(1, "disconnected", 1.0)
+    assert core.next_deadline() == 1.0 + core.config.reconnect_grace_s
+    assert core.tick(core.config.reconnect_grace_s) == []  # not yet
+    out = core.tick(1.0 + core.config.reconnect_grace_s)
+    assert out == [(1, m.PeerLeftMsg(room=code, peer_id=str(peer2), reason="timeout"))]
+    assert core.next_deadline() is None
+    core.disconnect(1, "closed", 40.0)  # a normal close means leaving: no grace
     assert core.rooms() == {} and core.stats().connections == 3
 
 

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 
 from netcode.config import LobbyConfig
 from netcode.errors import AuthError, ConfigError, ConnectionClosed, RoomFull, RoomNotFound
-from netcode.lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
+from netcode.lobby.messages import PeerJoinedMsg, PeerLeftMsg, PeerReconnecting, SignalMsg
 from netcode.net.lobby_server import client_address, serve_lobby
 from netcode.net.signaling import SignalingClient
 from tests.conftest import TIMESCALE
@@ -131,7 +131,8 @@ async def test_join_unknown_room_and_private_rooms() -> None:
 
 
 async def test_abrupt_disconnect_is_cleaned_up() -> None:
-    async with lobby() as server, clients(server.url, 2) as (a, b):
+    """A crashed client keeps its seat for the (short, here) grace period, then goes."""
+    async with lobby(reconnect_grace_s=0.2) as server, clients(server.url, 2) as (a, b):
         room = (await a.create_room()).room
         async with raw_client(server.url) as ws:
             await recv_json(ws)
@@ -139,8 +140,10 @@ async def test_abrupt_disconnect_is_cleaned_up() -> None:
             joined = await recv_json(ws)
             assert isinstance(await next_event(a), PeerJoinedMsg)
             ws.transport.abort()  # no close frame: like a crashed client
+            peer = joined["peer_id"]
+            assert await next_event(a) == PeerReconnecting(room=room, peer_id=peer)
             left = await next_event(a)
-            assert left == PeerLeftMsg(room=room, peer_id=joined["peer_id"], reason="disconnected")
+            assert left == PeerLeftMsg(room=room, peer_id=peer, reason="timeout")
         await b.create_room()
         assert server.health()["rooms"] == 2
         b._ws.transport.abort()
@@ -298,8 +301,9 @@ async def test_shutdown_closes_every_client_with_1001() -> None:
 
 
 async def test_dead_client_is_timed_out_by_keepalive() -> None:
+    # No reconnect grace: the keepalive failure itself is what ends the membership.
     async with (
-        lobby(ping_interval_s=0.2, ping_timeout_s=1.0 * TIMESCALE) as server,
+        lobby(ping_interval_s=0.2, ping_timeout_s=1.0 * TIMESCALE, reconnect_grace_s=0.0) as server,
         clients(server.url, 1) as (a,),
     ):
         room = (await a.create_room()).room
@@ -329,6 +333,8 @@ async def test_many_clients_in_many_rooms() -> None:
             "rooms": 15,
             "connections": 60,
             "peers_in_rooms": 60,
+            "reconnecting": 0,
+            "quick_match_waiting": 0,
             "uptime_s": 0,
         }
         for group in groups:  # the last joiner greets the host of its room
