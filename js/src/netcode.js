@@ -333,10 +333,17 @@ class PeerLink {
 
   _onLocalCandidate(c) {
     if (this.ended) return;
-    if (c === null || c.candidate === "") return this.s._signal(this.peerId, "end_of_candidates", {});
+    if (c === null || c.candidate === "") {
+      // With no usable candidate sent (e.g. only mDNS ones), end-of-candidates would make
+      // an offering aioice fail at once, before our checks teach it our address
+      // (peer-reflexive): leave it out; the connect timeout still bounds the attempt.
+      if (this.candidatesSent > 0) this.s._signal(this.peerId, "end_of_candidates", {});
+      return;
+    }
     // netcode (aioice) cannot resolve mDNS .local names: sending them only costs signals.
     if (/\s\S+\.local\s/.test(c.candidate)) return;
     if (this.cfg.candidateFilter && !this.cfg.candidateFilter(c)) return;
+    this.candidatesSent = (this.candidatesSent ?? 0) + 1;
     this.s._signal(this.peerId, "candidate", c.toJSON());
   }
 

@@ -15,7 +15,8 @@ const docs = (name) => readFileSync(fileURLToPath(new URL(`../../docs/${name}`, 
 
 function protocolVectors() {
   const text = docs("PROTOCOL.md");
-  const section = text.slice(text.indexOf("### 2.10"));
+  const end = text.indexOf("### 2.11");
+  const section = text.slice(text.indexOf("### 2.10"), end === -1 ? undefined : end);
   const rows = {};
   for (const m of section.matchAll(/^\| ([A-Z]+) .*\| `([0-9a-f]+)`\s*\|$/gm)) rows[m[1]] = m[2];
   const state = section.match(/^\s+(97[0-9a-f]{20,})$/m);

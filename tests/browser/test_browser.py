@@ -247,3 +247,27 @@ async def test_echo_rtt_and_connect_time_beside_python(
     assert 0 < js_stats["rttMs"] < 1000 and 0 < stats.rtt_ms < 1000
     assert js_stats["packetsReceived"] >= n and js_stats["badPackets"] == 0
     assert stats.bad_packets == 0 and stats.loss < 0.5
+
+
+@pytest.mark.parametrize("browser_offers", [True, False], ids=["browser-offers", "python-offers"])
+async def test_browser_sending_no_candidates_still_connects(
+    lobby: LobbyServer, page: Any, browser_offers: bool
+) -> None:
+    """A real browser's host candidates are mDNS names netcode can't use: none are sent.
+
+    The Python side then learns the browser's address from its ICE checks
+    (peer-reflexive); the client withholds end_of_candidates so an offering aioice
+    does not give up before those checks arrive (it did, in ~1 of 3 runs).
+    """
+    for _ in range(3):
+        if browser_offers:
+            async with connect(lobby.url, create=True, config=CONFIG) as py:
+                me = await join(page, lobby.url, room=py.room, sendNoCandidates=True)
+                await EventLog(py).wait_event(PeerConnected, me["peerId"])
+                await wait_connected(page, me["index"], 1)
+        else:
+            me = await join(page, lobby.url, create=True, sendNoCandidates=True)
+            async with connect(lobby.url, room=me["room"], config=CONFIG) as py:
+                await EventLog(py).wait_event(PeerConnected, me["peerId"])
+                await wait_connected(page, me["index"], 1)
+            await page.evaluate("(i) => window.sessions[i].close()", me["index"])
