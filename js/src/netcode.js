@@ -68,6 +68,9 @@ export class Session {
     this.peerId = null;
     this.room = null;
     this.links = new Map();
+    this.viaHost = new Set();
+    this.topology = "mesh";
+    this.host = null;
     this.queue = [];
     this.listeners = new Map();
     this.waiters = [];
@@ -79,7 +82,7 @@ export class Session {
 
   // ------------------------------------------------------------------ lobby
 
-  async _open(url, { room = null, create = false, maxPlayers = 8, metadata = {}, token = null } = {}) {
+  async _open(url, { room = null, create = false, maxPlayers = 8, metadata = {}, token = null, topology = null } = {}) {
     const u = new URL(url);
     if (token) u.searchParams.set("token", token);
     this.ws = new WebSocket(u.toString());
@@ -95,10 +98,12 @@ export class Session {
     this.ws.onclose = () => this._lobbyClosed();
     const req = room && !create
       ? { type: "join_room", room }
-      : { type: "create_room", max_players: maxPlayers, metadata };
+      : { type: "create_room", max_players: maxPlayers, metadata, ...(topology ? { topology } : {}) };
     const joined = await withTimeout(this._request(req), this.cfg.lobbyTimeoutMs, "no answer from the lobby");
     this.room = joined.room;
     this.peerId = joined.peer_id;
+    this.topology = joined.topology ?? "mesh";
+    this.host = joined.host ?? null;
     this._timer = setInterval(() => this._tick(), Math.min(50, this.cfg.heartbeatIntervalMs));
     for (const pid of joined.peers) this._addPeer(pid, true);
   }
@@ -129,7 +134,11 @@ export class Session {
         return this._welcome?.(msg);
       case "peer_joined":
         return this._addPeer(msg.peer_id, false);
+      case "host_changed":
+        this.host = msg.host ?? this.host;
+        return;
       case "peer_left": {
+        this.viaHost.delete(msg.peer_id);
         const link = this.links.get(msg.peer_id);
         if (link && !link.ended) link.end("left", msg.reason ?? "left");
         this.links.delete(msg.peer_id);
@@ -153,8 +162,14 @@ export class Session {
   }
 
   _addPeer(pid, offer) {
-    if (this.links.has(pid) || pid === this.peerId) return;
+    if (this.links.has(pid) || pid === this.peerId || this.viaHost.has(pid)) return;
     this._emit({ type: "PeerJoined", peerId: pid });
+    // Star rooms (lobby topology "star"): a client links to the host only. Messages
+    // the host relays from other clients are not supported by this client yet.
+    if (this.topology === "star" && this.host !== this.peerId && pid !== this.host) {
+      this.viaHost.add(pid);
+      return;
+    }
     this.links.set(pid, new PeerLink(this, pid, offer));
   }
 
