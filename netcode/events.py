@@ -29,11 +29,15 @@ from .protocol.reliability import PeerStats
 __all__ = [
     "Event",
     "EventReceived",
+    "HostChanged",
+    "Kicked",
     "PeerConnectFailed",
     "PeerConnected",
     "PeerJoined",
     "PeerLeft",
     "PeerLost",
+    "PeerReconnected",
+    "PeerReconnecting",
     "SnapshotReceived",
     "StateReceived",
     "StatsUpdated",
@@ -142,6 +146,44 @@ class StatsUpdated:
     stats: PeerStats
 
 
+@dataclass(frozen=True, slots=True)
+class PeerReconnecting:
+    """The peer's lobby connection dropped; the lobby holds its seat for the grace
+    period (``LobbyConfig.reconnect_grace_s``, 30 s). Its peer link may still work.
+    :class:`PeerReconnected` or :class:`PeerLeft` (reason "timeout") follows."""
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReconnected:
+    """The peer took its seat back (same id): if our link to it was down, a new one is
+    being built, and :class:`PeerConnected` says when it is usable again. State
+    sequences, acks and snapshot baselines start afresh on the new link."""
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostChanged:
+    """The room's host (the star's hub, the mesh's owner) is now ``peer_id``, after
+    ``previous`` left or was lost. In a star the links are rebuilt around the new
+    host. ``you``: True if it is this session."""
+
+    peer_id: str
+    previous: str
+    you: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked:
+    """The host removed us from the room (``reason`` is theirs). ``peer_id``: ours.
+    The session's links are closed; it cannot rejoin that room with its token."""
+
+    peer_id: str
+    reason: str = ""
+
+
 Event = (
     PeerJoined
     | PeerConnected
@@ -152,5 +194,9 @@ Event = (
     | EventReceived
     | SnapshotReceived
     | StatsUpdated
+    | PeerReconnecting
+    | PeerReconnected
+    | HostChanged
+    | Kicked
 )
 """Any of the events above."""

@@ -219,6 +219,7 @@ class PeerLink:
         self._timer_at = float("inf")
         self._pace_handle: asyncio.TimerHandle | None = None
         self._state_channel: RTCDataChannel | None = None
+        self.offerer = False  # True if this side sent the offer (see start)
         for channel in config.channels:
             self._create_channel(channel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -323,6 +324,7 @@ class PeerLink:
 
     def start(self, *, offer: bool) -> None:
         """Start the signal worker and the connect timer; the offerer also sends its offer."""
+        self.offerer = offer
         self._tasks.append(self._loop.create_task(self._signal_worker(offer)))
         self._schedule()
 

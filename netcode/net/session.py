@@ -28,19 +28,28 @@ from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequenc
 from types import TracebackType
 from typing import Any
 
-from ..config import ChannelConfig, NetworkConditions, SessionConfig
-from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
+from ..config import DEFAULT_MAX_PLAYERS, ChannelConfig, NetworkConditions, SessionConfig
+from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError, LobbyError
 from ..events import (
     Event,
     EventReceived,
+    HostChanged,
+    Kicked,
     PeerConnected,
     PeerConnectFailed,
     PeerJoined,
     PeerLeft,
     PeerLost,
+    PeerReconnected,
+    PeerReconnecting,
     SnapshotReceived,
     StateReceived,
 )
+from ..lobby.match_messages import HostChanged as HostChangedMsg
+from ..lobby.match_messages import Kicked as KickedMsg
+from ..lobby.match_messages import PeerReconnected as PeerReconnectedMsg
+from ..lobby.match_messages import PeerReconnecting as PeerReconnectingMsg
+from ..lobby.match_messages import RoomUpdated
 from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, RoomSummary, SignalMsg
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
@@ -63,7 +72,7 @@ from .peer_table import (
     encode_event_packets,
 )
 from .rtc import STATE_LABEL, LinkView, PeerLink
-from .signaling import SignalingClient
+from .signaling import RoomInfo, SignalingClient
 
 __all__ = [
     "EVENTS_LABEL",
@@ -87,18 +96,17 @@ class Session:
     """
 
     def __init__(
-        self,
-        client: SignalingClient,
-        room: str,
-        peers: Sequence[str],
-        config: SessionConfig,
-        *,
-        topology: Topology = "mesh",
-        host: str | None = None,
+        self, client: SignalingClient, info: RoomInfo, config: SessionConfig, *, url: str = ""
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = client
-        self._room = room
+        self._url = url
+        self._room = info.room
+        self._token = info.token
+        self._token_ttl = info.token_expires_s
+        self._metadata = dict(info.metadata)
+        self._locked = info.locked
+        self._kicked = False
         self._config = config
         self._channels: dict[str, ChannelConfig] = {c.label: c for c in config.channels}
         self._ice_servers = config.ice_servers or tuple(client.ice_servers)
@@ -124,10 +132,12 @@ class Session:
         self._msg_id = 0
         self._closed = False
         self.lobby_connected = True
-        self._topology: Topology = topology
-        self._host_id = host
-        for peer_id in peers:
-            self._add_peer(peer_id, offer=True)
+        self._topology: Topology = "star" if info.topology == "star" else "mesh"
+        self._host_id = info.host
+        # Seated peers whose lobby connection is gone offer to us when they are back.
+        for peer_id in info.peers:
+            if peer_id not in info.reconnecting:
+                self._add_peer(peer_id, offer=True)
         self._signal_task = self._loop.create_task(self._signal_loop())
 
     # -- properties ---------------------------------------------------------------------
@@ -136,6 +146,24 @@ class Session:
     def peer_id(self) -> str:
         """Our id in the lobby (assigned by the lobby)."""
         return str(self._client.peer_id)
+
+    @property
+    def reconnect_token(self) -> str | None:
+        """Takes this seat back (same peer id) after a crash or a dropped connection,
+        within the lobby's grace period: persist it and pass ``rejoin_token=`` to
+        :func:`connect`. The session also uses it itself when its lobby connection
+        drops. Secret: whoever holds it can take the seat."""
+        return self._token
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The room's metadata, as last announced by the lobby."""
+        return dict(self._metadata)
+
+    @property
+    def locked(self) -> bool:
+        """True while the host keeps new players out of the room."""
+        return self._locked
 
     @property
     def topology(self) -> Topology:
@@ -256,7 +284,7 @@ class Session:
             if link.peer_id != origin:
                 link.send_forward(relayed)
 
-    def _add_peer(self, peer_id: str, *, offer: bool) -> PeerLink | None:
+    def _add_peer(self, peer_id: str, *, offer: bool, announce: bool = True) -> PeerLink | None:
         if not self._wants_link(peer_id):
             self._add_via_host(peer_id)
             return None
@@ -295,7 +323,8 @@ class Session:
         self._retired.pop(peer_id, None)
         entry = self._peers[peer_id] = PeerRow(link)
         self._changed()
-        self._push(PeerJoined(peer_id))
+        if announce:
+            self._push(PeerJoined(peer_id))
         link.start(offer=offer)
         return link
 
@@ -347,42 +376,164 @@ class Session:
     # -- lobby ------------------------------------------------------------------------------
 
     async def _signal_loop(self) -> None:
-        try:
-            async for msg in self._client:
-                self._on_lobby_message(msg)
-        except ConnectionClosed:
-            pass
-        except Exception:  # never let a lobby hiccup kill established peer links
-            logger.exception("lobby connection failed")
-        self.lobby_connected = False
+        while True:
+            try:
+                async for msg in self._client:
+                    self._on_lobby_message(msg)
+            except ConnectionClosed:
+                pass
+            except Exception:  # never let a lobby hiccup kill established peer links
+                logger.exception("lobby connection failed")
+            self.lobby_connected = False
+            if self._closed or self._kicked or not await self._rejoin_lobby():
+                break
         if not self._closed:
             logger.warning("lost the lobby connection; peer links stay up")
+
+    async def _rejoin_lobby(self) -> bool:
+        """Take our seat back on a new lobby connection, within the grace period."""
+        if self._token is None or not self._url:
+            return False
+        logger.info("lobby connection lost: rejoining room %s", self._room)
+        deadline = self._loop.time() + max(self._token_ttl, 1.0)
+        delay = 0.05
+        while not self._closed and self._loop.time() < deadline:
+            try:
+                client = await SignalingClient.connect(
+                    self._url, token=self._config.token, timeout=self._config.lobby_timeout_s
+                )
+            except (ConnectionClosed, ConnectTimeout, OSError):
+                await asyncio.sleep(delay)  # the lobby is not back yet: retry, backing off
+                delay = min(delay * 2, 1.0)
+                continue
+            try:
+                info = await client.rejoin(self._token, self._room)
+            except LobbyError as exc:  # bad_token (expired), banned, room gone: final
+                logger.warning("could not rejoin room %s: %s", self._room, exc)
+                await client.close()
+                return False
+            except (ConnectionClosed, ConnectTimeout, TimeoutError):
+                await client.abort()
+                continue
+            self._client, self.lobby_connected = client, True
+            self._after_rejoin(info)
+            return True
+        return False
+
+    def _after_rejoin(self, info: RoomInfo) -> None:
+        """Back in the room: rebuild the links that died meanwhile (we offer: others
+        wait for the rejoiner), keep the ones that still work."""
+        self._host_id = info.host
+        for peer_id in info.peers:
+            if peer_id in info.reconnecting:
+                continue
+            peer = self._peers.get(peer_id)
+            link = None if peer is None else peer.link
+            if link is None or link.state != "connected":
+                self._replace_link(peer_id, offer=True)
+
+    def _replace_link(self, peer_id: str, *, offer: bool) -> PeerLink | None:
+        """A fresh link to a peer that is (back) in the room; the old one is freed quietly."""
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            old = peer.link
+            del self._peers[peer_id]
+            if old is not None:
+                old.begin_close()
+                self._closing.add(old)
+                old.on_closed(self._closing.discard)
+        return self._add_peer(peer_id, offer=offer, announce=peer is None)
 
     def _on_lobby_message(self, msg: object) -> None:
         if isinstance(msg, SignalMsg):
             self._on_signal(msg)
         elif isinstance(msg, PeerJoinedMsg):
-            if self._link(msg.peer_id) is None and msg.peer_id != self.peer_id:
+            if msg.peer_id not in self._peers and msg.peer_id != self.peer_id:
                 self._add_peer(msg.peer_id, offer=False)
         elif isinstance(msg, PeerLeftMsg) and msg.peer_id in self._peers:
             self._retire(msg.peer_id, None)
             self._push(PeerLeft(msg.peer_id, msg.reason))
+        elif isinstance(msg, PeerReconnectingMsg):
+            self._push(PeerReconnecting(msg.peer_id))
+        elif isinstance(msg, PeerReconnectedMsg):
+            self._push(PeerReconnected(msg.peer_id))
+            # It offers anew where its links died; ours is replaced when its offer comes.
+        elif isinstance(msg, HostChangedMsg):
+            self._on_host_changed(msg.host, msg.previous)
+        elif isinstance(msg, KickedMsg):
+            self._on_kicked(msg.reason)
+        elif isinstance(msg, RoomUpdated):
+            self._metadata, self._locked = dict(msg.metadata), msg.locked
+
+    def _on_host_changed(self, host: str, previous: str) -> None:
+        self._host_id = host
+        self._push(HostChanged(host, previous, you=host == self.peer_id))
+        if self._topology != "star":
+            return  # a mesh only changes owner
+        peer = self._peers.get(previous)
+        if peer is not None and peer.link is not None:
+            self._retire(previous, "lost")
+        if host == self.peer_id:
+            # The new hub: every client offers to us; their rows wait for that offer.
+            for row in self._peers.values():
+                row.via_host = False
+                if row.link is None and row.ended is None:
+                    row.ended = "lost"
+        elif host in self._peers:
+            self._replace_link(host, offer=True)  # clients offer to the new host
+        self._changed()
+
+    def _on_kicked(self, reason: str) -> None:
+        self._kicked = True
+        for peer_id in list(self._peers):
+            self._retire(peer_id, None)
+        self._push(Kicked(self.peer_id, reason))
 
     def _on_signal(self, msg: SignalMsg) -> None:
         if not isinstance(msg.data, dict):
             logger.debug("signal %r from %s without a data object", msg.kind, msg.sender)
             return
         link = self._link(msg.sender)
-        if link is None and msg.kind == "offer" and msg.sender not in self._peers:
-            link = self._add_peer(msg.sender, offer=False)  # offer raced its peer_joined
+        fresh = link is None or link.state != "connecting" or self._offered(link)
+        if msg.kind == "offer" and msg.sender != self.peer_id and fresh:
+            # A new peer (its offer raced peer_joined), one that is back after a
+            # crash or a dropped link, or a client of ours offering in a new star.
+            link = self._replace_link(msg.sender, offer=False)
         if link is not None:
             link.handle_signal(msg.kind, msg.data)
+
+    @staticmethod
+    def _offered(link: PeerLink) -> bool:
+        """We sent an offer on this link too (both sides offered: the newer offer wins)."""
+        return link.offerer
+
+    # -- room control (the host only) -------------------------------------------------------
+
+    async def kick(self, peer_id: str, reason: str = "") -> None:
+        """Remove a peer from the room; it gets ``Kicked(reason)`` and cannot take its
+        seat back. Only the host may: others get ``LobbyError(code="not_owner")``."""
+        self._check_open()
+        await self._client.kick(peer_id, reason)
+
+    async def lock(self, locked: bool = True) -> None:
+        """Keep new players out (``locked=False`` lets them in again); host only."""
+        self._check_open()
+        await self._client.lock_room(locked)
+        self._locked = locked
+
+    async def update_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Replace the room's metadata (what ``list_rooms`` shows); host only."""
+        self._check_open()
+        await self._client.update_room(dict(metadata))
+        self._metadata = dict(metadata)
 
     # -- sending ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
             raise ConnectionClosed("session closed")
+        if self._kicked:
+            raise ConnectionClosed("kicked from the room")
 
     def _relays(self, to: str | None) -> bool:
         """Star client sending to anyone but the host: it goes through the host."""
@@ -664,29 +815,65 @@ async def _open(
     private: bool,
     metadata: Mapping[str, Any] | None,
     config: SessionConfig,
+    topology: Topology,
+    quick_match: Mapping[str, Any] | None,
+    rejoin_token: str | None,
 ) -> Session:
     check_channels(config)
-    if room is not None and create:
-        raise ConfigError("connect: pass room= to join, or create=True, not both")
+    _check_room_choice(room, create, quick_match, rejoin_token)
     try:
         client = await SignalingClient.connect(
             url, token=config.token, timeout=config.lobby_timeout_s
         )
     except ConnectionClosed as exc:  # refused or closed during the handshake
         raise ConnectTimeout(f"lobby {url} unreachable: {exc}") from exc
+    meta = dict(metadata) if metadata is not None else None
     try:
-        if room is None:
+        if rejoin_token is not None:
+            info = await client.rejoin(rejoin_token, room)
+        elif quick_match is not None:
+            info = await client.quick_match(
+                quick_match["game"],
+                quick_match["size"],
+                topology=quick_match.get("topology", topology),
+                metadata=meta,
+                timeout=quick_match.get("timeout"),
+            )
+        elif room is None:
             info = await client.create_room(
-                max_players=max_players,
-                private=private,
-                metadata=dict(metadata) if metadata is not None else None,
+                max_players=max_players, private=private, metadata=meta, topology=topology
             )
         else:
             info = await client.join_room(room)
-        return Session(client, info.room, info.peers, config)
+        return Session(client, info, config, url=url)
     except BaseException:
         await client.close()
         raise
+
+
+def _check_room_choice(
+    room: str | None,
+    create: bool,
+    quick_match: Mapping[str, Any] | None,
+    rejoin_token: str | None,
+) -> None:
+    """Exactly one way into a room, and well-formed options, before any I/O."""
+    if room is not None and create:
+        raise ConfigError("connect: pass room= to join, or create=True, not both")
+    if quick_match is not None:
+        if room is not None or create or rejoin_token is not None:
+            raise ConfigError(
+                "connect: quick_match= finds the room: no room=/create=/rejoin_token="
+            )
+        if not isinstance(quick_match, Mapping) or not {"game", "size"} <= quick_match.keys():
+            raise ConfigError(
+                'quick_match: a mapping with "game" and "size", e.g. {"game": "arena", "size": 4}'
+            )
+    if rejoin_token is not None and (create or not isinstance(rejoin_token, str)):
+        raise ConfigError(
+            "connect: rejoin_token= (a str from session.reconnect_token) takes "
+            "the seat back; no create="
+        )
 
 
 class _Connecting:
@@ -729,21 +916,31 @@ def connect(
     *,
     room: str | None = None,
     create: bool = False,
-    max_players: int = 8,
+    max_players: int = DEFAULT_MAX_PLAYERS,
     private: bool = False,
     metadata: Mapping[str, Any] | None = None,
     config: SessionConfig | None = None,
+    topology: Topology = "mesh",
+    quick_match: Mapping[str, Any] | None = None,
+    rejoin_token: str | None = None,
 ) -> _Connecting:
     """Join (``room="CODE"``) or create (``create=True``, or no room) a lobby room.
 
     ``async with netcode.connect(url, room="ABC123") as session: ...`` or
     ``session = await netcode.connect(url, create=True)`` (then ``await session.close()``).
+    ``topology="star"`` (on create): every player links to the host only, who relays.
+    ``quick_match={"game": "arena", "size": 4}``: wait until the lobby groups ``size``
+    players (optional ``"topology"``, ``"timeout"`` in s). ``rejoin_token=``: take back
+    a seat (``session.reconnect_token`` of an earlier session) with the same peer id.
     Raises :class:`ConnectTimeout` if the lobby is unreachable, :class:`RoomNotFound` /
     :class:`RoomFull` / :class:`AuthError` as the lobby answers, :class:`ConfigError`
     at once for a ``config`` that is no SessionConfig or a ``metadata`` that is no mapping.
     """
     cfg = config if config is not None else SessionConfig()
     check_connect_args(metadata, cfg)
+    if topology not in ("mesh", "star"):
+        raise ConfigError(f'topology: "mesh" or "star", got {topology!r:.40}')
+    _check_room_choice(room, create, quick_match, rejoin_token)
     kwargs: dict[str, Any] = {
         "room": room,
         "create": create,
@@ -751,6 +948,9 @@ def connect(
         "private": private,
         "metadata": metadata,
         "config": cfg,
+        "topology": topology,
+        "quick_match": quick_match,
+        "rejoin_token": rejoin_token,
     }
     return _Connecting(url, kwargs)
 

@@ -21,7 +21,7 @@ from collections.abc import Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..config import NetworkConditions, SessionConfig
+from ..config import DEFAULT_MAX_PLAYERS, NetworkConditions, SessionConfig
 from ..errors import ConfigError, ConnectionClosed
 from ..events import Event
 from ..lobby.messages import RoomSummary
@@ -33,6 +33,7 @@ from .session import (
     EVENTS_LABEL,
     PeerInfo,
     Session,
+    Topology,
     check_conditions_arg,
     check_connect_args,
     connect,
@@ -208,10 +209,13 @@ def connect_sync(
     *,
     room: str | None = None,
     create: bool = False,
-    max_players: int = 8,
+    max_players: int = DEFAULT_MAX_PLAYERS,
     private: bool = False,
     metadata: Mapping[str, Any] | None = None,
     config: SessionConfig | None = None,
+    topology: Topology = "mesh",
+    quick_match: Mapping[str, Any] | None = None,
+    rejoin_token: str | None = None,
 ) -> SyncSession:
     """Like :func:`netcode.connect`, for code without asyncio; blocks until in the room."""
     cfg = config if config is not None else SessionConfig()
@@ -228,6 +232,9 @@ def connect_sync(
             private=private,
             metadata=metadata,
             config=cfg,
+            topology=topology,
+            quick_match=quick_match,
+            rejoin_token=rejoin_token,
         )
 
     try:
