@@ -80,6 +80,7 @@ export interface ConnectOptions {
   create?: boolean;
   maxPlayers?: number;
   metadata?: Record<string, unknown>;
+  topology?: "mesh" | "star" | null;
   token?: string | null;
   channels?: readonly ChannelConfig[];
   /** null (default): the lobby's welcome.ice_servers. */
@@ -144,6 +145,8 @@ export type NetEvent =
 export class Session {
   readonly peerId: string;
   readonly room: string;
+  readonly topology: "mesh" | "star";
+  readonly host: string | null;
   readonly closed: boolean;
   readonly peers: Record<string, { state: string }>;
   sendState(data: Value, to?: string | null): boolean;
