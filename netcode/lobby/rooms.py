@@ -35,8 +35,6 @@ boundary that turns it, and every other refusal, into an ``error`` message.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from typing import Any, Literal, TypeAlias
 
 from ..config import LobbyConfig
 from ..errors import IllegalTransition, LobbyProtocolError
+from .budget import TokenBucket, address_key, frame_size, json_size, normalize_room_code
 from .messages import (
     CancelQuickMatch,
     ClientMessage,
@@ -185,32 +184,6 @@ class LobbyStats:
     quick_match_waiting: int = 0
 
 
-class TokenBucket:
-    """Classic token bucket: ``rate`` tokens per second, at most ``burst`` saved up.
-
-    Pure: time is passed in. Caps messages and bytes per connection, and is the
-    error budget (``burst`` refusals, refilling at ``rate``).
-    """
-
-    __slots__ = ("_last", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._last = now
-
-    def take(self, now: float, cost: float = 1.0) -> bool:
-        """Spend ``cost`` tokens if available; False means over the limit."""
-        elapsed = max(0.0, now - self._last)  # a clock going backwards refills nothing
-        self._last = max(self._last, now)
-        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-        if self._tokens >= cost:
-            self._tokens -= cost
-            return True
-        return False
-
-
 @dataclass(slots=True)
 class _Conn:
     conn_id: ConnId
@@ -234,38 +207,6 @@ class _Refusal(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def normalize_room_code(code: str) -> str:
-    """Room codes are case-insensitive and tolerate surrounding blanks."""
-    return code.strip().upper()
-
-
-def address_key(address: str) -> str:
-    """The unit of the per-address connection cap: an IPv4 address, an IPv6 /64.
-
-    One IPv6 host usually holds a whole /64, so counting single IPv6 addresses would
-    not limit anything. IPv4-mapped IPv6 counts as IPv4; a zone id is ignored. Text
-    that is no IP address (a unix socket path...) is its own key.
-    """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
-
-
-def _frame_size(data: str | bytes) -> int:
-    """Bytes on the wire: text frames are UTF-8."""
-    return len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
-
-
-def _json_size(value: object) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 class LobbyCore:
@@ -396,7 +337,7 @@ class LobbyCore:
         conn = self._conns.get(conn_id)
         if conn is None:
             return []
-        size = _frame_size(data)
+        size = frame_size(data)
         if not conn.messages.take(now):
             return self._kick(conn, "rate limit exceeded", now)
         if not conn.bytes.take(now, size):
@@ -557,7 +498,7 @@ class LobbyCore:
 
     def _check_metadata(self, metadata: dict[str, Any]) -> None:
         limit = self.config.max_metadata_bytes
-        if _json_size(metadata) > limit:
+        if json_size(metadata) > limit:
             raise _Refusal("metadata_too_large", f"metadata over {limit} bytes")
 
     def _join(self, conn: _Conn, msg: JoinRoom) -> Output:
@@ -584,6 +525,7 @@ class LobbyCore:
         out: Output = [(conn.conn_id, self._joined(room, conn.peer_id, token, rid))]
         event = PeerJoinedMsg(room=room.code, peer_id=conn.peer_id)
         out.extend((c, event) for c in others)
+        out.extend(self._migrate_if_overdue(room))  # a host long gone hands over now
         return out
 
     def _joined(self, room: Room, peer_id: str, token: str, rid: Rid | None) -> RoomJoined:
@@ -681,7 +623,7 @@ class LobbyCore:
                 topology=room.topology,
                 locked=room.locked,
             )
-            budget -= _json_size(summary.to_wire()) + 1
+            budget -= json_size(summary.to_wire()) + 1
             if budget < 0:
                 break
             rooms.append(summary)
