@@ -278,3 +278,81 @@ async def test_browser_sending_no_candidates_still_connects(
                 await EventLog(py).wait_event(PeerConnected, me["peerId"])
                 await wait_connected(page, me["index"], 1)
             await page.evaluate("(i) => window.sessions[i].close()", me["index"])
+
+
+def _world(step: int) -> dict[int | str, dict[str, Any]]:
+    """64 entities (a full snapshot of ~3 KB: fragments); entity ``step % 64`` moves."""
+    return {
+        i: {"x": i * 1.25 + (step if i == step % 64 else 0), "y": -0.5 * i, "name": f"e{i}"}
+        for i in range(64)
+    }
+
+
+async def test_snapshot_deltas_and_fragments_both_ways(lobby: LobbyServer, page: Any) -> None:
+    """Full fragmented snapshots, then deltas against acked ones, quantized, both ways."""
+    async with connect(lobby.url, create=True, config=CONFIG) as py:
+        log = EventLog(py)
+        me = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, me["index"], 1)
+        await log.wait_event(PeerConnected, me["peerId"])
+        # Count the deltas each side decodes / builds (white box: the link's codecs).
+        await page.evaluate(
+            """(i) => { const link = [...window.sessions[i].links.values()][0];
+               window.deltas = { rx: 0, tx: 0 };
+               for (const [obj, key] of [[link.snapRx, 'rx'], [link.snapTx, 'tx']]) {
+                 const orig = obj._delta.bind(obj);
+                 obj._delta = (...a) => { window.deltas[key]++; return orig(...a); };
+               } }""",
+            me["index"],
+        )
+        steps = 40
+        for step in range(steps):
+            py.send_snapshot(_world(step))
+            await asyncio.sleep(0.01)  # pacing: one snapshot per 10 ms, like a 100 Hz host
+        await wait_log(
+            page,
+            me["index"],
+            f"log.some((e) => e.type === 'SnapshotReceived' && e.entities.get({(steps - 1) % 64})"
+            f".x > {((steps - 1) % 64) * 1.25 + steps - 1.5})",
+        )
+        got = await page.evaluate(
+            """(i) => { const s = window.sessions[i];
+               const snaps = s.log.filter((e) => e.type === 'SnapshotReceived');
+               const last = snaps[snaps.length - 1];
+               return { n: snaps.length, size: last.entities.size, e5: last.entities.get(5) }; }""",
+            me["index"],
+        )
+        assert got["size"] == 64 and got["e5"]["name"] == "e5"
+        assert abs(got["e5"]["y"] + 2.5) < 1e-9
+        assert got["n"] >= 2
+        assert await page.evaluate("window.deltas.rx") > 0, "Python sent deltas after acks"
+        # Browser -> Python: the same world from JS (int ids in a Map), 40 steps.
+        await page.evaluate(
+            """async ([i, steps]) => { const s = window.sessions[i];
+               for (let step = 0; step < steps; step++) {
+                 const w = new Map();
+                 for (let k = 0; k < 64; k++) w.set(k, { x: k * 1.25 + (k === step % 64 ? step : 0),
+                                                         y: -0.5 * k, name: 'e' + k });
+                 s.sendSnapshot(w);
+                 await new Promise((r) => setTimeout(r, 10));
+               } }""",
+            [me["index"], steps],
+        )
+        want = _world(steps - 1)
+
+        def arrived(_: object) -> bool:
+            snaps = log.of(SnapshotReceived, me["peerId"])
+            return (
+                bool(snaps)
+                and snaps[-1].entities.keys() == want.keys()
+                and all(abs(snaps[-1].entities[k]["x"] - v["x"]) < 0.006 for k, v in want.items())
+            )
+
+        await log.wait_for(arrived)
+        stats = py.stats(me["peerId"])
+        assert stats.bad_packets == 0
+        js = await page.evaluate(
+            "([i, p]) => window.sessions[i].stats(p)", [me["index"], py.peer_id]
+        )
+        assert js["badPackets"] == 0
+        assert await page.evaluate("window.deltas.tx") > 0, "the browser sent deltas too"
