@@ -394,6 +394,11 @@ class Session:
         """Take our seat back on a new lobby connection, within the grace period."""
         if self._token is None or not self._url:
             return False
+        if getattr(getattr(self._client, "_ws", None), "close_code", None) == 1000:
+            # The lobby closed us on purpose (our seat was taken by a newer connection
+            # with our token, or we were told to go): taking it back would fight it.
+            logger.info("the lobby closed our connection normally: not rejoining")
+            return False
         logger.info("lobby connection lost: rejoining room %s", self._room)
         deadline = self._loop.time() + max(self._token_ttl, 1.0)
         delay = 0.05
@@ -760,7 +765,7 @@ class Session:
             ) from None
 
     def _connected_count(self) -> int:
-        return sum(1 for p in self._peers.values() if p.state == "connected")
+        return sum(1 for p in self._peers.values() if self._state_of(p) == "connected")
 
     # -- closing -----------------------------------------------------------------------------
 
