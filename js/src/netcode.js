@@ -72,6 +72,7 @@ export class Session {
     this.topology = "mesh";
     this.host = null;
     this.queue = [];
+    this.counts = new Map(); // peerId -> {states, events} waiting in the queue
     this.listeners = new Map();
     this.waiters = [];
     this.closed = false;
@@ -188,14 +189,26 @@ export class Session {
   }
 
   _bound(ev) {
-    const mine = this.queue.filter((e) => e.peerId === ev.peerId);
+    // Per-peer counts of what waits for poll(): O(1) per event, except dropping the
+    // oldest state of a peer, which scans the queue once per drop.
+    let c = this.counts.get(ev.peerId);
+    if (!c) this.counts.set(ev.peerId, (c = { states: 0, events: 0 }));
     if (STATEISH.has(ev.type)) {
-      const states = mine.filter((e) => STATEISH.has(e.type));
-      if (states.length > this.cfg.maxQueuedStates) this.queue.splice(this.queue.indexOf(states[0]), 1);
-    } else if (ev.type === "EventReceived") {
-      const n = mine.filter((e) => e.type === "EventReceived").length;
-      if (n > this.cfg.maxQueuedEvents) this.links.get(ev.peerId)?.lose("overflow", `${n} events queued`);
+      if (++c.states > this.cfg.maxQueuedStates) {
+        const i = this.queue.findIndex((e) => e.peerId === ev.peerId && STATEISH.has(e.type));
+        this.queue.splice(i, 1);
+        c.states--;
+      }
+    } else if (ev.type === "EventReceived" && ++c.events > this.cfg.maxQueuedEvents) {
+      this.links.get(ev.peerId)?.lose("overflow", `${c.events} events queued`);
     }
+  }
+
+  _unbound(ev) {
+    const c = ev.peerId === undefined ? undefined : this.counts.get(ev.peerId);
+    if (!c) return;
+    if (STATEISH.has(ev.type)) c.states--;
+    else if (ev.type === "EventReceived") c.events--;
   }
 
   /** Register ``fn`` for events of ``type`` ("StateReceived", ...); those skip poll(). */
@@ -209,12 +222,17 @@ export class Session {
   poll() {
     const out = this.queue;
     this.queue = [];
+    this.counts.clear();
     return out;
   }
 
   /** The next event (waits for one); rejects with ConnectTimeout after ``timeoutMs``. */
   nextEvent(timeoutMs = null) {
-    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    if (this.queue.length) {
+      const ev = this.queue.shift();
+      this._unbound(ev);
+      return Promise.resolve(ev);
+    }
     const p = new Promise((resolve) => this.waiters.push(resolve));
     return timeoutMs === null ? p : withTimeout(p, timeoutMs, "no event");
   }

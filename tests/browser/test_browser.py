@@ -27,7 +27,14 @@ from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import Session, connect
 from tests.browser.conftest import open_harness
 from tests.conftest import TIMESCALE
-from tests.helpers import TIMEOUT, EventLog, loopback_config, running_lobby
+from tests.helpers import (
+    TIMEOUT,
+    EventLog,
+    link_of,
+    loopback_config,
+    running_lobby,
+    silence_link,
+)
 
 __all__: list[str] = []
 
@@ -356,3 +363,28 @@ async def test_snapshot_deltas_and_fragments_both_ways(lobby: LobbyServer, page:
         )
         assert js["badPackets"] == 0
         assert await page.evaluate("window.deltas.tx") > 0, "the browser sent deltas too"
+
+
+async def test_bye_and_heartbeat_timeout(lobby: LobbyServer, page: Any) -> None:
+    """close() says BYE (PeerLeft "left"); a silent peer is PeerLost "timeout" after 3 s."""
+    async with connect(lobby.url, create=True, config=CONFIG) as py:
+        log = EventLog(py)
+        me = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, me["index"], 1)
+        await log.wait_event(PeerConnected, me["peerId"])
+        await page.evaluate("(i) => window.sessions[i].close()", me["index"])
+        left = await log.wait_event(PeerLeft, me["peerId"])
+        assert left.reason == "left"
+        assert not log.of(PeerLost, me["peerId"])
+
+        again = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, again["index"], 1)
+        await log.wait_event(PeerConnected, again["peerId"])
+        silence_link(link_of(py, again["peerId"]))  # Python goes quiet, lobby stays up
+        await wait_log(
+            page,
+            again["index"],
+            "log.some((e) => e.type === 'PeerLost' && e.reason === 'timeout')",
+        )
+        lost = await log.wait_event(PeerLost, again["peerId"])
+        assert lost.reason in ("timeout", "closed")
