@@ -174,3 +174,79 @@ async def test_send_signal_data_defaults_to_an_empty_object() -> None:
         with pytest.raises(ConfigError, match="surrogate"):
             await b.send_signal(a.peer_id, "bye", {"x": "\ud800"})
         assert b.last_error is None
+
+
+# --- match lifecycle (issue 11) -----------------------------------------------------
+
+
+async def test_lifecycle_events_are_typed_and_tracked() -> None:
+    """host_changed / room_updated / kicked arrive as events and update the client."""
+    joined = {
+        "type": "room_joined",
+        "rid": 1,
+        "room": "ABCDEF",
+        "peer_id": "me",
+        "peers": ["h"],
+        "max_players": 4,
+        "host": "h",
+        "token": "t" * 32,
+        "token_expires_s": 30.0,
+        "topology": "star",
+    }
+    script: list[dict[str, object]] = [
+        {"type": "host_changed", "room": "ABCDEF", "host": "me", "previous": "h"},
+        {"type": "room_updated", "room": "ABCDEF", "metadata": {"m": 1}, "locked": True},
+        {"type": "peer_reconnecting", "room": "ABCDEF", "peer_id": "h"},
+        {"type": "kicked", "room": "ABCDEF", "reason": "bye"},
+    ]
+
+    async def lobby_side(ws: ServerConnection) -> None:
+        await ws.send(WELCOME)
+        await ws.recv()  # join_room
+        await ws.send(json.dumps(joined))
+        await ws.recv()  # the client's go-ahead, once it has checked the join
+        for frame in script:
+            await ws.send(json.dumps(frame))
+        await ws.wait_closed()
+
+    async with fake_lobby(lobby_side) as url:
+        client = await SignalingClient.connect(url, timeout=TIMEOUT)
+        async with client:
+            info = await client.join_room("abcdef")
+            assert (info.host, info.topology, info.token) == ("h", "star", "t" * 32)
+            assert (client.host, client.topology, client.token) == ("h", "star", "t" * 32)
+            await client.send_signal("h", "bye")
+            async with asyncio.timeout(TIMEOUT):
+                events = [await client.next_event() for _ in script]
+            assert [e.TYPE for e in events] == [f["type"] for f in script]
+            # After the kick the client is out of the room and its token is gone.
+            assert client.room is None and client.host is None and client.token is None
+
+
+async def test_lifecycle_arguments_are_checked_locally() -> None:
+    async with lobby() as server, clients(server.url, 1) as (a,):
+        for call in (
+            a.quick_match("arena", 1),
+            a.quick_match("", 2),
+            a.quick_match("arena", 2, topology="ring"),
+            a.create_room(topology="ring"),
+            a.rejoin(""),
+            a.kick("x" * 65),
+        ):
+            with pytest.raises(ConfigError):
+                await call
+
+
+async def test_a_pending_quick_match_ends_when_the_lobby_goes() -> None:
+    async with lobby() as server, clients(server.url, 1) as (a,):
+        task = asyncio.create_task(a.quick_match("arena", 2))
+        async with asyncio.timeout(TIMEOUT):
+            while server.health()["quick_match_waiting"] == 0:  # noqa: ASYNC110 - server state
+                await asyncio.sleep(0.005)
+        with pytest.raises(LobbyError) as twice:
+            await a.quick_match("arena", 2)
+        assert twice.value.code == "in_quick_match"
+        await server.close()
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(TIMEOUT):
+                await task
