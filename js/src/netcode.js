@@ -53,6 +53,7 @@ const now = () => performance.now() / 1000;
 const nowUs = () => Math.floor(performance.now() * 1000) % 4294967296;
 const STATEISH = new Set(["StateReceived", "SnapshotReceived", "StatsUpdated"]);
 const MAX_OUTSTANDING_PINGS = 16;
+const MAX_QUEUED_CANDIDATES = 64;
 
 /** Join (``room``) or create a room; resolves to a Session once the lobby answered. */
 export async function connect(url, options = {}) {
@@ -398,7 +399,10 @@ class PeerLink {
       // Candidates that arrive before the remote description wait for it.
       const cand = kind === "candidate" ? data : null;
       this._op(async () => {
-        if (this.pc.remoteDescription === null) this.remoteCandidates.push(cand);
+        if (this.pc.remoteDescription === null) {
+          // Bounded: a peer flooding candidates before its offer cannot grow memory.
+          if (this.remoteCandidates.length < MAX_QUEUED_CANDIDATES) this.remoteCandidates.push(cand);
+        }
         else await this._addCandidate(cand);
       });
     }
