@@ -35,6 +35,7 @@ boundary that turns it, and every other refusal, into an ``error`` message.
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,6 +236,10 @@ class LobbyCore:
         self._per_address: dict[str, int] = {}  # address_key -> open connections + held seats
         self._tokens: dict[str, tuple[str, str]] = {}  # token -> (room code, peer id)
         self._held: dict[str, str] = {}  # peer id of a reconnecting seat -> room code
+        # (when, peer id) of every grace and host-grace deadline set; an entry whose
+        # seat moved on is skipped when it comes up (lazy deletion keeps it O(log n)).
+        self._deadlines: list[tuple[float, str]] = []
+        self._banned: dict[str, str] = {}  # banned token or peer id -> room code
         self._queues = QuickMatchQueues()
 
     # --- introspection (healthz, tests, invariants) ----------------------------------
@@ -407,36 +412,34 @@ class LobbyCore:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work (a seat's grace ends, a host is overdue)."""
-        deadlines = [
-            d
-            for seat in self._held_seats()
-            for d in (seat.expires, seat.host_deadline)
-            if d is not None
-        ]
-        return min(deadlines, default=None)
+        while self._deadlines and not self._due(*self._deadlines[0]):
+            heapq.heappop(self._deadlines)  # stale: the seat came back or left
+        return self._deadlines[0][0] if self._deadlines else None
 
     def tick(self, now: float) -> Output:
-        """Apply every deadline that has passed: reconnecting seats whose grace
-        ended leave (``peer_left`` reason ``timeout``), then hosts gone longer than
-        ``host_grace_s`` are replaced (``host_changed``)."""
+        """Apply every deadline that has passed: a reconnecting seat whose grace
+        ended leaves (``peer_left`` reason ``timeout``); a host gone longer than
+        ``host_grace_s`` is replaced (``host_changed``)."""
         out: Output = []
-        for seat in self._held_seats():
-            if seat.expires is not None and seat.expires <= now:
-                room = self._rooms[self._held[seat.peer_id]]
+        while self._deadlines and self._deadlines[0][0] <= now:
+            when, peer_id = heapq.heappop(self._deadlines)
+            if not self._due(when, peer_id):
+                continue
+            room = self._rooms[self._held[peer_id]]
+            seat = room.seat(peer_id)
+            assert seat is not None  # _held only names seats that exist
+            if seat.expires == when:
                 out.extend(self._remove_seat(room, seat, "timeout"))
-        for seat in self._held_seats():
-            if seat.host_deadline is not None and seat.host_deadline <= now:
+            else:
                 seat.host_deadline = None  # overdue from now on
-                out.extend(self._migrate_if_overdue(self._rooms[self._held[seat.peer_id]]))
+                out.extend(self._migrate_if_overdue(room))
         return out
 
-    def _held_seats(self) -> list[Seat]:
-        seats = []
-        for peer_id, code in self._held.items():
-            seat = self._rooms[code].seat(peer_id)
-            assert seat is not None  # _held only names seats that exist
-            seats.append(seat)
-        return seats
+    def _due(self, when: float, peer_id: str) -> bool:
+        """Is this heap entry still a deadline of a kept seat?"""
+        code = self._held.get(peer_id)
+        seat = None if code is None else self._rooms[code].seat(peer_id)
+        return seat is not None and when in (seat.expires, seat.host_deadline)
 
     # --- transitions -----------------------------------------------------------------
 
@@ -578,6 +581,8 @@ class LobbyCore:
 
     def _drop_room(self, room: Room) -> None:
         del self._rooms[room.code]
+        for identity in room.banned:
+            self._banned.pop(identity, None)
         for seat in room.seats:  # only reconnecting seats can be left here
             self._tokens.pop(seat.token, None)
             if self._held.pop(seat.peer_id, None) is not None:
@@ -637,8 +642,10 @@ class LobbyCore:
         seat.conn = None
         seat.address = address
         seat.expires = now + cfg.reconnect_grace_s
+        heapq.heappush(self._deadlines, (seat.expires, seat.peer_id))
         if room.host == seat.peer_id:
             seat.host_deadline = now + cfg.host_grace_s
+            heapq.heappush(self._deadlines, (seat.host_deadline, seat.peer_id))
         self._held[seat.peer_id] = room.code
         event = PeerReconnecting(room=room.code, peer_id=seat.peer_id)
         return [(c, event) for c in room.connected()]
@@ -669,9 +676,9 @@ class LobbyCore:
         seat = None if room is None or entry is None else room.seat(entry[1])
         wanted = None if msg.room is None else normalize_room_code(msg.room)
         if room is None or seat is None or (wanted is not None and wanted != room.code):
-            for other in self._rooms.values():
-                if msg.token in other.banned and wanted in (None, other.code):
-                    raise _Refusal("banned", f"you were kicked from room {other.code}")
+            kicked_from = self._banned.get(msg.token)
+            if kicked_from is not None and wanted in (None, kicked_from):
+                raise _Refusal("banned", f"you were kicked from room {kicked_from}")
             raise _Refusal("bad_token", "unknown, expired or revoked reconnection token")
         if seat.expires is not None and seat.expires <= now:  # tick() not run yet
             raise _Refusal("bad_token", "unknown, expired or revoked reconnection token")
@@ -723,9 +730,8 @@ class LobbyCore:
             raise _Refusal("peer_not_in_room", f"no peer {msg.peer!r} in your room")
         if seat.peer_id == conn.peer_id:
             raise _Refusal("bad_target", "cannot kick yourself (leave_room instead)")
-        cap = self.config.max_banned_per_room
-        room.ban(seat.token, cap)
-        room.ban(seat.peer_id, cap)
+        for identity in (seat.token, seat.peer_id):
+            self._ban(room, identity)
         out: Output = [(conn.conn_id, Ok(rid=msg.rid))]
         if seat.conn is not None:
             target = self._conns[seat.conn]
@@ -799,6 +805,11 @@ class LobbyCore:
         return [(conn.conn_id, CloseConnection(code, why))]
 
     # --- ids, tokens, address slots --------------------------------------------------
+
+    def _ban(self, room: Room, identity: str) -> None:
+        self._banned[identity] = room.code
+        for forgotten in room.ban(identity, self.config.max_banned_per_room):
+            self._banned.pop(forgotten, None)
 
     def _peer_taken(self, peer_id: str) -> bool:
         return peer_id in self._by_peer or peer_id in self._held

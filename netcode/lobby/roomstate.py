@@ -56,10 +56,13 @@ class Room:
         """Connections of the connected seats (join order), minus ``exclude``'s."""
         return [s.conn for s in self.seats if s.conn is not None and s.peer_id != exclude]
 
-    def ban(self, key: str, cap: int) -> None:
+    def ban(self, key: str, cap: int) -> list[str]:
+        """Remember ``key`` as banned; return the oldest ones forgotten over ``cap``."""
         self.banned[key] = None
+        forgotten = []
         while len(self.banned) > cap:
-            self.banned.popitem(last=False)
+            forgotten.append(self.banned.popitem(last=False)[0])
+        return forgotten
 
 
 def choose_host(seats: list[Seat]) -> Seat | None:
