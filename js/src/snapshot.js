@@ -227,7 +227,10 @@ export class SnapshotSender {
         else {
           const x = Number(v);
           if (!Number.isFinite(x)) throw new EncodeError(`quantized field ${name} must be a finite number`);
-          copy[name] = roundHalfEven(x / step);
+          const n = roundHalfEven(x / step);
+          // Python allows |n| <= 2**62; a JS number is exact only to 2**53 (a float beyond).
+          if (!Number.isSafeInteger(n)) throw new EncodeError(`quantized field ${name}: ${x} / ${step} is out of range`);
+          copy[name] = n;
         }
       }
       state.set(id, copy);
