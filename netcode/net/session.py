@@ -258,14 +258,14 @@ class Session:
             self._push(PeerConnected(peer_id))
 
     def _host_link_event(self, event: Event) -> None:
-        """Star client: the host link's fate is every relayed peer's too."""
+        """Star client: the host link's fate is every relayed peer's too (their rows
+        take their state from the host's row, so only the events are ours to add)."""
         for pid, peer in list(self._peers.items()):
             if not peer.via_host:
                 continue
             if isinstance(event, PeerConnected):
                 self._push(PeerConnected(pid))
             elif isinstance(event, PeerLost | PeerConnectFailed):
-                peer.via_host, peer.ended = False, "lost"
                 self._push(PeerLost(pid, getattr(event, "reason", "closed"), "via the host"))
         self._changed()
 
@@ -484,8 +484,12 @@ class Session:
                 row.via_host = False
                 if row.link is None and row.ended is None:
                     row.ended = "lost"
-        elif host in self._peers:
-            self._replace_link(host, offer=True)  # clients offer to the new host
+        else:
+            for pid, row in self._peers.items():  # everyone else: through the new host
+                if pid not in (host, previous) and row.link is None:
+                    row.via_host, row.ended = True, None
+            if host in self._peers:
+                self._replace_link(host, offer=True)  # clients offer to the new host
         self._changed()
 
     def _on_kicked(self, reason: str) -> None:

@@ -201,23 +201,24 @@ async def test_bad_tokens_are_refused(lobby: LobbyServer) -> None:
 
 
 async def test_host_lost_in_a_star_moves_the_hub_and_play_goes_on(lobby: LobbyServer) -> None:
-    async with star(lobby.url, 2) as (host, (a, b)):
-        log_a, log_b = EventLog(a), EventLog(b)
+    async with star(lobby.url, 3) as (host, clients):
+        logs = [EventLog(c) for c in clients]
         await crash(host)
-        changed = await log_a.wait_event(HostChanged)
-        await log_b.wait_event(HostChanged)
-        new_host = a if changed.peer_id == a.peer_id else b
-        other = b if new_host is a else a
-        assert changed.previous == host.peer_id and new_host.is_host
-        async with asyncio.timeout(TIMEOUT):
-            while other.link_view(new_host.peer_id) is None or (
-                other.peers[new_host.peer_id].state != "connected"
-            ):
-                await EventLog(other).wait_event(PeerConnected, new_host.peer_id)
-        log_new = EventLog(new_host)
-        other.send_event("to the new host")
-        await log_new.wait_for(
-            lambda evs: any(
-                isinstance(e, EventReceived) and e.data == "to the new host" for e in evs
+        changed = [await log.wait_event(HostChanged) for log in logs]
+        assert len({c.peer_id for c in changed}) == 1 and changed[0].previous == host.peer_id
+        new_host = next(c for c in clients if c.peer_id == changed[0].peer_id)
+        others = [c for c in clients if c is not new_host]
+        assert new_host.is_host and all(c.host_id == new_host.peer_id for c in others)
+        async with asyncio.timeout(TIMEOUT):  # the star is rebuilt around the new host
+            await new_host.wait_for_peers(2)
+            for c in others:
+                await c.wait_for_peers(2)  # the new host, and the other client through it
+        log_new, log_far = EventLog(new_host), EventLog(others[1])
+        others[0].send_event("hello, everyone")
+        for log in (log_new, log_far):
+            await log.wait_for(
+                lambda evs: any(
+                    isinstance(e, EventReceived) and e.data == "hello, everyone" for e in evs
+                )
             )
-        )
+        assert log_far.of(EventReceived)[-1].peer_id == others[0].peer_id
