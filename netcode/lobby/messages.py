@@ -72,9 +72,13 @@ from .match_messages import (
 __all__ = [
     "CLIENT_TYPES",
     "MAX_DATA_DEPTH",
+    "MAX_ERROR_TEXT",
     "MAX_ID_LEN",
+    "MAX_LIST_LEN",
     "MAX_MESSAGE_BYTES",
     "MAX_METADATA_DEPTH",
+    "MAX_PLAYERS_ABSOLUTE",
+    "MAX_ROOM_CODE_LEN",
     "PEER_LEFT_REASONS",
     "PROTOCOL_VERSION",
     "SERVER_TYPES",

@@ -39,7 +39,7 @@ import heapq
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 from ..config import LobbyConfig
 from ..errors import IllegalTransition, LobbyProtocolError
@@ -71,7 +71,6 @@ from .messages import (
     RoomSummary,
     RoomUpdated,
     SendSignal,
-    ServerMessage,
     SignalMsg,
     UpdateRoom,
     Welcome,
@@ -79,6 +78,29 @@ from .messages import (
 )
 from .quickmatch import QueueKey, QuickMatchQueues, Waiter
 from .roomstate import Room, RoomView, Seat, choose_host
+from .states import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    ILLEGAL_CODE,
+    LIST_HEADROOM,
+    MAX_OUTBOUND_MESSAGES,
+    NOT_WAITING,
+    PEER_ID_ALPHABET,
+    PEER_ID_LENGTH,
+    REPLACED,
+    ROLE,
+    ROOM_CODE_ALPHABET,
+    TRANSITIONS,
+    CloseConnection,
+    ConnId,
+    ConnState,
+    DisconnectReason,
+    LobbyStats,
+    Outgoing,
+    Output,
+)
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -103,86 +125,6 @@ __all__ = [
     "address_key",
     "normalize_room_code",
 ]
-
-# No 0/O, 1/I/L: a code read aloud or copied from a screen cannot be misread.
-ROOM_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-PEER_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-PEER_ID_LENGTH = 10
-
-# RFC 6455 section 7.4.1 and the IANA registry.
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TRY_AGAIN_LATER = 1013
-
-# A connection with this many messages queued unsent is not reading (the I/O layer
-# closes it); relays to it are refused with peer_busy from half of it on.
-MAX_OUTBOUND_MESSAGES = 1_024
-
-ConnId: TypeAlias = int
-ConnState: TypeAlias = Literal["lobby", "waiting", "in_room"]
-# closed: the client sent a normal close (1000), i.e. it meant to go: no grace.
-# disconnected / timeout: the socket died (or keepalive failed): the seat is kept
-# for reconnect_grace_s. kicked: closed by the server for abuse: no grace.
-DisconnectReason: TypeAlias = Literal["closed", "disconnected", "timeout", "kicked"]
-
-ROLE = "lobby connection"
-
-# (state, event) -> state after a successful move. Anything absent is illegal.
-TRANSITIONS: dict[tuple[ConnState, str], ConnState] = {
-    ("lobby", "create_room"): "in_room",
-    ("lobby", "join_room"): "in_room",
-    ("lobby", "rejoin"): "in_room",
-    ("lobby", "quick_match"): "waiting",
-    ("lobby", "list_rooms"): "lobby",
-    ("waiting", "list_rooms"): "waiting",
-    ("waiting", "cancel_quick_match"): "lobby",
-    ("waiting", "matched"): "in_room",  # internal: the quick-match group is complete
-    ("in_room", "list_rooms"): "in_room",
-    ("in_room", "leave_room"): "lobby",
-    ("in_room", "signal"): "in_room",
-    ("in_room", "kick"): "in_room",
-    ("in_room", "lock_room"): "in_room",
-    ("in_room", "update_room"): "in_room",
-    ("in_room", "kicked"): "lobby",  # internal: the room owner kicked this connection
-}
-# The wire error code for an illegal move, by the state it was attempted in
-# (cancel_quick_match outside a queue has its own: _NOT_WAITING).
-_ILLEGAL_CODE: dict[ConnState, str] = {
-    "lobby": "not_in_room",
-    "waiting": "in_quick_match",
-    "in_room": "already_in_room",
-}
-_NOT_WAITING = "not_waiting"
-_REPLACED = "replaced by a newer connection"
-# Room list replies stay this far under the frame cap (envelope, rid).
-_LIST_HEADROOM = 256
-
-
-@dataclass(frozen=True, slots=True)
-class CloseConnection:
-    """An order to the I/O layer: close this websocket with ``code`` and ``reason``.
-
-    The core has already forgotten the connection when it emits this.
-    """
-
-    code: int
-    reason: str
-
-
-Outgoing: TypeAlias = ServerMessage | CloseConnection
-Output: TypeAlias = list[tuple[ConnId, Outgoing]]
-
-
-@dataclass(frozen=True, slots=True)
-class LobbyStats:
-    """Counts for /healthz and tests."""
-
-    connections: int
-    rooms: int
-    peers_in_rooms: int  # connected members
-    reconnecting: int = 0  # seats kept for a member whose websocket dropped
-    quick_match_waiting: int = 0
 
 
 @dataclass(slots=True)
@@ -366,9 +308,9 @@ class LobbyCore:
         try:
             return self._transition(conn, message, now, size)
         except IllegalTransition as exc:
-            code = _ILLEGAL_CODE[conn.state]
+            code = ILLEGAL_CODE[conn.state]
             if message.TYPE == "cancel_quick_match":
-                code = _NOT_WAITING
+                code = NOT_WAITING
             return self._error(conn, code, str(exc), message.rid, now)
         except _Refusal as exc:
             return self._error(conn, exc.code, exc.message, message.rid, now)
@@ -615,7 +557,7 @@ class LobbyCore:
         )
 
     def _room_list(self, msg: ListRooms) -> RoomList:
-        budget = self.config.max_message_bytes - _LIST_HEADROOM
+        budget = self.config.max_message_bytes - LIST_HEADROOM
         rooms: list[RoomSummary] = []
         for room in self._rooms.values():
             if room.private or (msg.game is not None and room.metadata.get("game") != msg.game):
@@ -654,7 +596,7 @@ class LobbyCore:
         room, seat = self._seat_for_token(conn, msg, now)
         out: Output = []
         if seat.conn is not None:  # the old websocket is still up (half-dead): replace it
-            out.extend(self._forget(self._conns[seat.conn], CLOSE_NORMAL, _REPLACED))
+            out.extend(self._forget(self._conns[seat.conn], CLOSE_NORMAL, REPLACED))
         elif self._held.pop(seat.peer_id, None) is not None:
             self._release_address(seat.address)
         seat.address = seat.expires = seat.host_deadline = None

@@ -63,13 +63,13 @@ def test_every_lobby_message_type_is_documented_in_its_direction() -> None:
 
 def test_every_lobby_error_code_the_code_can_send_is_documented() -> None:
     """Codes grepped from the sources that produce them, so a new one cannot go unlisted."""
-    from netcode.lobby import rooms
+    from netcode.lobby import states
 
     root = DOC.parents[1] / "netcode" / "lobby"
     source = "".join(path.read_text() for path in sorted(root.glob("*.py")))
     codes = set(re.findall(r'code="([a-z_]+)"', source))
     codes |= set(re.findall(r'_Refusal\(\s*"([a-z_]+)"', source))
-    codes |= set(rooms._ILLEGAL_CODE.values()) | {rooms._NOT_WAITING}
+    codes |= set(states.ILLEGAL_CODE.values()) | {states.NOT_WAITING}
     assert len(codes) >= 23
     assert {"banned", "bad_token", "not_owner", "room_locked", "peer_reconnecting"} <= codes
     assert codes <= _table_names(_section("1.8"))
