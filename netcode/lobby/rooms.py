@@ -18,7 +18,8 @@ Timers are deadlines the core reports: the I/O layer calls
 :meth:`LobbyCore.tick` once :meth:`LobbyCore.next_deadline` has passed (seats
 whose reconnect grace ran out leave; a host gone past ``host_grace_s`` is
 replaced). Quick-match grouping is in :mod:`netcode.lobby.quickmatch`, rooms and
-seats in :mod:`netcode.lobby.roomstate`.
+seats in :mod:`netcode.lobby.roomstate`, states and constants in
+:mod:`netcode.lobby.states`.
 
 Abuse budgets, all per connection and all token buckets (time passed in): messages
 and bytes received, and refused messages (the error budget). Per client address:
@@ -141,6 +142,10 @@ class _Conn:
     # Reported by the I/O layer: what it still holds unsent for this connection.
     backlog_bytes: int = 0
     backlog_messages: int = 0
+
+
+# Bytes of a room_updated frame around its metadata (type, room code, locked).
+_UPDATE_ENVELOPE = 64
 
 
 class _Refusal(Exception):
@@ -655,12 +660,17 @@ class LobbyCore:
             raise _Refusal("not_owner", f"only the room's host ({room.host}) may do {msg.TYPE}")
         if isinstance(msg, Kick):
             return self._kick_member(conn, room, msg)
+        metadata = msg.metadata if isinstance(msg, UpdateRoom) else room.metadata
+        self._check_metadata(metadata)
+        # The update goes to every member: as with signals, a member that is not
+        # keeping up makes the host's request fail, it is never closed for it.
+        size = json_size(metadata) + _UPDATE_ENVELOPE
+        if any(self._clogged(self._conns[c], size) for c in room.connected()):
+            raise _Refusal("peer_busy", "a member is not keeping up; room update dropped")
         if isinstance(msg, LockRoom):
             room.locked = msg.locked
         else:
-            assert isinstance(msg, UpdateRoom)
-            self._check_metadata(msg.metadata)
-            room.metadata = dict(msg.metadata)
+            room.metadata = dict(metadata)
         update = RoomUpdated(room=room.code, metadata=room.metadata, locked=room.locked)
         out: Output = [(conn.conn_id, Ok(rid=msg.rid))]
         out.extend((c, update) for c in room.connected())

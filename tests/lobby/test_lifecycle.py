@@ -297,3 +297,18 @@ def test_every_state_comes_from_the_transition_table() -> None:
         assert not any(isinstance(msg, m.ErrorMsg) for _, msg in out), (obj, out)
         assert core.state_of(conn) == TRANSITIONS[(before, str(obj["type"]))]
     assert {event for _, event in TRANSITIONS} >= {c.TYPE for c in m.CLIENT_TYPES}
+
+
+def test_room_updates_to_a_clogged_member_fail_for_the_host() -> None:
+    """Like signals: the host's flood is refused (peer_busy), the slow member stays."""
+    core = make_core(max_outbound_bytes=200_000)
+    a, _ = room_with(core, 1, 2)
+    core.report_backlog(2, 99_990, 3)
+    update = {"type": "update_room", "metadata": {"x": "y" * 100}}
+    assert error_code(send(core, 1, update), 1) == "peer_busy"
+    assert error_code(send(core, 1, {"type": "lock_room"}), 1) == "peer_busy"
+    view = core.room_view(a.room)
+    assert view is not None and view.metadata == {} and not view.locked
+    assert core.state_of(2) == "in_room"
+    core.report_backlog(2, 0, 0)
+    assert isinstance(reply(send(core, 1, update), 1), m.Ok)
