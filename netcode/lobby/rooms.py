@@ -234,6 +234,10 @@ class LobbyCore:
     def connections(self) -> tuple[ConnId, ...]:
         return tuple(self._conns)
 
+    def pending_deadlines(self) -> int:
+        """Deadline entries held, stale ones included (bounded: tests count it)."""
+        return len(self._deadlines)
+
     def waiting(self) -> dict[QueueKey, tuple[ConnId, ...]]:
         """Quick-match queues: (game, size, topology) -> connections in arrival order."""
         return self._queues.waiting()
@@ -594,6 +598,10 @@ class LobbyCore:
             seat.host_deadline = now + cfg.host_grace_s
             heapq.heappush(self._deadlines, (seat.host_deadline, seat.peer_id))
         self._held[seat.peer_id] = room.code
+        if len(self._deadlines) > 4 * len(self._held) + 64:
+            # Drop/rejoin churn leaves stale entries behind: compact, amortized O(1).
+            self._deadlines = [entry for entry in self._deadlines if self._due(*entry)]
+            heapq.heapify(self._deadlines)
         event = PeerReconnecting(room=room.code, peer_id=seat.peer_id)
         return [(c, event) for c in room.connected()]
 

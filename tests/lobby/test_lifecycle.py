@@ -312,3 +312,18 @@ def test_room_updates_to_a_clogged_member_fail_for_the_host() -> None:
     assert core.state_of(2) == "in_room"
     core.report_backlog(2, 0, 0)
     assert isinstance(reply(send(core, 1, update), 1), m.Ok)
+
+
+def test_drop_and_rejoin_churn_keeps_the_deadline_heap_bounded() -> None:
+    """Counted, not timed: 2,000 drop/rejoin cycles of the host inside one grace period."""
+    core = make_core(max_connections_per_ip=None)
+    a, _ = room_with(core, 1, 2)
+    conn = 1
+    for i in range(2_000):
+        core.disconnect(conn, "disconnected", i * 1e-4)
+        conn = 100 + i
+        core.connect(conn, i * 1e-4)
+        back = reply(send(core, conn, {"type": "rejoin", "token": a.token}, i * 1e-4), conn)
+        assert isinstance(back, m.RoomJoined)
+        assert core.pending_deadlines() <= 4 * 1 + 64 + 2
+    assert core.next_deadline() is None and core.pending_deadlines() == 0
