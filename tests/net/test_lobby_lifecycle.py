@@ -215,3 +215,19 @@ async def test_presence_before_rejoin_is_not_lost() -> None:
         info = await b2.rejoin(token)
         assert info.peers == (a.peer_id, c.peer_id) and info.reconnecting == ()
         await wait_until(lambda: server.health()["reconnecting"] == 0, "seat taken back")
+
+
+async def test_wrong_and_foreign_tokens_are_refused() -> None:
+    async with lobby(reconnect_grace_s=5.0) as server, clients(server.url, 4) as (a, b, c, d):
+        await room_of(a, b)
+        other = await room_of(c)
+        token = b.token
+        assert token is not None
+        await b.abort()
+        await next_of(a, PeerReconnecting)
+        for bad_token, room in (("x" * 32, None), (token, other), (token[:-1] + "?", None)):
+            with pytest.raises(LobbyError) as refused:
+                await d.rejoin(bad_token, room=room)
+            assert refused.value.code == "bad_token"
+            assert d.room is None
+        assert (await d.rejoin(token)).peer_id == b.peer_id  # the right one still works
