@@ -10,6 +10,11 @@ client names a recipient ``to``, the server stamps the sender ``from``), so
 :func:`parse` must be told who sent the text: ``origin="client"`` on the server,
 ``origin="server"`` on the client.
 
+The match-lifecycle types (rejoin, kick, lock_room, update_room, quick_match and
+their events) live in :mod:`netcode.lobby.match_messages` and the field
+validators in :mod:`netcode.lobby.fields`; both are registered and re-exported
+here, so this module stays the one place to import messages from.
+
 This module is pure: no asyncio, no websockets, no clock.
 """
 
