@@ -443,6 +443,15 @@ class SignalingClient:
     def closed(self) -> bool:
         return self._closed_error is not None
 
+    @property
+    def close_code(self) -> int | None:
+        """The close code the lobby sent (None: open, or no close frame came).
+
+        1000 from the lobby means "on purpose" (e.g. reason ``replaced by a newer
+        connection``: a rejoin elsewhere took our seat): rejoining would fight it.
+        """
+        return self._ws.close_code if self._closed_error is not None else None
+
     async def close(self) -> None:
         """Close the websocket (1000) and stop the reader. Idempotent.
 

@@ -231,3 +231,19 @@ async def test_wrong_and_foreign_tokens_are_refused() -> None:
             assert refused.value.code == "bad_token"
             assert d.room is None
         assert (await d.rejoin(token)).peer_id == b.peer_id  # the right one still works
+
+
+async def test_a_rejoin_elsewhere_closes_the_old_connection_normally() -> None:
+    async with lobby() as server, clients(server.url, 3) as (a, b, b_again):
+        await room_of(a, b)
+        token = b.token
+        assert token is not None and b.close_code is None
+        info = await b_again.rejoin(token)  # b's socket is still open: it is replaced
+        assert info.peer_id == b.peer_id
+        assert await next_of(a, PeerReconnected) == PeerReconnected(
+            room=info.room, peer_id=b.peer_id
+        )
+        async with asyncio.timeout(TIMEOUT):
+            async for _ in b:  # drains until the lobby's close ends the iteration
+                pass
+        assert b.closed and b.close_code == 1000
