@@ -16,6 +16,7 @@ are drained from the session's queue, which is safe across threads::
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Coroutine, Mapping
 from types import TracebackType
@@ -78,6 +79,7 @@ class SyncSession:
     def __init__(self, runner: _LoopThread, session: Session) -> None:
         self._runner = runner
         self._session = session
+        self._lobby_wait = session.config.lobby_timeout_s + _CALL_SLACK_S
         self._limits = session.config.limits
         self._closed = False
 
@@ -123,7 +125,50 @@ class SyncSession:
     def send_event(self, data: Any, to: str | None = None, *, channel: str = EVENTS_LABEL) -> None:
         """Reliable ordered message (see :meth:`Session.send_event`)."""
         packets = self._session.encode_event(data, channel)  # pure: safe in this thread
+        if self._session.topology == "star" and not self._session.is_host:
+            # Relayed through the host: the loop thread decides (and sizes) the relay.
+            self._post(functools.partial(self._session.send_event, data, to, channel=channel))
+            return
         self._post(self._session.send_packets, packets, to, channel)
+
+    # Match lifecycle: read from the session (thread-safe views) or run on its loop.
+
+    @property
+    def topology(self) -> str:
+        return self._session.topology
+
+    @property
+    def host_id(self) -> str | None:
+        return self._session.host_id
+
+    @property
+    def is_host(self) -> bool:
+        return self._session.is_host
+
+    @property
+    def reconnect_token(self) -> str | None:
+        """See :attr:`Session.reconnect_token` (persist it to rejoin after a crash)."""
+        return self._session.reconnect_token
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._session.metadata
+
+    @property
+    def locked(self) -> bool:
+        return self._session.locked
+
+    def kick(self, peer_id: str, reason: str = "") -> None:
+        """See :meth:`Session.kick` (blocks until the lobby answers)."""
+        self._runner.call(self._session.kick(peer_id, reason), self._lobby_wait)
+
+    def lock(self, locked: bool = True) -> None:
+        """See :meth:`Session.lock`."""
+        self._runner.call(self._session.lock(locked), self._lobby_wait)
+
+    def update_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """See :meth:`Session.update_metadata`."""
+        self._runner.call(self._session.update_metadata(metadata), self._lobby_wait)
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
         """Snapshot (see :meth:`Session.send_snapshot`); validated, quantized and copied

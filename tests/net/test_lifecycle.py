@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from netcode.events import (
 )
 from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import Session, connect
-from tests.helpers import LOOPBACK, TIMEOUT, EventLog, running_lobby
+from tests.helpers import LOOPBACK, TIMEOUT, EventLog, lobby_in_thread, running_lobby
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -222,3 +223,26 @@ async def test_host_lost_in_a_star_moves_the_hub_and_play_goes_on(lobby: LobbySe
                 )
             )
         assert log_far.of(EventReceived)[-1].peer_id == others[0].peer_id
+
+
+def test_the_sync_api_plays_a_star_and_controls_the_room() -> None:
+    with (
+        lobby_in_thread(FAST) as url,
+        netcode.connect_sync(url, create=True, topology="star", config=LOOPBACK) as host,
+        netcode.connect_sync(url, room=host.room, config=LOOPBACK) as a,
+        netcode.connect_sync(url, room=host.room, config=LOOPBACK) as b,
+    ):
+        for s in (host, a, b):
+            s.wait_for_peers(2, TIMEOUT)
+        assert a.topology == "star" and a.host_id == host.peer_id and host.is_host
+        assert a.reconnect_token
+        a.send_event("through the host")
+        got: list[Any] = []
+        while not any(isinstance(e, EventReceived) for e in got):
+            got.append(b.next_event(timeout=TIMEOUT))
+        event = next(e for e in got if isinstance(e, EventReceived))
+        assert (event.peer_id, event.data) == (a.peer_id, "through the host")
+        host.update_metadata({"map": "dust"})
+        host.kick(b.peer_id, "bye")
+        with pytest.raises(LobbyError):
+            a.lock()  # not the host
