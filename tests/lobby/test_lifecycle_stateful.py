@@ -163,12 +163,12 @@ class LifecycleMachine(RuleBasedStateMachine):
     @initialize()
     def everyone_connects(self) -> None:
         for conn in range(6):
-            self.core.connect(conn, self.now)
+            self.core.connect(conn, self.now, f"10.0.0.{conn % 2}")
 
     @rule(conn=CONNS)
     def connect(self, conn: int) -> None:
         if self.core.state_of(conn) is None:
-            self.core.connect(conn, self.now)
+            self.core.connect(conn, self.now, f"10.0.0.{conn % 2}")
 
     @precondition(lambda self: len(self.rooms) < 2)
     @rule(who=CONNS, topology=st.sampled_from(["mesh", "star"]), size=st.integers(1, 4))
@@ -391,6 +391,13 @@ class LifecycleMachine(RuleBasedStateMachine):
                     assert self.core.room_of(seat.conn) == code
                     assert self.core.peer_id(seat.conn) == seat.peer
                     assert self.core.state_of(seat.conn) == "in_room"
+
+    @invariant()
+    def kept_seats_hold_their_address_slot(self) -> None:
+        held = sum(1 for r in self.rooms.values() for s in r.seats if s.conn is None)
+        slots = self.core.address_slots()
+        assert sum(slots.values()) == len(self.core.connections()) + held
+        assert self.core.stats().reconnecting == held
 
     @invariant()
     def the_host_is_connected_unless_in_grace(self) -> None:
