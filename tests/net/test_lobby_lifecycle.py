@@ -247,3 +247,15 @@ async def test_a_rejoin_elsewhere_closes_the_old_connection_normally() -> None:
             async for _ in b:  # drains until the lobby's close ends the iteration
                 pass
         assert b.closed and b.close_code == 1000
+
+
+def test_grace_periods_from_the_command_line() -> None:
+    from netcode.net.lobby_server import _config_from_args, _parser, cli_main
+
+    args = _parser().parse_args(["--reconnect-grace", "0.5", "--host-grace", "0.1"])
+    config = _config_from_args(args)
+    assert (config.reconnect_grace_s, config.host_grace_s) == (0.5, 0.1)
+    defaults = _config_from_args(_parser().parse_args([]))
+    assert (defaults.reconnect_grace_s, defaults.host_grace_s) == (30.0, 3.0)
+    assert cli_main(["--reconnect-grace", "-1"]) == 2  # a clear usage error, no traceback
+    assert cli_main(["--host-grace", "inf"]) == 2
