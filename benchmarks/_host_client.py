@@ -364,11 +364,17 @@ class NetcodeHost(Role):
         self.inputs = 0
         self.window = (math.inf, -math.inf)
 
-    async def open(self, url: str, max_players: int) -> dict[str, Any]:
+    async def open(self, url: str, max_players: int, topology: str) -> dict[str, Any]:
         import netcode
 
         self.session = await self.stack.enter_async_context(
-            netcode.connect(url, create=True, max_players=max_players, config=_session_config())
+            netcode.connect(
+                url,
+                create=True,
+                max_players=max_players,
+                topology="star" if topology == "star" else "mesh",
+                config=_session_config(),
+            )
         )
         return {"room": self.session.room, "peer_id": self.session.peer_id}
 
@@ -629,9 +635,9 @@ class Child:
     async def cmd_ping(self) -> dict[str, Any]:
         return {"cpu": time.process_time(), "wall": time.monotonic()}
 
-    async def cmd_nc_host(self, url: str, max_players: int) -> dict[str, Any]:
+    async def cmd_nc_host(self, url: str, max_players: int, topology: str) -> dict[str, Any]:
         await self._become(NetcodeHost())
-        opened: dict[str, Any] = await self._as(NetcodeHost).open(url, max_players)
+        opened: dict[str, Any] = await self._as(NetcodeHost).open(url, max_players, topology)
         return opened
 
     async def cmd_nc_host_wait(self, n: int, within_s: float) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class Settings:
     warmup_s: float  # ticking before the window: SCTP windows open, deltas start
     seconds: float  # the measured window
     idle_s: float  # host CPU with every link open and nothing sent
+    topology: str = "star"  # the netcode room: "star" (clients link to the host) or "mesh"
 
 
 FULL = Settings(
@@ -182,7 +183,9 @@ class Bench:
 
     async def _setup_netcode(self, n: int) -> dict[str, Any]:
         assert self.host is not None
-        info = await self.host.call("nc_host", url=self.url, max_players=n + 1)
+        info = await self.host.call(
+            "nc_host", url=self.url, max_players=n + 1, topology=self.settings.topology
+        )
         room, host_id = info["room"], info["peer_id"]
         timeout = setup_timeout(n)
         await asyncio.gather(
@@ -436,7 +439,7 @@ def _document(settings: Settings, bench: Bench, started: datetime.datetime) -> d
             "input_bytes": INPUT_BYTES,
             "bare_message_bytes": BARE_BYTES,
             "processes": "host: 1 child; clients: 2 children (N split evenly); lobby: parent",
-            "netcode_room": "max_players=N+1, full mesh (every client links to every other)",
+            "netcode_room": f"max_players=N+1, topology={settings.topology}",
             "bare": "one RTCPeerConnection per client, negotiated unordered channel, "
             "maxRetransmits=0, one message encoded per tick for all clients",
         },
@@ -463,6 +466,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         prog="benchmarks.host_scale", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="N = 1, 4, short cells, 1 repeat")
+    parser.add_argument(
+        "--topology", choices=("star", "mesh"), default="star",
+        help="netcode room topology (star: clients link only to the host; mesh: all pairs)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--ns", type=str, default=None, help="comma-separated N (default: all)")
     parser.add_argument("--repeats", type=int, default=None)
@@ -493,6 +500,7 @@ def main(argv: list[str]) -> int:
     ):  # fmt: skip
         if value is not None:
             settings = Settings(**{**asdict(settings), name: value})
+    settings = Settings(**{**asdict(settings), "topology": args.topology})
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
     if args.render is not None:
         doc = rerender(json.loads(args.render.read_text()))
