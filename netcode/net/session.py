@@ -394,7 +394,7 @@ class Session:
         """Take our seat back on a new lobby connection, within the grace period."""
         if self._token is None or not self._url:
             return False
-        if getattr(getattr(self._client, "_ws", None), "close_code", None) == 1000:
+        if self._client.close_code == 1000:
             # The lobby closed us on purpose (our seat was taken by a newer connection
             # with our token, or we were told to go): taking it back would fight it.
             logger.info("the lobby closed our connection normally: not rejoining")
