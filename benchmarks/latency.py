@@ -1,6 +1,6 @@
 """Side-by-side latency benchmark: netcode vs bare aiortc vs websocket relay vs raw UDP.
 
-Run: ``python -m benchmarks.latency [--quick] [--out DIR] [--ab-only]`` (or ``netcode bench``).
+Run: ``python -m benchmarks.latency [--quick] [--out DIR] [--ab-only]`` (``make bench``).
 
 Seven paths (netcode state through the event queue, through an ``on_state``
 handler, and with ``state_copies=2``; netcode reliable; bare aiortc; websocket
@@ -94,8 +94,17 @@ class Settings:
         ab_only: bool = False,
         ab_rounds: int | None = None,
         ab_interleave: bool = True,
+        paths: tuple[str, ...] | None = None,
+        conditions: tuple[str, ...] | None = None,
+        seed: int = SEED,
     ) -> None:
         self.quick = quick
+        # A subset (--paths/--conditions) runs only those cells: no A/B, connect,
+        # max rate or snapshots. Seeds follow the condition's place in the full grid.
+        self.paths = paths
+        self.conditions = tuple(c for c in CONDITIONS if conditions is None or c.key in conditions)
+        self.subset = paths is not None or conditions is not None
+        self.seed = seed
         self.kernel_loss = kernel_loss
         self.messages = messages or (15 if quick else 300)
         self.reliable_drain_s = 1.5 if quick else 5.0
@@ -132,7 +141,9 @@ class Bench:
 
     def _total(self) -> int:
         paths = len(TRANSPORTS) + (1 if self.settings.kernel_loss else 0)
-        segments = paths * len(CONDITIONS) * len(SIZES)
+        if self.settings.paths is not None:
+            paths = len(self.settings.paths)
+        segments = paths * len(self.settings.conditions) * len(SIZES)
         return segments + sum(self.settings.connect_reps.values()) + 3  # max rates, A/B
 
     def step(self, description: str) -> None:
@@ -147,7 +158,9 @@ class Bench:
 
     async def run_group(self, keys: list[str], factory: ClientFactory) -> None:
         """Set up the clients of ``keys``, run every condition x size, tear down."""
-        per = len(CONDITIONS) * len(SIZES)
+        if self.settings.paths is not None and not set(keys) & set(self.settings.paths):
+            return
+        per = len(self.settings.conditions) * len(SIZES)
         try:
             # Our side closes first (exit stack), then the echo peer's, so no
             # session sees its lobby vanish under it.
@@ -190,8 +203,8 @@ class Bench:
         self.step(f"{key}: idle CPU")
         idle = await measure_idle(self.peer, self.settings.idle_seconds)
         self.idle[key] = {"sender": round(idle.sender, 4), "receiver": round(idle.receiver, 4)}
-        for index, cond in enumerate(CONDITIONS):
-            await client.set_conditions(cond, SEED + 10 * index)
+        for cond in self.settings.conditions:
+            await client.set_conditions(cond, self.settings.seed + 10 * CONDITIONS.index(cond))
             for size in SIZES:
                 self.step(f"{key}: {cond.label}, {size} B")
                 self.seg += 1
@@ -204,7 +217,7 @@ class Bench:
                 if size == SIZES[0]:
                     self.samples.setdefault(key, {})[cond.key] = res.rtt_ms
                 self.advance()
-        await client.set_conditions(CONDITIONS[0], SEED)
+        await client.set_conditions(CONDITIONS[0], self.settings.seed)
 
     # -- groups ----------------------------------------------------------
 
@@ -289,7 +302,7 @@ class Bench:
 
         reason = _netns.available()
         if reason is not None:
-            self.advance(len(CONDITIONS) * len(SIZES))
+            self.advance(len(self.settings.conditions) * len(SIZES))
             return {"ran": False, "why": reason}
         link = _netns.KernelLossLink.create(os.getpid())
         main_peer = self.peer
@@ -474,16 +487,18 @@ async def run(settings: Settings, console: Console | None = None) -> dict[str, A
             await bench.run_group(["netcode_state", "netcode_reliable"], bench.netcode)
             await bench.run_group(["netcode_state_handler"], bench.netcode_handler)
             await bench.run_group(["netcode_state_x2"], bench.netcode_x2)
-            bench.extras["overhead_ab"] = await bench.overhead_ab()
+            if not settings.subset:
+                bench.extras["overhead_ab"] = await bench.overhead_ab()
         finally:
             await bench.peer.close()
         if settings.kernel_loss:
             bench.extras["kernel_loss"] = await bench.kernel_loss_websocket()
+        connect: dict[str, Any] = {}
         try:
-            connect = await bench.connect_times()
+            if not settings.subset:
+                connect = await bench.connect_times()
         except Exception as exc:
             bench.errors["connect"] = f"{type(exc).__name__}: {exc}"
-            connect = {}
         bench.step("done")
     return _document(settings, bench, connect, started)
 
@@ -554,14 +569,15 @@ def _document(
             for t in (*TRANSPORTS, *([KERNEL_WS] if settings.kernel_loss else []))
         },
         "kernel_loss": bench.extras.get("kernel_loss"),
-        "conditions": {c.key: dataclasses.asdict(c) for c in CONDITIONS},
+        "conditions": {c.key: dataclasses.asdict(c) for c in settings.conditions},
+        "seed": settings.seed,
         "results": bench.results,
         "connect": connect,
         "max_rate": bench.extras.get("max_rate"),
         "overhead_ab": bench.extras.get("overhead_ab"),
         "redundancy": redundancy_summary(bench.results),
         "idle_cpu_s_per_s": bench.idle,
-        "snapshots": _snapshots(settings.quick),
+        "snapshots": None if settings.subset else _snapshots(settings.quick),
         "errors": bench.errors,
         "goals": evaluate_goals(bench.results, connect, bench.extras.get("overhead_ab")),
         "_samples": bench.samples,
@@ -570,7 +586,9 @@ def _document(
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="netcode bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.latency", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="short run (< 60 s), same schema")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--messages", type=int, default=None, help="messages per segment")
@@ -586,11 +604,24 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--ab-rounds", type=int, default=None, help="A/B rounds (default 6)")
     parser.add_argument(
+        "--paths", default=None, help="only these paths (comma-separated keys): a subset run"
+    )
+    parser.add_argument(
+        "--conditions", default=None, help="only these conditions (comma-separated keys)"
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help="impairment seed base")
+    parser.add_argument(
         "--ab-segments",
         action="store_true",
         help="A/B: one path at a time per round (rotating) instead of sends in the same ticks",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    known = {t.key for t in (*TRANSPORTS, KERNEL_WS)}, {c.key for c in CONDITIONS}
+    for given, valid in zip((args.paths, args.conditions), known, strict=True):
+        unknown = set(_keys(given) or ()) - valid
+        if unknown:
+            parser.error(f"unknown {sorted(unknown)}; choose from {sorted(valid)}")
+    return args
 
 
 def _print(console: Console, doc: dict[str, Any]) -> None:
@@ -600,7 +631,7 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
     console.print("max state rate (100 B):", doc["max_rate"])
     if doc["overhead_ab"]:
         console.print(ab_table(doc["overhead_ab"]))
-    for size in SIZES:
+    for size in SIZES if doc["redundancy"] else ():
         console.print(f"redundancy, state_copies=2 vs 1 (handler rows), {size} B:")
         console.print(markdown_redundancy(doc["redundancy"], size), markup=False)
     for goal in doc["goals"]:
@@ -624,22 +655,29 @@ def _main_ab(args: argparse.Namespace, settings: Settings, console: Console) -> 
     return 1 if doc["errors"] else 0
 
 
+def _keys(arg: str | None) -> tuple[str, ...] | None:
+    return None if arg is None else tuple(k.strip() for k in arg.split(",") if k.strip())
+
+
 def main(argv: list[str]) -> int:
     args = _parse(argv)
     settings = Settings(
         args.quick, args.messages, args.kernel_loss, ab_only=args.ab_only,
         ab_rounds=args.ab_rounds, ab_interleave=not args.ab_segments,
+        paths=_keys(args.paths), conditions=_keys(args.conditions), seed=args.seed,
     )  # fmt: skip
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     if args.ab_only:
         return _main_ab(args, settings, console)
     doc = asyncio.run(run(settings, console))
-    stem = "latency-quick" if args.quick else "latency"
+    stem = f"latency-subset-s{settings.seed}" if settings.subset else "latency"
+    stem += "-quick" if args.quick else ""
     samples: dict[str, dict[str, list[float]]] = doc.pop("_samples")
     write_json(args.out / f"{stem}.json", doc)
-    plot_cdf(args.out / f"{stem}.png", samples, SIZES[0])
+    if not settings.subset:
+        plot_cdf(args.out / f"{stem}.png", samples, SIZES[0])
     _print(console, doc)
-    console.print(f"wrote {args.out / stem}.json and .png in {doc['duration_s']} s")
+    console.print(f"wrote {args.out / stem}.json in {doc['duration_s']} s")
     return 1 if doc["errors"] else 0
 
 

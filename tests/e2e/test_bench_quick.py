@@ -178,3 +178,14 @@ def test_payload_decoder_rejects_bad_msgpack(data: bytes) -> None:
 def test_payload_decoder_limits_size() -> None:
     with pytest.raises(DecodeError):
         decode_payload(bytes(MAX_PAYLOAD + 1))
+
+
+def test_subset_settings_keep_grid_order_and_refuse_unknown_keys() -> None:
+    from benchmarks.latency import Settings, _parse
+
+    s = Settings(False, conditions=("loss5_delay20", "clean"), paths=("netcode_state_x2",))
+    assert s.subset and [c.key for c in s.conditions] == ["clean", "loss5_delay20"]
+    assert not Settings(False).subset and len(Settings(False).conditions) == len(CONDITIONS)
+    for bad in (["--paths", "netcode_state,nope"], ["--conditions", "loss99"]):
+        with pytest.raises(SystemExit):
+            _parse(bad)
