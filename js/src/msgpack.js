@@ -425,6 +425,18 @@ export function decode(bytes, limits = DEFAULT_LIMITS, rootDepth = 0) {
   return value;
 }
 
+/**
+ * Offset of the element after the first ``skip`` elements inside the (already
+ * validated) envelope array ``bytes``: where its payload starts.
+ */
+export function payloadOffset(bytes, skip) {
+  const r = new Reader(bytes, { ...DEFAULT_LIMITS, maxContainers: Infinity });
+  const b = r.u8();
+  if (readLen(r, b) === null) throw new DecodeError("not an envelope array");
+  for (let i = 0; i < skip; i++) readValue(r, 0);
+  return r.pos;
+}
+
 /** Hex helpers for tests and debugging. */
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -7,9 +7,9 @@
 //   s.sendState({ x: 1.5 });  for (const ev of s.poll()) ...;  await s.close();
 
 import { DEFAULT_LIMITS, DecodeError, EncodeError, NetcodeError, encode } from "./msgpack.js";
-import { ReliabilityEndpoint, TokenBucket } from "./reliability.js";
+import { ReliabilityEndpoint, TokenBucket, seqGreaterThan } from "./reliability.js";
 import { DeltaBaselineMissing, SnapshotReceiver, SnapshotSender } from "./snapshot.js";
-import { ChunkAssembler, MsgType, encodeEventPackets, parse, serialize, withBody } from "./wire.js";
+import { ChunkAssembler, MsgType, encodeEventPackets, parse, payloadBytes, serialize, withBody } from "./wire.js";
 
 export * from "./msgpack.js";
 export { InterpolationBuffer } from "./interpolation.js";
@@ -140,7 +140,9 @@ export class Session {
         this.host = msg.host ?? this.host;
         return;
       case "peer_left": {
-        this.viaHost.delete(msg.peer_id);
+        if (this.viaHost.delete(msg.peer_id)) {
+          this._emit({ type: "PeerLeft", peerId: msg.peer_id, reason: msg.reason ?? "left" });
+        }
         const link = this.links.get(msg.peer_id);
         if (link && !link.ended) link.end("left", msg.reason ?? "left");
         this.links.delete(msg.peer_id);
@@ -170,6 +172,8 @@ export class Session {
     // the host relays from other clients are not supported by this client yet.
     if (this.topology === "star" && this.host !== this.peerId && pid !== this.host) {
       this.viaHost.add(pid);
+      const hostLink = this.links.get(this.host);
+      if (hostLink?.state === "connected") this._emit({ type: "PeerConnected", peerId: pid, connectMs: 0 });
       return;
     }
     this.links.set(pid, new PeerLink(this, pid, offer));
@@ -241,6 +245,8 @@ export class Session {
   get peers() {
     const out = {};
     for (const [pid, link] of this.links) out[pid] = { state: link.state };
+    const host = this.links.get(this.host);
+    for (const pid of this.viaHost) out[pid] = { state: host ? host.state : "connecting", viaHost: true };
     return out;
   }
 
@@ -258,8 +264,29 @@ export class Session {
   }
 
   /** Send unreliable state to every connected peer (or ``to``); false if dropped. */
+  /** Star client: a message for anyone but the host goes to the host as RELAY. */
+  _viaHost(to) {
+    return this.topology === "star" && !this.isHost && to !== this.host;
+  }
+
+  get isHost() {
+    return this.host !== null && this.host === this.peerId;
+  }
+
+  _relay(label, to, body) {
+    const link = this.links.get(this.host);
+    if (!link || link.state !== "connected") return false;
+    this._relayN = ((this._relayN ?? -1) + 1) & 0xffff;
+    const bytes = serialize({ type: MsgType.RELAY, to: to ?? "", n: this._relayN, sentUs: nowUs(), body });
+    if (bytes.length > this.cfg.limits.maxPacketBytes) {
+      throw new EncodeError(`relayed message of ${bytes.length} B over maxPacketBytes (relays are never chunked)`);
+    }
+    return label === "state" ? link.sendStateBytes(bytes) : (link.sendReliable(label, [bytes]), true);
+  }
+
   sendState(data, to = null) {
     const body = encode(data, this.cfg.limits); // EncodeError at the call, nothing sent
+    if (this._viaHost(to)) return this._relay("state", to, body);
     let ok = true;
     const targets = this._targets(to);
     for (const link of targets) ok = link.sendStamped(MsgType.STATE, body) && ok;
@@ -271,16 +298,48 @@ export class Session {
     if (!this.cfg.channels.some((c) => c.label === channel && c.label !== "state")) {
       throw new EncodeError(`no reliable channel ${channel}`);
     }
+    if (this._viaHost(to)) return void this._relay(channel, to, encode(data, this.cfg.limits));
     const packets = encodeEventPackets(data, this._msgId++, this.cfg.limits);
     for (const link of this._targets(to)) link.sendReliable(channel, packets);
   }
 
   /** Send a snapshot (Map or object of entities), delta-compressed per peer. */
   sendSnapshot(entities, to = null) {
+    if (this.topology === "star" && !this.isHost && to !== this.host) {
+      throw new EncodeError("in a star, a client sends snapshots to the host only");
+    }
     let ok = true;
     const targets = this._targets(to);
     for (const link of targets) ok = link.sendSnapshot(entities) && ok;
     return ok && targets.length > 0;
+  }
+
+  /** Star host: deliver what client ``origin`` relayed, here and/or to other clients. */
+  _onRelay(origin, msg, label, size, body) {
+    const to = msg.to;
+    if (to === "" || to === this.peerId) {
+      if (label === "state") {
+        this._emit({ type: "StateReceived", peerId: origin, data: msg.payload, seq: msg.n, sentUs: msg.sentUs });
+      } else this._emit({ type: "EventReceived", peerId: origin, data: msg.payload, channel: label, size });
+    }
+    if (to === this.peerId) return;
+    const targets = to === "" ? this._targets(null) : this._targets(to);
+    for (const link of targets) {
+      if (link.peerId === origin) continue;
+      const fwd = serialize({ type: MsgType.FORWARD, origin, n: msg.n, sentUs: msg.sentUs, body });
+      if (label === "state") link.sendStateBytes(fwd);
+      else link.sendReliable(label, [fwd]);
+    }
+  }
+
+  /** Star client: the host link changed state; peers reached through it follow. */
+  _hostLinkEvent(ev) {
+    for (const pid of this.viaHost) {
+      if (ev.type === "PeerConnected") this._emit({ type: "PeerConnected", peerId: pid, connectMs: ev.connectMs });
+      else if (ev.type === "PeerLeft" || ev.type === "PeerLost" || ev.type === "PeerConnectFailed") {
+        this._emit({ type: "PeerLost", peerId: pid, reason: ev.reason ?? "closed", detail: "via the host" });
+      }
+    }
   }
 
   _tick() {
@@ -314,6 +373,7 @@ class PeerLink {
     this.assemblers = new Map();
     this.outQueues = new Map();
     this.pingsOut = new Map();
+    this.forwardNewest = new Map(); // star client: origin -> newest forwarded state n
     this.counters = { stateDrops: 0, badPackets: 0, rateLimited: 0, pingsIgnored: 0, unmatchedPongs: 0 };
     this.remoteCandidates = [];
     this.ops = Promise.resolve();
@@ -433,7 +493,7 @@ class PeerLink {
     this.lastStats = t;
     this.acceptedSinceSend = 0;
     this.connectedAt = t;
-    this.s._emit({ type: "PeerConnected", peerId: this.peerId, connectMs: (t - this.created) * 1000 });
+    this._lifecycle({ type: "PeerConnected", peerId: this.peerId, connectMs: (t - this.created) * 1000 });
   }
 
   // ------------------------------------------------------------ time
@@ -505,6 +565,15 @@ class PeerLink {
     return this._send("state", bytes);
   }
 
+  /** A ready RELAY/FORWARD on the state channel (no sequence); false if dropped. */
+  sendStateBytes(bytes) {
+    if (this.channels.get("state").bufferedAmount > this.cfg.stateBufferThreshold) {
+      this.counters.stateDrops++;
+      return false;
+    }
+    return this._send("state", bytes);
+  }
+
   sendSnapshot(entities) {
     const payloads = this.snapTx.encode(entities, this.endpoint.localSeq);
     let ok = true;
@@ -566,8 +635,34 @@ class PeerLink {
       throw err;
     }
     this.lastRecv = t;
-    if (label === "state") this._onState(msg, t, data.byteLength);
+    if (msg.type === MsgType.RELAY || msg.type === MsgType.FORWARD) this._onStar(msg, label, data);
+    else if (label === "state") this._onState(msg, t, data.byteLength);
     else this._onReliable(label, msg, data.byteLength);
+  }
+
+  /** RELAY only from a star client to us, the host; FORWARD only from our host. */
+  _onStar(msg, label, data) {
+    const s = this.s;
+    if (msg.type === MsgType.RELAY) {
+      if (s.topology !== "star" || !s.isHost) return this._bad("RELAY on a link that is not from a star client");
+      if (label === "state") {
+        if (this.relayNewest !== undefined && !seqGreaterThan(msg.n, this.relayNewest)) return; // stale
+        this.relayNewest = msg.n;
+      }
+      return s._onRelay(this.peerId, msg, label, data.byteLength, payloadBytes(data));
+    }
+    if (s.topology !== "star" || s.isHost || this.peerId !== s.host || msg.origin === this.peerId) {
+      return this._bad("FORWARD on a link that is not from the star's host");
+    }
+    if (label !== "state") {
+      return s._emit({ type: "EventReceived", peerId: msg.origin, data: msg.payload, channel: label, size: data.byteLength });
+    }
+    const newest = this.forwardNewest.get(msg.origin);
+    if (newest !== undefined && !seqGreaterThan(msg.n, newest)) return; // newest wins, per origin
+    this.forwardNewest.delete(msg.origin);
+    this.forwardNewest.set(msg.origin, msg.n);
+    if (this.forwardNewest.size > 256) this.forwardNewest.delete(this.forwardNewest.keys().next().value);
+    s._emit({ type: "StateReceived", peerId: msg.origin, data: msg.payload, seq: msg.n, sentUs: msg.sentUs });
   }
 
   _bad(why) {
@@ -644,10 +739,15 @@ class PeerLink {
     this.ended = true;
     this.state = kind;
     this._closePc();
-    if (kind === "left") this.s._emit({ type: "PeerLeft", peerId: this.peerId, reason });
-    else if (kind === "failed") this.s._emit({ type: "PeerConnectFailed", peerId: this.peerId, reason });
-    else if (was === "connected") this.s._emit({ type: "PeerLost", peerId: this.peerId, reason, detail });
-    else this.s._emit({ type: "PeerConnectFailed", peerId: this.peerId, reason: `${reason}: ${detail}` });
+    if (kind === "left") this._lifecycle({ type: "PeerLeft", peerId: this.peerId, reason });
+    else if (kind === "failed") this._lifecycle({ type: "PeerConnectFailed", peerId: this.peerId, reason });
+    else if (was === "connected") this._lifecycle({ type: "PeerLost", peerId: this.peerId, reason, detail });
+    else this._lifecycle({ type: "PeerConnectFailed", peerId: this.peerId, reason: `${reason}: ${detail}` });
+  }
+
+  _lifecycle(ev) {
+    this.s._emit(ev);
+    if (this.s.topology === "star" && !this.s.isHost && this.peerId === this.s.host) this.s._hostLinkEvent(ev);
   }
 
   lose(reason, detail = "") {

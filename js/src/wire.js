@@ -1,7 +1,7 @@
 // Data-channel envelope (docs/PROTOCOL.md 2.3-2.5): [1, type, ...fields].
 // Mirrors netcode/protocol/wire.py: same types, field ranges and limits.
 
-import { DEFAULT_LIMITS, DecodeError, EncodeError, Float, decode, encode } from "./msgpack.js";
+import { DEFAULT_LIMITS, DecodeError, EncodeError, Float, decode, encode, payloadOffset } from "./msgpack.js";
 
 export const VERSION = 1;
 export const MsgType = Object.freeze({
@@ -13,9 +13,13 @@ export const MsgType = Object.freeze({
   BYE: 6,
   CHUNK: 7,
   ACK: 8,
+  RELAY: 9, // star: client -> host, [to, n, sent_us, payload]
+  FORWARD: 10, // star: host -> client, [origin, n, sent_us, payload]
 });
 const NAMES = Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k]));
-const FIELD_COUNT = { 1: 5, 2: 1, 3: 5, 4: 1, 5: 2, 6: 1, 7: 4, 8: 4 };
+const FIELD_COUNT = { 1: 5, 2: 1, 3: 5, 4: 1, 5: 2, 6: 1, 7: 4, 8: 4, 9: 4, 10: 4 };
+const MAX_PEER_ID = 64;
+const PAYLOAD_LAST = new Set([1, 2, 3, 9, 10]);
 const U16 = 0xffff;
 const U32 = 0xffffffff;
 /** Worst-case CHUNK envelope overhead (PROTOCOL.md 2.4). */
@@ -57,6 +61,12 @@ function checkHeader(m) {
   checkUint(m.sentUs, U32, "sentUs");
 }
 
+/** The encoded payload (last element) of a RELAY/FORWARD envelope, to pass it on as is. */
+export function payloadBytes(bytes) {
+  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  return data.subarray(payloadOffset(data, 5)); // version, type, to|origin, n, sent_us
+}
+
 /** Encode one message object ({type, ...}) to bytes; throws EncodeError. */
 export function serialize(m, limits = DEFAULT_LIMITS) {
   let out;
@@ -88,6 +98,19 @@ export function serialize(m, limits = DEFAULT_LIMITS) {
       }
       out = header(m.type, [m.reason]);
       break;
+    case MsgType.RELAY:
+    case MsgType.FORWARD: {
+      const who = m.type === MsgType.RELAY ? m.to : m.origin;
+      const min = m.type === MsgType.RELAY ? 0 : 1;
+      if (typeof who !== "string" || who.length < min || who.length > MAX_PEER_ID) {
+        throw new EncodeError(`${m.type === MsgType.RELAY ? "RELAY to" : "FORWARD origin"}: a peer id`);
+      }
+      checkUint(m.n, U16, "n");
+      checkUint(m.sentUs, U32, "sentUs");
+      const fields = [who, m.n, m.sentUs];
+      out = m.body ? withBody(m.type, fields, m.body) : withPayload(m.type, fields, m.payload, limits);
+      break;
+    }
     case MsgType.CHUNK:
       checkUint(m.msgId, U32, "msgId");
       checkUint(m.index, U16, "index");
@@ -135,7 +158,7 @@ export function parse(bytes, limits = DEFAULT_LIMITS, maxBytes = limits.maxPacke
   const fields = obj.slice(2);
   const last = fields.length - 1;
   // A float payload (a bare float as the whole payload) was marked by the decoder.
-  if (fields[last] instanceof Float && (type === MsgType.STATE || type === MsgType.SNAPSHOT || type === MsgType.EVENT)) {
+  if (fields[last] instanceof Float && PAYLOAD_LAST.has(type)) {
     fields[last] = fields[last].value;
   }
   return build(type, kind, fields);
@@ -165,6 +188,17 @@ function build(type, kind, f) {
     case MsgType.BYE:
       if (typeof f[0] !== "string" || f[0].length > 256) throw new DecodeError("BYE: reason must be a str");
       return { type, reason: f[0] };
+    case MsgType.RELAY:
+    case MsgType.FORWARD: {
+      const min = type === MsgType.RELAY ? 0 : 1;
+      if (typeof f[0] !== "string" || f[0].length < min || f[0].length > MAX_PEER_ID) {
+        throw new DecodeError(`${kind}: bad peer id`);
+      }
+      const m = { type, n: uint(f[1], U16, "n", kind), sentUs: uint(f[2], U32, "sent_us", kind), payload: f[3] };
+      if (type === MsgType.RELAY) m.to = f[0];
+      else m.origin = f[0];
+      return m;
+    }
     default: {
       const m = {
         type,

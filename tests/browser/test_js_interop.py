@@ -84,7 +84,7 @@ def _js_roundtrip(payloads: list[bytes]) -> list[str]:
     require_service(node is not None, "node (Node.js >= 20) on PATH")
     assert node is not None
     proc = subprocess.run(
-        [node, str(JS_DIR / "test" / "roundtrip.mjs")],
+        [node, str(JS_DIR / "scripts" / "roundtrip.mjs")],
         input="\n".join(p.hex() for p in payloads) + "\n",
         capture_output=True,
         text=True,
