@@ -140,6 +140,7 @@ export type NetEvent =
   | { type: "EventReceived"; peerId: string; data: Decoded; channel: string; size: number }
   | { type: "SnapshotReceived"; peerId: string; seq: number; entities: Entities; sentUs: number }
   | { type: "StatsUpdated"; peerId: string; stats: PeerStats }
+  | { type: "Kicked"; reason: string }
   | { type: "LobbyClosed" };
 
 export class Session {
@@ -147,8 +148,9 @@ export class Session {
   readonly room: string;
   readonly topology: "mesh" | "star";
   readonly host: string | null;
+  readonly isHost: boolean;
   readonly closed: boolean;
-  readonly peers: Record<string, { state: string }>;
+  readonly peers: Record<string, { state: string; viaHost?: boolean }>;
   sendState(data: Value, to?: string | null): boolean;
   sendEvent(data: Value, to?: string | null, options?: { channel?: string }): void;
   sendSnapshot(

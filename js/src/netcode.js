@@ -136,6 +136,13 @@ export class Session {
         return this._welcome?.(msg);
       case "peer_joined":
         return this._addPeer(msg.peer_id, false);
+      case "kicked":
+        // Out of the room (the lobby connection stays): say BYE and drop every link.
+        this._emit({ type: "Kicked", reason: msg.reason ?? "" });
+        for (const link of this.links.values()) link.goodbye();
+        this.links.clear();
+        this.viaHost.clear();
+        return;
       case "host_changed":
         this.host = msg.host ?? this.host;
         return;

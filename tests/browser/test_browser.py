@@ -388,3 +388,16 @@ async def test_bye_and_heartbeat_timeout(lobby: LobbyServer, page: Any) -> None:
         )
         lost = await log.wait_event(PeerLost, again["peerId"])
         assert lost.reason in ("timeout", "closed")
+
+
+async def test_kicked_by_the_owner(lobby: LobbyServer, page: Any) -> None:
+    """The room's owner kicks the tab: it gets Kicked and drops its links."""
+    async with connect(lobby.url, create=True, config=CONFIG) as py:
+        log = EventLog(py)
+        me = await join(page, lobby.url, room=py.room)
+        await wait_connected(page, me["index"], 1)
+        await log.wait_event(PeerConnected, me["peerId"])
+        await py.kick(me["peerId"], "test")
+        await wait_log(page, me["index"], "log.some((e) => e.type === 'Kicked')")
+        assert await page.evaluate("(i) => window.sessions[i].links.size", me["index"]) == 0
+        await log.wait_for(lambda ev: any(_ended(e, me["peerId"]) for e in ev))
