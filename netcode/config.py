@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar, overload
+from typing import ClassVar, Literal, overload
 
 from .errors import ConfigError
 
@@ -252,6 +252,22 @@ class Limits:
         _require(self.max_packet_bytes >= 32, "max_packet_bytes", "must be >= 32")
 
 
+def _check_turn(cfg: LobbyConfig) -> None:
+    """stun_urls / turn_urls / turn_secret / turn_ttl_s of a LobbyConfig."""
+    _tuple_of(cfg, "stun_urls", str)
+    _tuple_of(cfg, "turn_urls", str)
+    for url in cfg.stun_urls:
+        _require(url.startswith(("stun:", "stuns:")), "stun_urls", f"not a stun: url: {url!r:.60}")
+    for url in cfg.turn_urls:
+        _require(url.startswith(("turn:", "turns:")), "turn_urls", f"not a turn: url: {url!r:.60}")
+    _optional("turn_secret", cfg.turn_secret, str)
+    if cfg.turn_urls:
+        # A guessable secret lets anyone mint credentials for the relay.
+        ok = cfg.turn_secret is not None and len(cfg.turn_secret) >= 16
+        _require(ok, "turn_secret", "turn_urls need a shared secret of at least 16 characters")
+    _int("turn_ttl_s", cfg.turn_ttl_s, 60, 30 * 86_400)
+
+
 # The one default room size: connect(), SignalingClient.create_room() and the lobby's
 # LobbyConfig.default_max_players all read it, so no two layers disagree.
 DEFAULT_MAX_PLAYERS = 8
@@ -290,6 +306,13 @@ class LobbyConfig:
     token: str | None = None
     # ICE servers handed to clients in the welcome message.
     ice_servers: tuple[IceServer, ...] = ()
+    # Internet play (docs/DEPLOY.md): STUN urls and TURN urls with coturn's shared
+    # secret (use-auth-secret); each welcome carries TURN credentials minted for that
+    # peer, valid turn_ttl_s seconds. The secret stays out of repr, logs and /healthz.
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl_s: int = 86_400
     room_code_length: int = 6
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
     trusted_proxies: tuple[str, ...] = ()
@@ -332,6 +355,7 @@ class LobbyConfig:
         # An empty token would let every client in: say "no token" with None.
         _require(self.token != "", "token", "must not be empty (None disables the check)")
         _tuple_of(self, "ice_servers", IceServer)
+        _check_turn(self)
         _int("room_code_length", self.room_code_length, 4, 12)
         _num("reconnect_grace_s", self.reconnect_grace_s, 0.0, 86_400.0)
         _num("host_grace_s", self.host_grace_s, 0.0, 86_400.0)
@@ -416,6 +440,9 @@ class SessionConfig:
 
     channels: tuple[ChannelConfig, ...] = field(default_factory=_default_channels)
     ice_servers: tuple[IceServer, ...] = ()
+    # "relay": connect only through the TURN server (W3C iceTransportPolicy), for
+    # testing TURN and for players who must not reveal their address; "all": any path.
+    ice_transport_policy: Literal["all", "relay"] = "all"
     # Pin ICE host candidates to these addresses (e.g. ("127.0.0.1",) for local play
     # and tests). None: every non-loopback interface, aiortc's default.
     host_addresses: tuple[str, ...] | None = None
@@ -454,6 +481,11 @@ class SessionConfig:
     def __post_init__(self) -> None:
         _tuple_of(self, "channels", ChannelConfig)
         _tuple_of(self, "ice_servers", IceServer)
+        _require(
+            self.ice_transport_policy in ("all", "relay"),
+            "ice_transport_policy",
+            f'must be "all" or "relay", got {self.ice_transport_policy!r:.40}',
+        )
         if isinstance(self.host_addresses, str):  # ("127.0.0.1") is a str, not a tuple
             raise ConfigError(
                 f"host_addresses: must be a tuple of addresses, e.g. ({self.host_addresses!r},)"

@@ -53,6 +53,8 @@ from ..lobby.rooms import (
     LobbyCore,
     Output,
 )
+from ..lobby.turn import with_turn_credentials
+from .turn_options import add_turn_arguments, turn_settings
 
 __all__ = ["LobbyServer", "cli_main", "client_address", "serve_lobby"]
 
@@ -260,7 +262,8 @@ class LobbyServer:
         link.writer = asyncio.create_task(self._write_loop(link))
         try:
             address = self._address_of(ws)
-            self._dispatch(self.core.connect(conn_id, time.monotonic(), address))
+            out = self.core.connect(conn_id, time.monotonic(), address)
+            self._dispatch(with_turn_credentials(out, self.config, time.time()))
             async for data in ws:
                 self._dispatch(self.core.receive(conn_id, data, time.monotonic()))
         except WsConnectionClosed:
@@ -516,6 +519,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ice-username", default=None, help="username for turn: urls")
     p.add_argument("--ice-credential", default=None, help="credential for turn: urls")
+    add_turn_arguments(p)
     p.add_argument(
         "--log-level",
         default="INFO",
@@ -566,6 +570,7 @@ def _config_from_args(args: argparse.Namespace) -> LobbyConfig:
         host_grace_s=args.host_grace,
         token=args.token or os.environ.get("NETCODE_LOBBY_TOKEN") or None,
         ice_servers=_ice_servers(args),
+        **turn_settings(args, os.environ),
     )
 
 

@@ -55,6 +55,7 @@ from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import STATE_LABEL, LinkCore, LinkEvent, LinkState, RelayReceived
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
 from ..protocol.snapshot import Entities, SnapshotFrame
+from . import ice
 from .conditioner import Conditioner, ConditionerCounters
 
 __all__ = [
@@ -177,6 +178,8 @@ class LinkView:
     conditions: NetworkConditions | None
     inbound_conditions: NetworkConditions | None
     impairment: ConditionerCounters | None
+    # host / srflx / relay: the nominated ICE candidate pair (None: not connected yet).
+    path: ice.PathType | None = None
 
 
 class PeerLink:
@@ -207,7 +210,13 @@ class PeerLink:
         self._send_signal = send_signal
         self.created_at = self._loop.time()
         self._core = LinkCore(peer_id, config, self.created_at)
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=_rtc_ice_servers(ice_servers)))
+        self._ice_servers = tuple(ice_servers)
+        self._pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=_rtc_ice_servers(ice_servers),
+                iceTransportPolicy=ice.rtc_ice_transport_policy(config.ice_transport_policy),
+            )
+        )
         self._conditioner: Any = None
         self._channels: dict[str, RTCDataChannel] = {}
         self._queues: dict[str, deque[bytes]] = {}
@@ -266,6 +275,7 @@ class PeerLink:
             conditions=None if cond is None else cond.outbound,
             inbound_conditions=None if cond is None else cond.inbound,
             impairment=None if cond is None else cond.counters,
+            path=ice.selected_path(self._pc),
         )
 
     def buffered_amount(self, label: str = STATE_LABEL) -> int:
@@ -384,6 +394,10 @@ class PeerLink:
         with pinned_host_addresses(self._config.host_addresses):
             await self._pc.setLocalDescription(description)
         local = self._pc.localDescription
+        # Bad TURN credentials are silent in aiortc: fail a relay-only link now.
+        ice.check_relay(
+            local.sdp, self._ice_servers, self._config.ice_transport_policy, self.peer_id
+        )
         await self._send_signal(local.type, {"type": local.type, "sdp": local.sdp})
         # aiortc put every candidate in the SDP (trap 3): say so explicitly.
         await self._send_signal("end_of_candidates", {})

@@ -421,6 +421,8 @@ class Session:
                 await client.abort()
                 continue
             self._client, self.lobby_connected = client, True
+            # Fresh TURN credentials come with the new welcome: rebuilt links use them.
+            self._ice_servers = self._config.ice_servers or tuple(client.ice_servers)
             self._after_rejoin(info)
             return True
         return False
