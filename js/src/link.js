@@ -45,7 +45,10 @@ export class PeerLink {
   }
 
   _initPc(offer) {
-    this.pc = new RTCPeerConnection({ iceServers: this.s.iceServers });
+    this.pc = new RTCPeerConnection({
+      iceServers: this.s.iceServers,
+      iceTransportPolicy: this.cfg.iceTransportPolicy, // "relay": TURN only (hides our address)
+    });
     this.channels = new Map();
     for (const c of this.cfg.channels) {
       const opts = { negotiated: true, id: c.id, ordered: c.ordered ?? true };

@@ -85,6 +85,7 @@ export interface ConnectOptions {
   channels?: readonly ChannelConfig[];
   /** null (default): the lobby's welcome.ice_servers. */
   iceServers?: RTCIceServer[] | null;
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** Which of our own candidates to signal (mDNS .local ones never are). */
   candidateFilter?: ((c: RTCIceCandidate) => boolean) | null;
   limits?: Limits;

@@ -29,6 +29,7 @@ export const DEFAULT_CHANNELS = Object.freeze([
 const DEFAULTS = Object.freeze({
   channels: DEFAULT_CHANNELS,
   iceServers: null, // null: the lobby's welcome.ice_servers
+  iceTransportPolicy: "all", // or "relay", as SessionConfig.ice_transport_policy
   candidateFilter: null, // (RTCIceCandidate) => bool: which own candidates to signal
   limits: DEFAULT_LIMITS,
   quantize: null,
