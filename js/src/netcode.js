@@ -55,7 +55,12 @@ const STATEISH = new Set(["StateReceived", "SnapshotReceived", "StatsUpdated"]);
 export async function connect(url, options = {}) {
   const cfg = { ...DEFAULTS, ...options, budget: { ...DEFAULTS.budget, ...(options.budget ?? {}) } };
   const session = new Session(cfg);
-  await session._open(url, options);
+  try {
+    await session._open(url, options);
+  } catch (err) {
+    await session.close(); // no half-open lobby socket or timer left behind
+    throw err;
+  }
   return session;
 }
 
@@ -354,7 +359,7 @@ export class Session {
   async close() {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this._timer);
+    if (this._timer !== undefined) clearInterval(this._timer);
     await Promise.all([...this.links.values()].map((l) => l.goodbye()));
     this.ws?.close(1000);
   }

@@ -401,3 +401,13 @@ async def test_kicked_by_the_owner(lobby: LobbyServer, page: Any) -> None:
         await wait_log(page, me["index"], "log.some((e) => e.type === 'Kicked')")
         assert await page.evaluate("(i) => window.sessions[i].links.size", me["index"]) == 0
         await log.wait_for(lambda ev: any(_ended(e, me["peerId"]) for e in ev))
+
+
+async def test_lobby_errors_reach_the_caller(lobby: LobbyServer, page: Any) -> None:
+    """A room that does not exist: connect() rejects with the lobby's error code."""
+    code = await page.evaluate(
+        """async (url) => { try { await window.netcode.connect(url, { room: 'ZZZZZZ' }); }
+           catch (e) { return [e.name, e.code]; } return null; }""",
+        lobby.url,
+    )
+    assert code == ["LobbyError", "room_not_found"]
