@@ -166,6 +166,9 @@ async def test_mixed_mesh_and_tab_close(lobby: LobbyServer, browser: Any, js_ser
         await wait_log(
             tabs[1], 0, "log.some((e) => e.type === 'EventReceived' && e.data.from === 'a')"
         )
+        await wait_log(  # browser <-> browser, directly
+            tabs[1], 0, "log.some((e) => e.type === 'EventReceived' && e.data.hello === 'all')"
+        )
         gone = joined[0]["peerId"]
         await tabs[0].close()
         for log in logs.values():
