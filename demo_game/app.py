@@ -11,14 +11,16 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import netcode
-from netcode import NetcodeError, SessionConfig
+from netcode import ConnectTimeout, NetcodeError, SessionConfig
 
 from .cli import MAX_PLAYERS, Options, ice_addresses_for
+from .drills import Drills, load_seat, save_seat
 from .loop import GameLoop, _conditions
 from .procs import BotProcesses, EmbeddedLobby, child_stats_path
 from .render import WINDOW_SIZE, Renderer, Scene, SceneEntity
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["run"]
 
 _END_GRACE_S = 8.0
+_HOST_START_S = 30.0  # the host process's Python start-up and room creation
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -48,6 +51,11 @@ def _session_config(opts: Options, url: str) -> SessionConfig:
 
 def _child_args(opts: Options, url: str, code: str, index: int) -> list[str]:
     args = ["--join", code, "--lobby", url, "--seed", str(opts.seed + index)]
+    return args + _common_args(opts)
+
+
+def _common_args(opts: Options) -> list[str]:
+    args: list[str] = []
     if opts.duration is not None:  # a backstop; normally the "end" event stops children
         args += ["--duration", str(opts.duration + 20.0)]
     if opts.ice_address:
@@ -67,43 +75,74 @@ def run(opts: Options) -> int:
     lobby = EmbeddedLobby() if opts.embedded else None
     children = BotProcesses()
     result: dict[str, Any] = {"ok": False}
+    seat_dir = tempfile.TemporaryDirectory(prefix="demo-seats-") if opts.embedded else None
     try:
         url = lobby.start() if lobby is not None else str(opts.lobby)
-        result = _play(opts, url, children)
+        result = _play(opts, url, children, seat_dir.name if seat_dir else None)
     except (NetcodeError, OSError) as exc:
         print(f"demo_game: {type(exc).__name__}: {exc}", file=sys.stderr)
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         result["children_exit_codes"] = children.stop()
+        result["children_killed"] = children.killed
         if lobby is not None:
             lobby.close()
+        if seat_dir is not None:
+            seat_dir.cleanup()
         if opts.stats_json:
             Path(opts.stats_json).write_text(json.dumps(result, indent=2, sort_keys=True))
     return 0 if result.get("ok") else 1
 
 
-def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
+def _start_host(opts: Options, url: str, children: BotProcesses) -> str:
+    """Embedded: the dedicated host process creates the room (a star's host is its
+    creator) and prints its code first thing; we join it like any player."""
+    args = ["--serve", "--lobby", url, "--topology", opts.topology, "--seed", str(opts.seed + 100)]
+    children.spawn(args + _common_args(opts) + _stats_arg(opts, "host"), "host", pipe=True)
+    line = children.read_line("host", _HOST_START_S)
+    if not line.startswith("room "):
+        raise ConnectTimeout(f"the host process did not create a room ({line or 'no output'!r})")
+    return line.split()[1]
+
+
+def _open(opts: Options, url: str, code: str | None) -> netcode.SyncSession:
     config = _session_config(opts, url)
-    with netcode.connect_sync(
-        url, room=opts.join, create=opts.creates_room, max_players=MAX_PLAYERS, config=config
-    ) as session:
+    seat = load_seat(opts.seat_file) if opts.seat_file else None
+    if seat is not None:  # we crashed (or were killed) earlier: take our seat back
+        return netcode.connect_sync(url, rejoin_token=seat["token"], config=config)
+    if code is not None:
+        return netcode.connect_sync(url, room=code, config=config)
+    return netcode.connect_sync(
+        url, create=True, topology=opts.topology, max_players=MAX_PLAYERS, config=config
+    )
+
+
+def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None) -> dict[str, Any]:
+    code = _start_host(opts, url, children) if opts.embedded else opts.join
+    started, prior = time.time(), _seat_peer(opts)
+    with _open(opts, url, code) as session:
         code = str(session.room)
-        want = _expected_peers(opts)
-        tags = (["host"] if opts.embedded else []) + [f"bot{i}" for i in range(1, opts.bots + 1)]
-        for i, tag in enumerate(tags):
-            role = "--serve" if tag == "host" else "--bot"
-            children.spawn([role, *_child_args(opts, url, code, 100 + i), *_stats_arg(opts, tag)])
-        if opts.parent_pid is None:
+        if opts.seat_file:
+            save_seat(opts.seat_file, session.peer_id, session.reconnect_token)
+        seats = _spawn_bots(opts, url, code, children, seat_dir)
+        if opts.parent_pid is None or opts.creates_room:
             hint = f"python -m demo_game --join {code} --lobby {url}"
             print(f"room {code}  join from another terminal: {hint}", flush=True)
-        game = GameLoop(session, opts, want_peers=want)
-        _frames(game, opts, code, url)
-        if opts.creates_room or opts.role == "server":
+        game = GameLoop(session, opts, want_peers=_expected_peers(opts))
+        back = prior is not None and prior == game.me
+        game.timeline.log("joined", game.me, connect_started=round(started, 3), rejoined=back)
+        drills = Drills(children, opts, seats) if opts.embedded else None
+        _frames(game, opts, code, url, drills)
+        if opts.embedded:  # our lobby goes away with us: the match ends for everyone
             session.send_event({"k": "end"})
             children.wait(_END_GRACE_S)
+        # Anyone else leaving (a --host closing its window too) does not end the match:
+        # the lobby names a new host. Bots we spawned see us gone and leave as well.
         out = game.result()
         out["ok"] = True
         out["lobby"] = url
+        out["drills"] = drills.log if drills is not None else []
+        tags = (["host"] if opts.embedded else []) + [f"bot{i}" for i in range(1, opts.bots + 1)]
         out["children_stats"] = [child_stats_path(opts.stats_json, t) for t in tags]
         return out
 
@@ -111,6 +150,26 @@ def _play(opts: Options, url: str, children: BotProcesses) -> dict[str, Any]:
 def _stats_arg(opts: Options, tag: str) -> list[str]:
     path = child_stats_path(opts.stats_json, tag)
     return [] if path is None else ["--stats-json", path]
+
+
+def _seat_peer(opts: Options) -> str | None:
+    seat = load_seat(opts.seat_file) if opts.seat_file else None
+    return seat["peer_id"] if seat else None
+
+
+def _spawn_bots(
+    opts: Options, url: str, code: str, children: BotProcesses, seat_dir: str | None
+) -> dict[str, str]:
+    """Bot processes; embedded, each keeps its seat in a file so it can come back."""
+    seats: dict[str, str] = {}
+    for i in range(1, opts.bots + 1):
+        tag = f"bot{i}"
+        args = ["--bot", *_child_args(opts, url, code, 100 + i), *_stats_arg(opts, tag)]
+        if seat_dir is not None:
+            seats[tag] = str(Path(seat_dir) / f"{tag}.seat")
+            args += ["--seat-file", seats[tag]]
+        children.spawn(args, tag)
+    return seats
 
 
 def _expected_peers(opts: Options) -> int | None:
@@ -134,6 +193,7 @@ class _Window:
         else:
             self.surface = pygame.Surface(WINDOW_SIZE)
         self.renderer = Renderer()
+        self.drills: Drills | None = None  # embedded: K and B run the lifecycle drills
 
     def close(self) -> None:
         import pygame
@@ -151,7 +211,7 @@ class _Window:
             if ev.type == pygame.QUIT:
                 game.stop_reason = "window closed"
             elif ev.type == pygame.KEYDOWN:
-                _key(game, ev.key)
+                _key(game, ev.key, self.drills)
         pressed = pygame.key.get_pressed()
         dx = int(pressed[pygame.K_RIGHT] or pressed[pygame.K_d]) - int(
             pressed[pygame.K_LEFT] or pressed[pygame.K_a]
@@ -171,10 +231,14 @@ class _Window:
         return self.surface
 
 
-def _key(game: GameLoop, key: int) -> None:
+def _key(game: GameLoop, key: int, drills: Drills | None = None) -> None:
     import pygame
 
-    if key == pygame.K_ESCAPE:
+    if drills is not None and key == pygame.K_k:
+        drills.end_host(signal.SIGKILL)
+    elif drills is not None and key == pygame.K_b:
+        drills.drop_bot("bot1", time.monotonic())
+    elif key == pygame.K_ESCAPE:
         game.stop_reason = "escape"
     elif key == pygame.K_i:
         game.toggles.interpolation = not game.toggles.interpolation
@@ -192,22 +256,26 @@ def build_scene(game: GameLoop, code: str, url: str, now: float) -> Scene:
     scene = Scene(
         room=code,
         join_hint=f"join: python -m demo_game --join {code} --lobby {url}",
-        role=game.role,
+        role=f"{game.role} ({game.s.topology})",
         interpolation=t.interpolation,
         prediction=t.prediction,
         conditioner=game.conditioner_label(),
+        notice=game.notice(now),
     )
     if game.host is not None:
         w = game.host.world
         scene.players = [
-            SceneEntity(p.pid, p.x, p.y, p.color, p.score, local=p.pid == game.me)
+            SceneEntity(p.pid, p.x, p.y, p.color, p.score, p.pid == game.me, game.tag_of(p.pid))
             for p in w.players.values()
         ]
         scene.pickups = [(k.x, k.y) for k in w.pickups]
     elif game.client is not None:
         c = game.client
         rendered = c.players(now, interpolate=t.interpolation, predict=t.prediction)
-        scene.players = [SceneEntity(r.pid, r.x, r.y, r.color, r.score, r.local) for r in rendered]
+        scene.players = [
+            SceneEntity(r.pid, r.x, r.y, r.color, r.score, r.local, game.tag_of(r.pid))
+            for r in rendered
+        ]
         scene.pickups = c.pickups()
         mine = c.latest.players.get(game.me) if c.latest else None
         if mine is not None and t.prediction:
@@ -215,14 +283,18 @@ def build_scene(game: GameLoop, code: str, url: str, now: float) -> Scene:
     return scene
 
 
-def _frames(game: GameLoop, opts: Options, code: str, url: str) -> None:
+def _frames(game: GameLoop, opts: Options, code: str, url: str, drills: Drills | None) -> None:
     """The frame loop; paced by the tick clock, renders only where someone can see it."""
     window, headless = _open_window(opts)
+    if window is not None:
+        window.drills = drills
     shot = _Shot(opts)
     prev = time.monotonic()
     try:
         while game.stop_reason is None:
             now = time.monotonic()
+            if drills is not None:
+                drills.tick(now)
             _frame(game, opts, window, shot, now, code, url, headless)
             game.frame_done(now - prev)
             prev = now
@@ -280,6 +352,7 @@ def _frame(
     headless: bool,
 ) -> None:
     game.handle_events(now)
+    game.check_host(now)
     keys = window.keys(game) if window is not None else None
     local = keys if keys is not None and not opts.autopilot else game.bot_input()
     game.run_ticks(now, local if game.role != "server" else None)

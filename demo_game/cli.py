@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlparse
 
 __all__ = [
@@ -26,8 +27,10 @@ examples:
   python -m demo_game --join ABC123 --lobby ws://127.0.0.1:PORT
   netcode lobby --port 8765 & python -m demo_game --host --lobby ws://127.0.0.1:8765
   python -m demo_game --headless --duration 6 --stats-json out.json --loss 0.1
+  python -m demo_game --kill-host-after 8   the host process crashes: you become the host
 
 keys: arrows/WASD move, I interpolation, P prediction, C conditioner, G net graph, Esc quit
+      (embedded) K kill the host process, B drop a bot (it comes back with its seat token)
 """
 
 
@@ -55,6 +58,11 @@ class Options:
     ice_address: tuple[str, ...] | None
     token: str | None
     parent_pid: int | None
+    topology: Literal["star", "mesh"] = "star"
+    seat_file: str | None = None
+    bot_drop_after: float | None = None
+    kill_host_after: float | None = None
+    stop_host_after: float | None = None
 
     @property
     def embedded(self) -> bool:
@@ -70,7 +78,9 @@ class Options:
 
     @property
     def creates_room(self) -> bool:
-        return self.embedded or self.host
+        """The room's creator is its first host: --host, or --serve (which the embedded
+        launcher spawns, then joins the room it made as a client)."""
+        return self.host or self.serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +96,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--serve",
         action="store_true",
-        help="join room CODE as its dedicated authoritative host, without a player",
+        help="create a room on --lobby and host it without a player (dedicated host)",
+    )
+    p.add_argument(
+        "--topology",
+        choices=("star", "mesh"),
+        default="star",
+        help="of the room you create (default star: everyone links to the host only)",
+    )
+    p.add_argument(
+        "--seat-file",
+        metavar="PATH",
+        help="with --join: keep the seat's reconnect token in PATH; if PATH exists, take "
+        "that seat back (same peer id) instead of joining anew",
+    )
+    p.add_argument(
+        "--bot-drop-after",
+        type=float,
+        metavar="S",
+        help="embedded: SIGKILL bot 1 after S s and restart it with its saved token "
+        "(default 10; 0 = never)",
+    )
+    p.add_argument(
+        "--kill-host-after",
+        type=float,
+        metavar="S",
+        help="embedded: SIGKILL the host process after S s (a crash: a new host is named "
+        "after the lobby's host_grace_s)",
+    )
+    p.add_argument(
+        "--stop-host-after",
+        type=float,
+        metavar="S",
+        help="embedded: SIGTERM the host process after S s (it leaves cleanly: a new host "
+        "is named at once)",
     )
     p.add_argument("--bot", action="store_true", help="play as a headless bot (used for spawns)")
     p.add_argument("--headless", action="store_true", help="no window; the local player is a bot")
@@ -150,22 +193,37 @@ def _check_numbers(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("--duration must be a finite number of seconds > 0")
     if not 0.0 <= a.screenshot_after < math.inf:
         p.error("--screenshot-after must be a finite number of seconds >= 0")
+    for name in ("bot_drop_after", "kill_host_after", "stop_host_after"):
+        v = getattr(a, name)
+        if v is not None and not 0.0 <= v < math.inf:
+            p.error(f"--{name.replace('_', '-')} must be a finite number of seconds >= 0")
+
+
+def _check_modes(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    if a.bot and not a.join:
+        p.error("--bot needs --join CODE")
+    if a.serve and a.join:
+        p.error("--serve creates the room it hosts (a star's host is its creator): no --join")
+    if a.serve and (a.bot or a.host):
+        p.error("--serve excludes --bot and --host")
+    if (a.join or a.host or a.serve) and not a.lobby:
+        p.error("--join/--host/--serve need --lobby URL")
+    if a.join and a.host:
+        p.error("--join and --host are exclusive")
+    if a.seat_file and not a.join:
+        p.error("--seat-file needs --join CODE")
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
     p = build_parser()
     a = p.parse_args(argv)
-    if (a.bot or a.serve) and not a.join:
-        p.error("--bot/--serve need --join CODE")
-    if a.bot and a.serve:
-        p.error("--bot and --serve are exclusive")
-    if (a.join or a.host) and not a.lobby:
-        p.error("--join/--host need --lobby URL")
-    if a.join and a.host:
-        p.error("--join and --host are exclusive")
+    _check_modes(p, a)
     _check_numbers(p, a)
     embedded = not (a.join or a.host or a.bot or a.serve)
+    if not embedded and (a.bot_drop_after or a.kill_host_after or a.stop_host_after):
+        p.error("--bot-drop-after/--kill-host-after/--stop-host-after: embedded mode only")
     bots = a.bots if a.bots is not None else (2 if embedded else 0)
+    drop = a.bot_drop_after if a.bot_drop_after is not None else (10.0 if embedded else 0.0)
     # The room holds MAX_PLAYERS: you, the dedicated host process (embedded), the bots.
     most = MAX_PLAYERS - 1 - (1 if embedded else 0)
     if not 0 <= bots <= most:
@@ -193,4 +251,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ice_address=tuple(a.ice_address) if a.ice_address else None,
         token=a.token,
         parent_pid=a.parent_pid,
+        topology="mesh" if a.topology == "mesh" else "star",
+        seat_file=a.seat_file,
+        bot_drop_after=drop or None,
+        kill_host_after=a.kill_host_after,
+        stop_host_after=a.stop_host_after,
     )

@@ -51,6 +51,9 @@ class ClientGame:
         )
         self.clock = RemoteClockEstimator()
         self.moved: dict[str, float] = {}
+        self.moved_before_host_change: dict[str, float] = {}
+        self.latest_at = 0.0  # local time the latest snapshot arrived
+        self._any_tick = False  # a new host: its first snapshot is taken whatever its tick
         self.snapshots = 0
         self.stale = 0
         self.corrections = 0  # reconciliations that moved us by more than 1 px
@@ -73,10 +76,27 @@ class ClientGame:
         """Two snapshot intervals plus twice the link's jitter (netcode's recommendation)."""
         self.interp.delay = recommended_delay(SNAPSHOT_RATE, jitter_ms)
 
+    def new_host(self) -> None:
+        """Another peer took over the match: its clock is not the old host's, so the
+        tick-to-time mapping and the interpolation history start afresh (our own
+        prediction carries on: the new host continues the input sequence)."""
+        self.interp = InterpolationBuffer(
+            snapshot_rate=SNAPSHOT_RATE, fields=("x", "y"), max_extrapolation=0.1
+        )
+        self.clock = RemoteClockEstimator()
+        self.moved_before_host_change = dict(self.moved)
+        self._any_tick = True
+
+    def moved_since_host_change(self) -> dict[str, float]:
+        return {p: d - self.moved_before_host_change.get(p, 0.0) for p, d in self.moved.items()}
+
     def on_snapshot(self, view: SnapshotView, now: float) -> None:
-        if self.latest is not None and view.tick <= self.latest.tick:
+        stale = self.latest is not None and view.tick <= self.latest.tick
+        if stale and not self._any_tick:
             self.stale += 1  # unordered channel: an older snapshot than we have is useless
             return
+        self._any_tick = False
+        self.latest_at = now
         self.snapshots += 1
         self.clock.add_sample(view.tick * DT, now)
         remote: dict[str | int, dict[str, Any]] = {}
@@ -97,7 +117,11 @@ class ClientGame:
             return
         state = player_from_view(mine)
         if self.predictor is None:
-            self.predictor = Predictor(state, move_player, first_seq=0)
+            # A seat taken back after a crash: the host already applied inputs of ours
+            # up to `ack` (from our previous process). Carry on past them, with a gap
+            # over what it may still hold queued (its backlog is smaller than that).
+            first = mine.ack + 1 + INPUT_REDUNDANCY if mine.ack >= 0 else 0
+            self.predictor = Predictor(state, move_player, first_seq=first)
             return
         old = self.predictor.state
         new = self.predictor.reconcile(state, mine.ack if mine.ack >= 0 else None)

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 from netcode import InputReceiver
 
-from .messages import INPUT_REDUNDANCY, InputPacket, encode_snapshot
-from .sim import Input, World, add_player, new_world, remove_player, step
+from .messages import INPUT_REDUNDANCY, InputPacket, SnapshotView, encode_snapshot, player_from_view
+from .sim import Input, Pickup, Player, World, add_player, new_world, remove_player, step
 
 __all__ = ["HostGame", "InputQueue"]
 
@@ -33,9 +33,11 @@ class InputQueue:
     what the player was most likely still doing.
     """
 
-    def __init__(self, max_backlog: int = 6) -> None:
+    def __init__(self, max_backlog: int = 6, applied: int = -1) -> None:
         self.max_backlog = max_backlog
-        self.applied = -1  # newest seq simulated: the ack that goes back in snapshots
+        # newest seq simulated: the ack that goes back in snapshots (a new host starts
+        # from the ack its predecessor last sent, so acks never go backwards)
+        self.applied = applied
         self.last = Input()
         self._receiver: InputReceiver[Input] = InputReceiver(max_batch=4 * INPUT_REDUNDANCY)
         self._pending: deque[tuple[int, Input]] = deque()
@@ -68,17 +70,62 @@ class InputQueue:
     def backlog(self) -> int:
         return len(self._pending)
 
+    def idle(self) -> None:
+        """The player's process is gone for now: stand still, not repeat its last input."""
+        self._pending.clear()
+        self.last = Input()
+
 
 class HostGame:
     """World + per-peer input queues + movement bookkeeping for the stats file."""
 
-    def __init__(self, local_pid: str | None, seed: int = 1) -> None:
-        """``local_pid`` None: a dedicated host with no player of its own."""
+    def __init__(self, local_pid: str | None, seed: int = 1, world: World | None = None) -> None:
+        """``local_pid`` None: a dedicated host with no player of its own. ``world``: the
+        match to carry on (host migration), else a new one."""
         self.local_pid = local_pid
-        world = new_world(seed)
+        world = world if world is not None else new_world(seed)
         self.world: World = add_player(world, local_pid) if local_pid else world
         self.queues: dict[str, InputQueue] = {}
         self.moved: dict[str, float] = {}  # remote pid -> distance travelled (px)
+
+    @classmethod
+    def take_over(
+        cls, view: SnapshotView, local: Player | None, *, ticks_gone: int, seed: int
+    ) -> HostGame:
+        """The new host after a migration: the world of the last snapshot we got, a
+        ``ticks_gone`` later (the snapshot tick keeps rising for everyone), our own
+        player where we predicted it, everyone else keeping their entity and score."""
+        players = {pid: player_from_view(pv) for pid, pv in view.players.items()}
+        if local is not None and local.pid in players:
+            players[local.pid] = Player(
+                local.pid,
+                local.x,
+                local.y,
+                local.vx,
+                local.vy,
+                players[local.pid].score,
+                players[local.pid].color,
+            )
+        tick = view.tick + max(0, ticks_gone)
+        world = World(
+            tick=tick,
+            players=players,
+            pickups=tuple(Pickup(k, x, y) for k, (x, y) in sorted(view.pickups.items())),
+            rng=(seed * 7919 + tick) & 0xFFFF_FFFF,  # the old host's rng is not in snapshots
+            next_color=max((p.color for p in players.values()), default=-1) + 1,
+        )
+        game = cls(local.pid if local is not None else None, seed, world)
+        for pid, pv in view.players.items():
+            if game.local_pid != pid:
+                game.queues[pid] = InputQueue(applied=pv.ack)
+                game.moved[pid] = 0.0
+        return game
+
+    def idle(self, pid: str) -> None:
+        """``pid`` dropped (it may come back with its seat): its entity stays, still."""
+        queue = self.queues.get(pid)
+        if queue is not None:
+            queue.idle()
 
     def add_peer(self, pid: str) -> None:
         self.world = add_player(self.world, pid)

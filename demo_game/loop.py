@@ -21,12 +21,16 @@ from .client import ClientGame
 from .host import HostGame
 from .messages import decode_inputs, decode_snapshot
 from .netgraph import NetGraphData, NetSample
-from .sim import TICK_RATE, Input
-from .stats import StatsLike, StatsRecorder, movement_json
+from .sim import DT, TICK_RATE, Input
+from .stats import StatsLike, StatsRecorder, Timeline, movement_json
 
 __all__ = ["GameLoop", "SessionLike"]
 
 SNAPSHOT_EVERY = 2  # ticks: 30 snapshots/s, like most shooters' default update rate
+# A client whose host is gone this long stops (the lobby names a new host after
+# host_grace_s, 3 s by default, so this only fires when no new host can come).
+NO_HOST_GIVE_UP_S = 20.0
+NOTICE_S = 5.0  # how long the HUD says who the new host is
 _STATS_EVERY_S = 0.1
 _STATUS_EVERY_S = 1.0
 # The conditioner the C key switches on when none was given on the command line.
@@ -42,6 +46,10 @@ class SessionLike(Protocol):
     def room(self) -> str | None: ...
     @property
     def peers(self) -> dict[str, Any]: ...
+    @property
+    def host_id(self) -> str | None: ...
+    @property
+    def topology(self) -> str: ...
     def poll(self) -> list[Any]: ...
     def send_state(self, obj: Any, to: str | None = None) -> bool: ...
     def send_event(self, obj: Any, to: str | None = None) -> None: ...
@@ -88,13 +96,23 @@ class GameLoop:
             self.client = ClientGame(self.me)
         else:
             self.host = HostGame(self.me if self.role == "host" else None, seed=opts.seed)
-        self.host_pid: str | None = None
+        self.host_pid: str | None = session.host_id
+        # Peers whose seat the lobby holds while they are away / whose link died.
+        self.reconnecting: set[str] = set()
+        self.lost: set[str] = set()
+        self.timeline = Timeline()
+        self.moved_as_client: dict[str, float] | None = None  # before we took over
+        self._host_missing_since: float | None = None
+        self._notice = ("", 0.0)  # (text, until)
+        self._await_snapshot = True  # log the first snapshot (after joining / a new host)
+        self._await_input: set[str] = set()  # host: log the first input after a (re)connect
         self.stats = StatsRecorder()
         self.graph = NetGraphData()
         cond = _conditions(opts)
         self.toggles = Toggles(conditions=cond)
         self.stop_reason: str | None = None
         self.bad_packets = 0  # undecodable packets from peers: counted, never fatal
+        self.foreign_snapshots = 0  # snapshots from a peer that is not (or no longer) host
         self.ticks = 0
         self.snapshots_sent = 0
         self.start = time.monotonic()
@@ -111,46 +129,135 @@ class GameLoop:
             self._dispatch(ev, now)
 
     def _dispatch(self, ev: Any, now: float) -> None:
-        if isinstance(ev, netcode.PeerConnected):
-            self._on_connected(ev.peer_id)
-        elif isinstance(ev, netcode.PeerLeft | netcode.PeerLost):
-            self._on_left(ev.peer_id, str(getattr(ev, "reason", "lost")))
-        elif isinstance(ev, netcode.PeerConnectFailed):
-            self.stats.left(ev.peer_id, f"connect failed: {ev.reason}")
-        elif isinstance(ev, netcode.SnapshotReceived):
+        if isinstance(ev, netcode.SnapshotReceived):
             self._on_snapshot(ev.peer_id, ev.entities, now)
         elif isinstance(ev, netcode.StateReceived):
             self._on_state(ev.peer_id, ev.data)
         elif isinstance(ev, netcode.EventReceived):
             self._on_event(ev.peer_id, ev.data)
+        elif isinstance(ev, netcode.PeerConnected):
+            self._on_connected(ev.peer_id)
+        elif isinstance(ev, netcode.PeerLeft):
+            self._on_left(ev.peer_id, ev.reason)
+        elif isinstance(ev, netcode.PeerLost | netcode.PeerConnectFailed):
+            self._on_lost(ev.peer_id, ev.reason)
+        else:
+            self._on_lifecycle(ev, now)
+
+    def _on_lifecycle(self, ev: Any, now: float) -> None:
+        """Seats held, seats taken back, a new host, being kicked."""
+        if isinstance(ev, netcode.PeerReconnecting):
+            self.reconnecting.add(ev.peer_id)
+            self.timeline.log("reconnecting", ev.peer_id)
+            if self.host is not None:
+                self.host.idle(ev.peer_id)
+        elif isinstance(ev, netcode.PeerReconnected):
+            self.reconnecting.discard(ev.peer_id)
+            if self.host is not None:
+                kept = ev.peer_id in self.host.world.players
+                self.timeline.log("reconnected", ev.peer_id, entity_kept=kept)
+            else:
+                self.timeline.log("reconnected", ev.peer_id)
+        elif isinstance(ev, netcode.HostChanged):
+            self._on_host_changed(ev.peer_id, ev.previous, ev.you, now)
+        elif isinstance(ev, netcode.Kicked):
+            self.stop_reason = f"kicked ({ev.reason or 'no reason given'})"
 
     def _on_connected(self, pid: str) -> None:
         self.stats.connected(pid)
+        self.lost.discard(pid)
         if self.toggles.conditions is not None and not self.opts.condition_handshake:
             # Impair each link once it is up: under loss the DTLS/SCTP handshake waits on
             # aiortc's 1-3 s retransmit timers, which would eat the match, not show netcode.
             self.s.set_conditions(self.toggles.conditions, peer=pid)
         if self.host is not None:
-            self.host.add_peer(pid)
-            self.s.send_event({"k": "welcome", "host": True}, to=pid)
+            self.host.add_peer(pid)  # a returning seat keeps its entity (add is a no-op)
+            self._await_input.add(pid)
 
     def _on_left(self, pid: str, reason: str) -> None:
+        """The lobby gave the seat up (left, kicked, or its grace ran out): entity gone."""
         self.stats.left(pid, reason)
+        self.reconnecting.discard(pid)
+        self.lost.discard(pid)
         if self.host is not None:
             self.host.remove_peer(pid)
-        elif pid == self.host_pid:
-            self.stop_reason = f"host left ({reason})"
+
+    def _on_lost(self, pid: str, reason: str) -> None:
+        """A link died. Not the end: the peer may take its seat back, and a lost host is
+        replaced by the lobby (HostChanged); meanwhile a dropped player stands still."""
+        self.stats.left(pid, reason)
+        self.lost.add(pid)
+        if self.host is not None:
+            self.host.idle(pid)
+
+    def notice(self, now: float) -> str:
+        """The HUD's banner: the match's lifecycle, in words."""
+        if self.client is not None and not self.host_connected():
+            if self.host_pid in self.lost or self._host_missing_since is not None:
+                return "host lost: waiting for the lobby to name a new host..."
+            return "connecting to the host..."
+        return self._notice[0] if now < self._notice[1] else ""
+
+    def tag_of(self, pid: str) -> str:
+        """Shown under a player's name while it is away."""
+        if pid in self.reconnecting:
+            return "reconnecting..."
+        return "lost" if pid in self.lost else ""
+
+    def _on_host_changed(self, new: str, previous: str, you: bool, now: float) -> None:
+        self.timeline.log("host_changed", new, previous=previous, you=you)
+        text = "you are the host now" if you else f"new host: {new[:8]}"
+        self._notice = (f"{text} (host {previous[:8]} is gone)", now + NOTICE_S)
+        self.host_pid = new
+        self._host_missing_since = None
+        self.lost.discard(previous)
+        self.reconnecting.discard(previous)
+        if previous in self.stats.peers:  # its link is dropped with no PeerLost of its own
+            self.stats.left(previous, "no longer the host")
+        if you and self.host is None:
+            self._become_host(now)
+        elif not you and self.host is not None:
+            self._become_client()
+        elif self.client is not None:
+            self.client.new_host()
+            self._await_snapshot = True
+
+    def _become_host(self, now: float) -> None:
+        """We carry the match on from the last snapshot we got; the others now send
+        their inputs to us (their sessions rebuild the star around us)."""
+        assert self.client is not None
+        c = self.client
+        mine = c.predictor.state if c.predictor is not None else None
+        if c.latest is not None:
+            gone = round((now - c.latest_at) / DT)
+            self.host = HostGame.take_over(c.latest, mine, ticks_gone=gone, seed=self.opts.seed)
+        else:  # we never saw the match: start one
+            self.host = HostGame(self.me, seed=self.opts.seed)
+        self.moved_as_client = dict(c.moved)
+        self.client = None
+        self.role = "host"
+        self._await_input = set(self.host.queues)
+
+    def _become_client(self) -> None:
+        """Someone else was named host while we were away: we play on as a client."""
+        if self.role == "server":  # no player of our own: nothing left to do here
+            self.stop_reason = "another peer is the host now"
+            return
+        self.host = None
+        self.client = ClientGame(self.me)
+        self.role = "client"
+        self._await_snapshot = True
 
     def _on_event(self, pid: str, data: Any) -> None:
         if not isinstance(data, dict):
             self.bad_packets += 1
-        elif data.get("k") == "welcome" and self.client is not None:
-            self.host_pid = pid
         elif data.get("k") == "end":  # demo simplification: any peer may end the match
             self.stop_reason = f"match ended by {pid[:8]}"
 
     def _on_snapshot(self, pid: str, entities: Any, now: float) -> None:
-        if self.client is None:
+        if self.client is None or pid != self.host_pid:
+            # only the host's word counts (a late one from a host just replaced: ignored)
+            self.foreign_snapshots += 1
             return
         try:
             view = decode_snapshot(entities)
@@ -159,7 +266,9 @@ class GameLoop:
         except DecodeError:
             self.bad_packets += 1
             return
-        self.host_pid = pid
+        if self._await_snapshot:
+            self._await_snapshot = False
+            self.timeline.log("first_snapshot", pid, tick=view.tick)
 
     def _on_state(self, pid: str, data: Any) -> None:
         """Only the host expects state packets (inputs); clients ignore stray ones."""
@@ -170,6 +279,9 @@ class GameLoop:
         except DecodeError:
             self.bad_packets += 1
             return
+        if pid in self._await_input:
+            self._await_input.discard(pid)
+            self.timeline.log("first_input", pid)
         self.host.receive_inputs(pid, packet)
 
     # ---- simulation ---------------------------------------------------------------
@@ -190,10 +302,25 @@ class GameLoop:
             if self.ticks % SNAPSHOT_EVERY == 0 and self.host.queues:
                 self.s.send_snapshot(self.host.snapshot())
                 self.snapshots_sent += 1
-        elif self.client is not None and local_input is not None:
+        elif self.client is not None and local_input is not None and self.host_connected():
+            # While the host is gone we stand still: no input is predicted that no
+            # host will ever apply.
             packet = self.client.tick(local_input)
             if packet is not None:
                 self.s.send_state(packet, to=self.host_pid)
+
+    def host_connected(self) -> bool:
+        info = self.s.peers.get(self.host_pid or "")
+        return info is not None and getattr(info, "state", "") == "connected"
+
+    def check_host(self, now: float) -> None:
+        """A client without a host for this long gives up (no lobby to name a new one)."""
+        if self.client is None or self.host_connected():
+            self._host_missing_since = None
+        elif self._host_missing_since is None:
+            self._host_missing_since = now
+        elif now - self._host_missing_since > NO_HOST_GIVE_UP_S:
+            self.stop_reason = "no host"
 
     def bot_input(self) -> Input:
         """The local player's steering when a bot drives it."""
@@ -221,7 +348,10 @@ class GameLoop:
         for pid, info in list(self.s.peers.items()):
             if getattr(info, "state", "") != "connected":
                 continue
-            st = self.s.stats(pid)
+            try:
+                st = self.s.stats(pid)
+            except KeyError:  # a star's client reaches other players through the host
+                continue
             self.stats.sample(pid, st)
             pkt = self._packet_size(pid, st, now)
             if self.client is not None:
@@ -316,9 +446,15 @@ class GameLoop:
             "ticks": self.ticks,
             "stop_reason": self.stop_reason,
             "bad_packets": self.bad_packets,
+            "foreign_snapshots": self.foreign_snapshots,
             "peers": self.stats.as_json(),
             "pid": os.getpid(),
+            "topology": self.s.topology,
+            "host": self.host_pid,
+            "timeline": self.timeline.as_json(),
         }
+        if self.moved_as_client is not None:
+            out["moved_as_client"] = movement_json(self.moved_as_client)
         if self.host is not None:
             out["snapshots_sent"] = self.snapshots_sent
             out["moved"] = movement_json(self.host.moved)
@@ -326,7 +462,7 @@ class GameLoop:
             out["inputs_lost"] = {p: q.lost for p, q in self.host.queues.items()}
             out["scores"] = {p: pl.score for p, pl in self.host.world.players.items()}
         if self.client is not None:
-            out["host"] = self.host_pid
+            out["moved_since_host_change"] = movement_json(self.client.moved_since_host_change())
             out["snapshots_received"] = self.client.snapshots
             out["stale_snapshots"] = self.client.stale
             out["corrections"] = self.client.corrections

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -63,16 +65,73 @@ def child_stats_path(stats_json: str | None, tag: str) -> str | None:
 
 
 class BotProcesses:
-    """Spawns ``python -m demo_game --bot|--serve ...`` children and makes sure they end."""
+    """Spawns ``python -m demo_game --bot|--serve ...`` children and makes sure they end.
+
+    Children are named (``host``, ``bot1``...), so one can be killed and started
+    again with the same arguments: a bot with a ``--seat-file`` then takes its seat
+    back. ``procs`` holds the current process of each name; exit codes of killed
+    ones are kept in ``killed``.
+    """
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
+        self._args: dict[str, list[str]] = {}
+        self._index: dict[str, int] = {}
+        self.killed: list[dict[str, Any]] = []
 
-    def spawn(self, args: list[str]) -> None:
+    def spawn(self, args: list[str], tag: str | None = None, *, pipe: bool = False) -> None:
         env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
         cmd = [sys.executable, "-m", "demo_game", "--parent-pid", str(os.getpid())]
-        proc = subprocess.Popen(cmd + args, env=env, stdin=subprocess.DEVNULL)
-        self.procs.append(proc)
+        out = subprocess.PIPE if pipe else None
+        proc = subprocess.Popen(cmd + args, env=env, stdin=subprocess.DEVNULL, stdout=out)
+        tag = tag or f"child{len(self.procs)}"
+        if tag in self._index:
+            self.procs[self._index[tag]] = proc
+        else:
+            self._index[tag] = len(self.procs)
+            self.procs.append(proc)
+        self._args[tag] = args
+
+    def get(self, tag: str) -> subprocess.Popen[bytes] | None:
+        i = self._index.get(tag)
+        return None if i is None else self.procs[i]
+
+    def read_line(self, tag: str, timeout: float) -> str:
+        """The first stdout line of a child spawned with ``pipe=True`` ("" if it died or
+        stayed silent for ``timeout``); the rest of its output is passed through."""
+        proc = self.get(tag)
+        if proc is None or proc.stdout is None:
+            return ""
+        lines: queue.Queue[bytes] = queue.Queue()
+        stream = proc.stdout
+
+        def pump() -> None:
+            for line in stream:
+                lines.put(line)
+            lines.put(b"")
+
+        threading.Thread(target=pump, name=f"{tag}-stdout", daemon=True).start()
+        try:
+            first = lines.get(timeout=timeout)
+        except queue.Empty:
+            return ""
+        threading.Thread(target=_forward, args=(lines,), daemon=True).start()
+        return first.decode(errors="replace").strip()
+
+    def kill(self, tag: str, sig: int = signal.SIGKILL) -> int | None:
+        """Signal one child (SIGKILL: a crash, no goodbye); returns its pid."""
+        proc = self.get(tag)
+        if proc is None or proc.poll() is not None:
+            return None
+        proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            proc.wait(5.0)
+            self.killed.append({"tag": tag, "pid": proc.pid, "exit_code": proc.returncode})
+        return proc.pid
+
+    def respawn(self, tag: str) -> None:
+        """Start ``tag`` again with the arguments it had."""
+        self.spawn(self._args[tag], tag)
 
     def wait(self, timeout: float) -> bool:
         """Wait for all children to exit by themselves; True if they all did."""
@@ -96,3 +155,10 @@ class BotProcesses:
                 proc.kill()
                 proc.wait(grace)
         return [p.returncode for p in self.procs]
+
+
+def _forward(lines: queue.Queue[bytes]) -> None:
+    """Pass a child's later stdout through (and keep its pipe drained)."""
+    while line := lines.get():
+        sys.stdout.write(line.decode(errors="replace"))
+        sys.stdout.flush()

@@ -50,6 +50,7 @@ class SceneEntity:
     color: int
     score: int
     local: bool = False
+    tag: str = ""  # e.g. "reconnecting..." while its player is away
 
 
 @dataclass(slots=True)
@@ -66,6 +67,7 @@ class Scene:
     prediction: bool = True
     conditioner: str = "off"
     status: str = ""
+    notice: str = ""  # the match's lifecycle: host lost, new host
 
 
 class Renderer:
@@ -146,6 +148,9 @@ class Renderer:
             pygame.draw.circle(surface, (255, 255, 255), c, r + 4, 2)
         label = self.small.render(f"{e.pid[:6]} {e.score}", True, _TEXT)
         surface.blit(label, (c[0] - label.get_width() // 2, c[1] - r - 18))
+        if e.tag:
+            tag = self.small.render(e.tag, True, _COIN)
+            surface.blit(tag, (c[0] - tag.get_width() // 2, c[1] + r + 4))
 
     def _hud(self, surface: pygame.Surface, scene: Scene) -> None:
         import pygame
@@ -162,6 +167,9 @@ class Renderer:
         board = "  ".join(f"{e.pid[:6]}:{e.score}" for e in ranking)
         text = self.font.render(board, True, _DIM)
         surface.blit(text, (WINDOW_SIZE[0] - text.get_width() - 10, 12))
+        if scene.notice:
+            banner = self.big.render(scene.notice, True, _COIN)
+            surface.blit(banner, ((WINDOW_SIZE[0] - banner.get_width()) // 2, HUD_H + 12))
         bottom = scene.join_hint or scene.status
         if bottom:
             hint = self.small.render(bottom, True, _DIM)

@@ -6,11 +6,19 @@ history, so :class:`StatsRecorder` samples them over the match.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["PeerRecord", "StatsLike", "StatsRecorder", "movement_json", "percentile"]
+__all__ = [
+    "PeerRecord",
+    "StatsLike",
+    "StatsRecorder",
+    "Timeline",
+    "movement_json",
+    "percentile",
+]
 
 
 class StatsLike(Protocol):
@@ -74,7 +82,8 @@ class StatsRecorder:
         self.peers: dict[str, PeerRecord] = {}
 
     def connected(self, pid: str) -> None:
-        self.peers.setdefault(pid, PeerRecord()).connected = True
+        rec = self.peers.setdefault(pid, PeerRecord())
+        rec.connected, rec.left = True, None  # back after a drop or a new host
 
     def left(self, pid: str, reason: str) -> None:
         self.peers.setdefault(pid, PeerRecord()).left = reason
@@ -109,3 +118,27 @@ class StatsRecorder:
 def movement_json(moved: Mapping[str, float]) -> dict[str, float]:
     """Distance each remote entity travelled, rounded for readability."""
     return {pid: round(d, 1) for pid, d in sorted(moved.items())}
+
+
+# At most this many lifecycle entries are kept (a peer flapping all match long
+# must not grow the stats file without bound); later ones are counted only.
+MAX_TIMELINE = 200
+
+
+class Timeline:
+    """Lifecycle moments (reconnects, host changes, first snapshot/input after them)
+    in wall-clock seconds, so times can be compared across processes on one machine."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self.entries: list[dict[str, Any]] = []
+        self.dropped = 0
+
+    def log(self, event: str, peer: str, **extra: Any) -> None:
+        if len(self.entries) >= MAX_TIMELINE:
+            self.dropped += 1
+            return
+        self.entries.append({"t": round(self._clock(), 3), "event": event, "peer": peer, **extra})
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return list(self.entries)

@@ -10,10 +10,21 @@ from typing import Any
 import netcode
 from demo_game.app import build_scene
 from demo_game.cli import parse_args
-from demo_game.loop import GameLoop
-from demo_game.sim import DT
+from demo_game.loop import NO_HOST_GIVE_UP_S, GameLoop
+from demo_game.sim import DT, Input
 from netcode import NetworkConditions
-from netcode.events import EventReceived, PeerConnected, PeerLeft, SnapshotReceived, StateReceived
+from netcode.events import (
+    EventReceived,
+    HostChanged,
+    Kicked,
+    PeerConnected,
+    PeerLeft,
+    PeerLost,
+    PeerReconnected,
+    PeerReconnecting,
+    SnapshotReceived,
+    StateReceived,
+)
 
 
 @dataclass
@@ -33,6 +44,11 @@ class FakeSession:
     peers: dict[str, Any] = field(default_factory=dict)
     conditions: list[NetworkConditions | None] = field(default_factory=list)
     sent: int = 0
+    topology: str = "star"
+
+    @property
+    def host_id(self) -> str | None:
+        return self.hub.host
 
     def poll(self) -> list[Any]:
         out, self.inbox = self.inbox, []
@@ -66,9 +82,11 @@ class FakeSession:
 @dataclass
 class FakeHub:
     sessions: list[FakeSession] = field(default_factory=list)
+    host: str | None = None  # the first to join, like the lobby names it
 
     def join(self, pid: str) -> FakeSession:
         s = FakeSession(self, pid)
+        self.host = self.host or pid
         for other in self.sessions:
             other.peers[pid] = _Info(pid)
             s.peers[other.peer_id] = _Info(other.peer_id)
@@ -81,7 +99,7 @@ class FakeHub:
 def _match(ticks: int) -> tuple[GameLoop, list[GameLoop]]:
     hub = FakeHub()
     lobby = ["--lobby", "ws://127.0.0.1:1"]
-    server = GameLoop(hub.join("srv"), parse_args(["--serve", "--join", "R", *lobby]), want_peers=2)
+    server = GameLoop(hub.join("srv"), parse_args(["--serve", *lobby]), want_peers=2)
     clients = [
         GameLoop(
             hub.join(f"c{i}"),
@@ -131,14 +149,102 @@ def test_bad_packets_are_counted_not_fatal() -> None:
     assert c.bad_packets == 2 and server.bad_packets == 1
 
 
-def test_host_leaving_stops_clients_and_end_event_stops_everyone() -> None:
+def _run(loops: list[GameLoop], first: int, last: int) -> None:
+    for k in range(first, last + 1):
+        for g in loops:
+            now = g.start + k * DT
+            g.handle_events(now)
+            g.check_host(now)
+            g.run_ticks(now, None if g.role == "server" else g.bot_input())
+            g.sample_stats(now)
+
+
+def test_host_lost_is_not_the_end_and_end_event_stops_everyone() -> None:
     server, clients = _match(ticks=4)
-    clients[0]._dispatch(PeerLeft("srv", "left"), clients[0].start)
-    assert clients[0].stop_reason == "host left (left)"
+    c = clients[0]
+    c._dispatch(PeerLost("srv", "timeout"), c.start)
+    c._dispatch(PeerLeft("srv", "left"), c.start)
+    assert c.stop_reason is None  # the lobby will name a new host
     clients[1]._dispatch(EventReceived("c0", {"k": "end"}), clients[1].start)
     assert clients[1].stop_reason is not None
     server._dispatch(PeerLeft("c0", "left"), server.start)
     assert server.host is not None and "c0" not in server.host.world.players
+
+
+def test_client_without_host_gives_up_after_a_while() -> None:
+    _server, clients = _match(ticks=4)
+    c = clients[0]
+    c.s.peers["srv"].state = "lost"
+    c.check_host(c.start)
+    assert "waiting for the lobby" in c.notice(c.start) or "connecting" in c.notice(c.start)
+    c.check_host(c.start + NO_HOST_GIVE_UP_S - 1)
+    assert c.stop_reason is None
+    c.check_host(c.start + NO_HOST_GIVE_UP_S + 1)
+    assert c.stop_reason == "no host"
+
+
+def test_host_migration_carries_the_match_on() -> None:
+    server, clients = _match(ticks=120)
+    hub: FakeHub = server.s.hub  # type: ignore[attr-defined]
+    c0, c1 = clients
+    assert c0.client is not None and c0.client.latest is not None
+    before = dict(c0.client.latest.players)
+    tick_before = c0.client.latest.tick
+    # the host process dies: the lobby names c0 (joined first after it)
+    hub.sessions.remove(server.s)  # type: ignore[arg-type]
+    hub.host = "c0"
+    for g in clients:
+        g.s.peers["srv"].state = "lost"
+        g._dispatch(PeerLost("srv", "timeout"), g.start)
+    now = c0.start + 200 * DT
+    c0._dispatch(HostChanged("c0", "srv", you=True), now)
+    c1._dispatch(HostChanged("c0", "srv", you=False), now)
+    assert c0.role == "host" and c0.host is not None and c0.client is None
+    assert set(c0.host.world.players) == set(before)  # everyone keeps their entity
+    assert c0.host.world.tick > tick_before  # the match clock went on meanwhile
+    assert all(c0.host.world.players[p].score == v.score for p, v in before.items())
+    assert "you are the host now" in c0.notice(now)
+    _run(clients, 201, 400)
+    res0, res1 = c0.result(), c1.result()
+    assert res0["role"] == "host" and res0["moved"]["c1"] > 30  # c1's inputs reach c0
+    assert res0["inputs_received"]["c1"] > 100
+    assert res1["host"] == "c0" and res1["moved_since_host_change"]["c0"] > 30
+    assert res1["bad_packets"] == 0 and res0["bad_packets"] == 0
+    events = [(e["event"], e["peer"]) for e in res1["timeline"]]
+    assert events == [("first_snapshot", "srv"), ("host_changed", "c0"), ("first_snapshot", "c0")]
+
+
+def test_dropped_player_keeps_its_entity_and_continues_its_inputs() -> None:
+    server, clients = _match(ticks=120)
+    assert server.host is not None
+    server._dispatch(PeerReconnecting("c0"), server.start)
+    assert server.tag_of("c0") == "reconnecting..."
+    assert server.host.queues["c0"].last == Input()  # stands still while away
+    server._dispatch(PeerLost("c0", "timeout"), server.start)
+    server._dispatch(PeerReconnected("c0"), server.start)
+    assert "c0" in server.host.world.players and server.tag_of("c0") == "lost"
+    acked = server.host.queues["c0"].applied
+    assert acked > 0
+    # the restarted process: a fresh client, same peer id
+    hub: FakeHub = server.s.hub  # type: ignore[attr-defined]
+    old = clients[0]
+    hub.sessions.remove(old.s)  # type: ignore[arg-type]
+    new = GameLoop(hub.join("c0"), old.opts, want_peers=2)
+    hub.sessions.remove(server.s)  # type: ignore[arg-type]
+    hub.sessions.insert(0, server.s)  # type: ignore[arg-type]
+    _run([server, new, clients[1]], 121, 300)
+    assert new.client is not None and new.client.predictor is not None
+    assert new.client.predictor.next_seq > acked  # continues past what the host applied
+    res = server.result()
+    assert set(res["scores"]) == {"c0", "c1"} and server.tag_of("c0") == ""
+    assert new.result()["bad_packets"] == 0
+    assert any(e["event"] == "reconnected" and e["entity_kept"] for e in res["timeline"])
+
+
+def test_kicked_stops() -> None:
+    _server, clients = _match(ticks=2)
+    clients[0]._dispatch(Kicked("c0", "griefing"), clients[0].start)
+    assert clients[0].stop_reason == "kicked (griefing)"
 
 
 def test_conditioner_toggle_and_scene() -> None:

@@ -66,11 +66,17 @@ def test_net_graph_scales_and_text() -> None:
 
 def test_cli_modes() -> None:
     o = parse_args(["--headless", "--duration", "3"])
-    assert o.embedded and o.role == "client" and o.creates_room and o.bots == 2
+    # embedded: the host process it spawns creates the room, you join it
+    assert o.embedded and o.role == "client" and not o.creates_room and o.bots == 2
     o = parse_args(["--join", "ABCD", "--lobby", "ws://127.0.0.1:1", "--headless"])
     assert not o.embedded and o.role == "client" and o.bots == 0 and not o.creates_room
-    o = parse_args(["--serve", "--join", "ABCD", "--lobby", "ws://x:1"])
-    assert o.role == "server" and o.headless
+    o = parse_args(["--serve", "--lobby", "ws://x:1"])
+    assert o.role == "server" and o.headless and o.creates_room and o.topology == "star"
+    assert parse_args(["--headless"]).bot_drop_after == 10.0  # embedded: a bot drops
+    assert parse_args(["--bot-drop-after", "0"]).bot_drop_after is None
+    o = parse_args(["--join", "A", "--lobby", "ws://x:1", "--seat-file", "/tmp/s"])
+    assert o.seat_file == "/tmp/s" and o.bot_drop_after is None
+    assert parse_args(["--host", "--lobby", "ws://x:1", "--topology", "mesh"]).topology == "mesh"
     o = parse_args(["--host", "--lobby", "ws://x:1", "--headless"])
     assert o.role == "host" and o.creates_room and o.bots == 0
     assert parse_args(["--bots", "6"]).bots == 6
@@ -91,6 +97,11 @@ def test_cli_modes() -> None:
         ["--bots", "7"],  # + you + the host process: over the room's 8 seats
         ["--host", "--lobby", "ws://x:1", "--bots", "8"],
         ["--stats-json", "/nonexistent-dir/x.json"],
+        ["--serve", "--join", "A", "--lobby", "ws://x:1"],  # a star's host is its creator
+        ["--seat-file", "/tmp/s"],
+        ["--join", "A", "--lobby", "ws://x:1", "--kill-host-after", "3"],
+        ["--bot-drop-after", "nan"],
+        ["--topology", "ring"],
     ):
         with pytest.raises(SystemExit) as exc:
             parse_args(bad)

@@ -30,6 +30,7 @@ def _run_demo(tmp_path: Path, *extra: str, duration: float = 7.0) -> dict[str, A
     out = tmp_path / "stats.json"
     seconds = str(duration * TIMESCALE)
     cmd = [sys.executable, "-m", "demo_game", "--duration", seconds, "--seed", "5"]
+    cmd += ["--bot-drop-after", "0"]  # these matches measure a steady star
     proc = subprocess.run(
         [*cmd, "--stats-json", str(out), *extra],
         cwd=ROOT,
@@ -52,7 +53,8 @@ def _assert_match(files: dict[str, Any]) -> None:
     for name, f in files.items():
         assert f["ok"] is True, name
         others = everyone - {f["peer_id"]}
-        # every peer connected to every other peer (full mesh)
+        # every peer reached every other peer (a star: the host relays between players)
+        assert f["topology"] == "star", name
         assert {p for p, r in f["peers"].items() if r["connected"]} == others, name
         assert f["bad_packets"] == 0, name
     assert main["children_exit_codes"] == [0, 0, 0]  # host and both bots ended cleanly
