@@ -92,8 +92,8 @@ def sweep_stale() -> list[str]:
         if not ns.startswith(LAB_PREFIX):
             continue
         pid = ns[len(LAB_PREFIX) :].split("x", 1)[0]
-        if pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid():
-            continue  # a live run's lab
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            continue  # a live run's lab (this process's own included)
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             _run(["ip", "netns", "delete", ns])
             swept.append(ns)

@@ -161,3 +161,21 @@ def test_turn_server_dies_mid_match(players: Lab) -> None:
             _flows(a, peer, ids[0], pid)
     finally:
         lab.start_turn()
+
+
+def test_stale_lab_namespaces_are_swept(lab: Lab) -> None:
+    """A namespace left by a killed run (its pid gone) goes; the live lab stays."""
+    import subprocess
+
+    from benchmarks._natlab import LAB_PREFIX, sweep_stale
+
+    stale = f"{LAB_PREFIX}4194305x0000i"  # above the kernel's largest pid: never alive
+    subprocess.run(["ip", "netns", "add", stale], check=True, timeout=10)
+    try:
+        assert sweep_stale() == [stale]
+        names = subprocess.run(
+            ["ip", "netns", "list"], check=True, capture_output=True, text=True, timeout=10
+        ).stdout
+        assert stale not in names and lab.nat.inet in names
+    finally:
+        subprocess.run(["ip", "netns", "delete", stale], capture_output=True, timeout=10)
