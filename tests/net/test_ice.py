@@ -109,3 +109,25 @@ async def test_welcome_carries_minted_credentials_secret_never_logged(
             finally:
                 await client.close()
     assert SECRET not in caplog.text
+
+
+async def test_a_rejoining_session_takes_fresh_credentials() -> None:
+    """The lobby connection drops; the session's new welcome brings new TURN
+    credentials, and links it builds from then on use them."""
+    from netcode.lobby.turn import turn_password
+    from netcode.net.session import connect
+    from tests.helpers import LOOPBACK
+    from tests.lobby.netutil import wait_until
+
+    cfg = {"turn_urls": ("turn:127.0.0.1:9",), "turn_secret": SECRET, "reconnect_grace_s": 20.0}
+    async with lobby(**cfg) as server, connect(server.url, create=True, config=LOOPBACK) as a:
+        before = a._ice_servers[0]
+        old = a._client
+        await old.abort()  # the lobby socket dies
+        await wait_until(lambda: a._client is not old and a.lobby_connected, "rejoined")
+        after = a._ice_servers[0]
+        assert after.username != before.username
+        # Named after the new connection's welcome id: the seat is only known later.
+        assert after.username is not None and before.username is not None
+        assert after.username.split(":")[1] != before.username.split(":")[1]
+        assert after.credential == turn_password(SECRET, after.username)
