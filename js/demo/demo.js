@@ -33,7 +33,14 @@ window.demo = game; // for tests and the console
 
 async function join(lobby, room) {
   $("status").textContent = "joining...";
-  const session = await connect(lobby, { room });
+  // ?loopback=1 (tests, one machine): announce our host candidates as 127.0.0.1 (see
+  // js/test/harness.html: Chromium binds the wildcard address, aioice checks sources).
+  const loopback = (c) =>
+    / typ host /.test(c.candidate) && /^[0-9.]+$/.test(c.address ?? "")
+      ? { ...c.toJSON(), candidate: c.candidate.replace(` ${c.address} `, " 127.0.0.1 ") }
+      : false;
+  const options = params.get("loopback") ? { candidateFilter: loopback } : {};
+  const session = await connect(lobby, { room, ...options });
   game.session = session;
   $("status").textContent = `room ${session.room}, you are ${session.peerId}`;
   session.on("EventReceived", (e) => {

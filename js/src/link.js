@@ -91,9 +91,12 @@ export class PeerLink {
     }
     // netcode (aioice) cannot resolve mDNS .local names: sending them only costs signals.
     if (/\s\S+\.local\s/.test(c.candidate)) return;
-    if (this.cfg.candidateFilter && !this.cfg.candidateFilter(c)) return;
+    // candidateFilter: false drops the candidate, an object replaces it (labs and tests
+    // rewrite addresses), true sends it as is.
+    const verdict = this.cfg.candidateFilter ? this.cfg.candidateFilter(c) : true;
+    if (!verdict) return;
     this.candidatesSent = (this.candidatesSent ?? 0) + 1;
-    this.s._signal(this.peerId, "candidate", c.toJSON());
+    this.s._signal(this.peerId, "candidate", verdict === true ? c.toJSON() : verdict);
   }
 
   onSignal(kind, data) {

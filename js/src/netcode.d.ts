@@ -86,8 +86,9 @@ export interface ConnectOptions {
   /** null (default): the lobby's welcome.ice_servers. */
   iceServers?: RTCIceServer[] | null;
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Which of our own candidates to signal (mDNS .local ones never are). */
-  candidateFilter?: ((c: RTCIceCandidate) => boolean) | null;
+  /** Which of our own candidates to signal (mDNS .local ones never are): false drops
+   *  it, true sends it, an RTCIceCandidateInit is sent instead (labs rewrite addresses). */
+  candidateFilter?: ((c: RTCIceCandidate) => boolean | RTCIceCandidateInit) | null;
   limits?: Limits;
   /** {field: step}: as SessionConfig.snapshot_quantize; both ends the same. */
   quantize?: Record<string, number> | null;

@@ -145,6 +145,10 @@ async def test_browser_creates_room_python_offers(lobby: LobbyServer, page: Any)
         await exchange_both_ways(page, me["index"], py, log)
 
 
+_LIFECYCLE = """window.sessions[0].log.filter((e) => /^Peer/.test(e.type))
+    .map((e) => `${e.type} ${e.peerId} ${e.reason ?? ''} ${e.detail ?? ''}`)"""
+
+
 async def test_mixed_mesh_and_tab_close(lobby: LobbyServer, browser: Any, js_server: str) -> None:
     """Python A, two browsers, Python B in one room; closing a tab is seen by all."""
     a = await connect(lobby.url, create=True, config=CONFIG)
@@ -155,10 +159,17 @@ async def test_mixed_mesh_and_tab_close(lobby: LobbyServer, browser: Any, js_ser
         joined = [await join(t, lobby.url, room=a.room) for t in tabs]
         b = await connect(lobby.url, room=a.room, config=CONFIG)
         logs["b"] = EventLog(b)
-        async with asyncio.timeout(TIMEOUT):
-            await asyncio.gather(a.wait_for_peers(3), b.wait_for_peers(3))
-        for t, j in zip(tabs, joined, strict=True):
-            await wait_connected(t, j["index"], 3)
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                await asyncio.gather(a.wait_for_peers(3), b.wait_for_peers(3))
+            for t, j in zip(tabs, joined, strict=True):
+                await wait_connected(t, j["index"], 3)
+        except Exception as exc:  # a TimeoutError, or playwright's when the page's wait failed
+            seen = [await t.evaluate("window.sessions[0].peers") for t in tabs]
+            events = [await t.evaluate(_LIFECYCLE) for t in tabs]
+            raise AssertionError(
+                f"mesh incomplete: a {a.peers} b {b.peers} tabs {seen} {events}"
+            ) from exc
         await tabs[0].evaluate("window.sessions[0].sendEvent({hello: 'all'})")
         for log in logs.values():
             await log.wait_for(lambda ev: any(_is_event(e, {"hello": "all"}) for e in ev))

@@ -93,7 +93,8 @@ async def test_play_page_player_moves_on_python_host(
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{js_server}/demo/index.html?lobby={lobby.url}&room={session.room}")
+            query = f"lobby={lobby.url}&room={session.room}&loopback=1"
+            await page.goto(f"{js_server}/demo/index.html?{query}")
             await page.wait_for_function(
                 "!!(window.demo && window.demo.session)", polling=50, timeout=TIMEOUT * 1000
             )
