@@ -294,7 +294,7 @@ def _frames(game: GameLoop, opts: Options, code: str, url: str, drills: Drills |
         while game.stop_reason is None:
             now = time.monotonic()
             if drills is not None:
-                drills.tick(now)
+                drills.tick(now, game.match_up())
             _frame(game, opts, window, shot, now, code, url, headless)
             game.frame_done(now - prev)
             prev = now

@@ -56,14 +56,28 @@ class Drills:
     def __init__(self, children: BotProcesses, opts: Options, seats: dict[str, str]) -> None:
         self.children = children
         self.seats = seats  # bot tag -> its seat file
-        start = time.monotonic()
-        self.drop_at = _at(start, opts.bot_drop_after if "bot1" in seats else None)
-        self.kill_host_at = _at(start, opts.kill_host_after)
-        self.stop_host_at = _at(start, opts.stop_host_after)
+        self.opts = opts
+        self.drop_at: float | None = None
+        self.kill_host_at: float | None = None
+        self.stop_host_at: float | None = None
+        self.started = False
         self._respawn: tuple[float, str] | None = None
         self.log: list[dict[str, Any]] = []
 
-    def tick(self, now: float) -> None:
+    def start(self, now: float) -> None:
+        """The schedule counts from when the whole match is up (on a slow machine start-up
+        takes a while; a drill before everyone joined would show nothing)."""
+        self.started = True
+        self.drop_at = _at(now, self.opts.bot_drop_after if "bot1" in self.seats else None)
+        self.kill_host_at = _at(now, self.opts.kill_host_after)
+        self.stop_host_at = _at(now, self.opts.stop_host_after)
+        self._note("match_up", "")
+
+    def tick(self, now: float, ready: bool = True) -> None:
+        if not self.started:
+            if ready:
+                self.start(now)
+            return
         if self.drop_at is not None and now >= self.drop_at and self.drop_bot("bot1", now):
             self.drop_at = None
         if self._respawn is not None and now >= self._respawn[0]:

@@ -231,6 +231,7 @@ class GameLoop:
         if c.latest is not None:
             gone = round((now - c.latest_at) / DT)
             self.host = HostGame.take_over(c.latest, mine, ticks_gone=gone, seed=self.opts.seed)
+            self.timeline.log("took_over", self.me, tick=self.host.world.tick)
         else:  # we never saw the match: start one
             self.host = HostGame(self.me, seed=self.opts.seed)
         self.moved_as_client = dict(c.moved)
@@ -312,6 +313,12 @@ class GameLoop:
     def host_connected(self) -> bool:
         info = self.s.peers.get(self.host_pid or "")
         return info is not None and getattr(info, "state", "") == "connected"
+
+    def match_up(self) -> bool:
+        """Everyone we expect is connected and the world is flowing (snapshots here)."""
+        live = sum(1 for i in self.s.peers.values() if getattr(i, "state", "") == "connected")
+        flowing = self.client is None or self.client.latest is not None
+        return flowing and (self.want_peers is None or live >= self.want_peers)
 
     def check_host(self, now: float) -> None:
         """A client without a host for this long gives up (no lobby to name a new one)."""
@@ -461,6 +468,7 @@ class GameLoop:
             out["inputs_received"] = {p: q.received for p, q in self.host.queues.items()}
             out["inputs_lost"] = {p: q.lost for p, q in self.host.queues.items()}
             out["scores"] = {p: pl.score for p, pl in self.host.world.players.items()}
+            out["world_tick"] = self.host.world.tick
         if self.client is not None:
             out["moved_since_host_change"] = movement_json(self.client.moved_since_host_change())
             out["snapshots_received"] = self.client.snapshots

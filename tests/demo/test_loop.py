@@ -302,3 +302,19 @@ def test_snapshot_acking_an_unsent_input_is_a_bad_packet() -> None:
     ents["w"] = {"t": c.client.latest.tick + 100}
     c._dispatch(SnapshotReceived("srv", 99, ents), c.start)
     assert c.bad_packets == 1
+
+
+def test_hud_shows_reconnecting_players_and_a_lost_host() -> None:
+    server, clients = _match(ticks=60)
+    c = clients[0]
+    c._dispatch(PeerReconnecting("c1"), c.start)
+    scene = build_scene(c, "R", "ws://x", c.start + 60 * DT)
+    assert [e.tag for e in scene.players if e.pid == "c1"] == ["reconnecting..."]
+    assert scene.notice == "" and scene.role == "client (star)"
+    c.s.peers["srv"].state = "lost"
+    c.check_host(c.start)
+    assert "new host" in build_scene(c, "R", "ws://x", c.start).notice
+    server._dispatch(PeerLost("c0", "timeout"), server.start)
+    assert [
+        e.tag for e in build_scene(server, "R", "ws://x", server.start).players if e.pid == "c0"
+    ] == ["lost"]

@@ -172,3 +172,104 @@ def test_bad_room_code_and_dead_lobby_give_clear_errors(tmp_path: Path) -> None:
             assert f"demo_game: {error}" in proc.stderr, proc.stderr
     finally:
         lobby.close()
+
+
+def _run_drill(tmp_path: Path, *extra: str, duration: float) -> tuple[dict[str, Any], str]:
+    """A headless embedded match with a lifecycle drill; the drill's clock starts when
+    the whole match is up (the launcher waits for that condition, not for a time)."""
+    out = tmp_path / "stats.json"
+    cmd = [sys.executable, "-m", "demo_game", "--headless", "--seed", "7"]
+    cmd += ["--duration", str(duration * TIMESCALE), "--stats-json", str(out), *extra]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=90 * TIMESCALE
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # no demo code may fail (netcode's own log lines are not the demo's business here)
+    assert "demo_game/" not in proc.stderr, proc.stderr[-3000:]
+    files = {p.name: json.loads(p.read_text()) for p in tmp_path.glob("stats*.json")}
+    return files, proc.stderr
+
+
+def _events(f: dict[str, Any], event: str) -> list[dict[str, Any]]:
+    return [e for e in f["timeline"] if e["event"] == event]
+
+
+def _drill(main: dict[str, Any], event: str) -> dict[str, Any]:
+    [entry] = [d for d in main["drills"] if d["event"] == event]
+    return entry
+
+
+@pytest.mark.timeout(120)
+def test_host_killed_mid_match_the_others_play_on(tmp_path: Path) -> None:
+    files, _ = _run_drill(
+        tmp_path, "--bot-drop-after", "0", "--kill-host-after", "4", duration=20.0
+    )
+    # the host process crashed (SIGKILL: no stats file, no goodbye); the rest ended cleanly
+    assert set(files) == {"stats.json", "stats.bot1.json", "stats.bot2.json"}
+    main, bots = files["stats.json"], [files["stats.bot1.json"], files["stats.bot2.json"]]
+    assert main["children_exit_codes"] == [-9, 0, 0]
+    killed_at = _drill(main, "host_killed")["t"]
+    old_host = _events(main, "first_snapshot")[0]["peer"]
+    me = main["peer_id"]
+    # the lobby named the earliest-joined player left (us) and we took the match over
+    [change] = _events(main, "host_changed")
+    assert change["you"] is True and change["peer"] == me and change["previous"] == old_host
+    [took] = _events(main, "took_over")
+    assert main["role"] == "host" and main["host"] == me and main["stop_reason"] == "duration"
+    assert main["world_tick"] - took["tick"] > 5 * 60  # the world kept ticking, here
+    everyone = {me} | {b["peer_id"] for b in bots}
+    assert set(main["scores"]) == everyone  # every player kept its entity
+    assert set(main["moved"]) == everyone - {me}
+    assert all(d > MIN_MOVED_PX for d in main["moved"].values()), main["moved"]  # by inputs
+    assert all(n > 60 for n in main["inputs_received"].values()), main["inputs_received"]
+    resumed = []
+    for b in bots:
+        assert b["ok"] and b["host"] == me and b["stop_reason"].startswith("match ended by")
+        [bc] = _events(b, "host_changed")
+        assert bc["peer"] == me and bc["you"] is False
+        first = [e for e in _events(b, "first_snapshot") if e["peer"] == me]
+        assert len(first) == 1 and first[0]["t"] >= bc["t"]
+        resumed.append(first[0]["t"] - killed_at)
+        moved = b["moved_since_host_change"]  # others moved on our screen after it
+        assert set(moved) == everyone - {b["peer_id"]}
+        assert all(d > MIN_MOVED_PX for d in moved.values()), moved
+    # the lobby waits host_grace_s (3 s) for a crashed host, then the star is rebuilt
+    assert all(2.5 < t < 10.0 * TIMESCALE for t in resumed), resumed
+    print(f"migration: host killed -> snapshots from the new host after {resumed} s")
+
+
+@pytest.mark.timeout(120)
+def test_dropped_bot_comes_back_as_the_same_player(tmp_path: Path) -> None:
+    files, _ = _run_drill(tmp_path, "--bot-drop-after", "3", duration=16.0)
+    assert set(files) == {"stats.json", "stats.host.json", "stats.bot1.json", "stats.bot2.json"}
+    main, host, bot = files["stats.json"], files["stats.host.json"], files["stats.bot1.json"]
+    killed = _drill(main, "bot_killed")
+    assert _drill(main, "bot_respawned")["t"] > killed["t"]
+    assert [(k["tag"], k["exit_code"]) for k in main["children_killed"]] == [("bot1", -9)]
+    assert main["children_exit_codes"] == [0, 0, 0]  # host, the restarted bot1, bot2
+    pid = killed["peer"]
+    # the restarted process took the seat back: same peer id, and it plays again
+    assert bot["peer_id"] == pid
+    [joined] = _events(bot, "joined")
+    assert joined["rejoined"] is True
+    first = _events(bot, "first_snapshot")[0]
+    reconnect_s = first["t"] - joined["connect_started"]
+    assert reconnect_s < 5.0 * TIMESCALE, reconnect_s
+    assert bot["snapshots_received"] > 30 and bot["bad_packets"] == 0
+    assert all(d > MIN_MOVED_PX for d in bot["moved"].values()), bot["moved"]
+    # the host kept its entity while it was away and moved it by its new inputs
+    assert len(host["scores"]) == 3 and pid in host["scores"]
+    back = _events(host, "reconnected")
+    assert [e["peer"] for e in back] == [pid] and back[0]["entity_kept"] is True
+    assert [e["peer"] for e in _events(host, "reconnecting")] == [pid]
+    assert any(e["peer"] == pid and e["t"] > back[0]["t"] for e in _events(host, "first_input"))
+    assert host["moved"][pid] > MIN_MOVED_PX
+    # the other players saw it reconnecting, then back (not left and joined)
+    for f in (main, files["stats.bot2.json"]):
+        assert [e["peer"] for e in _events(f, "reconnecting")] == [pid]
+        assert [e["peer"] for e in _events(f, "reconnected")] == [pid]
+        assert f["peers"][pid]["connected"] and f["peers"][pid]["left"] is None
+    print(
+        f"bot back in {reconnect_s:.2f} s after connect_sync(rejoin_token=...), "
+        f"{first['t'] - killed['t']:.2f} s after the kill"
+    )
