@@ -232,6 +232,9 @@ class GameLoop:
             gone = round((now - c.latest_at) / DT)
             self.host = HostGame.take_over(c.latest, mine, ticks_gone=gone, seed=self.opts.seed)
             self.timeline.log("took_over", self.me, tick=self.host.world.tick)
+            for pid in [p for p in self.host.world.players if p != self.me]:
+                if pid not in self.s.peers:  # left before we took over (a host leaving
+                    self.host.remove_peer(pid)  # cleanly, say): no ghost entity
         else:  # we never saw the match: start one
             self.host = HostGame(self.me, seed=self.opts.seed)
         self.moved_as_client = dict(c.moved)

@@ -318,3 +318,12 @@ def test_hud_shows_reconnecting_players_and_a_lost_host() -> None:
     assert [
         e.tag for e in build_scene(server, "R", "ws://x", server.start).players if e.pid == "c0"
     ] == ["lost"]
+
+
+def test_new_host_drops_entities_of_players_already_gone() -> None:
+    _server, clients = _match(ticks=60)
+    c0 = clients[0]
+    del c0.s.peers["c1"]  # c1 left the room before the lobby named us host
+    c0._dispatch(PeerLeft("c1", "left"), c0.start)
+    c0._dispatch(HostChanged("c0", "srv", you=True), c0.start + 61 * DT)
+    assert c0.host is not None and set(c0.host.world.players) == {"c0"}

@@ -195,8 +195,9 @@ def _events(f: dict[str, Any], event: str) -> list[dict[str, Any]]:
 
 
 def _drill(main: dict[str, Any], event: str) -> dict[str, Any]:
-    [entry] = [d for d in main["drills"] if d["event"] == event]
-    return entry
+    entries: list[dict[str, Any]] = [d for d in main["drills"] if d["event"] == event]
+    assert len(entries) == 1, main["drills"]
+    return entries[0]
 
 
 @pytest.mark.timeout(120)
