@@ -133,32 +133,33 @@ def test_bad_turn_credentials_fail_with_a_clear_reason(players: Lab, kind: str) 
 
 
 def test_turn_server_dies_mid_match(players: Lab) -> None:
-    """cone0 + cone1 + symmetric2 in one room; coturn killed: every relayed link is
-    lost within the peer timeout (3 s), every direct one keeps working."""
+    """cone0 + cone1 (STUN only: their link is direct for sure) + symmetric2 (TURN) in
+    one room; coturn killed: the relayed links are lost within the peer timeout (3 s),
+    the direct one keeps carrying state and events."""
     lab = players.nat
     a, b, c = players.homes[0], players.homes[1], players.homes[2]
-    room = a.call("join", url=LOBBY_URL)
-    ids = [room["peer_id"]]
-    for p in (b, c):
-        ids.append(p.call("join", url=LOBBY_URL, room=room["room"])["peer_id"])
+    stun = [{"urls": STUN_URL}]
+    room = a.call("join", url=LOBBY_URL, ice=stun)
+    idb = b.call("join", url=LOBBY_URL, room=room["room"], ice=stun)["peer_id"]
+    idc = c.call("join", url=LOBBY_URL, room=room["room"])["peer_id"]
     for p in (a, b, c):
         assert len(p.call("wait", n=2, timeout=WAIT_S)["connected"]) == 2
-    paths = a.call("paths")["peers"]
-    assert paths[ids[2]]["path"] == "relay"  # the symmetric player needs the relay
+    paths = {pid: info["path"] for pid, info in a.call("paths")["peers"].items()}
+    assert paths == {idb: "srflx", idc: "relay"}
+    assert b.call("paths")["peers"][idc]["path"] == "relay"
     try:
         killed_at = a.call("now")["now"]
         lab.stop_turn()
-        relayed = [pid for pid, info in paths.items() if info["path"] == "relay"]
-        ended = a.call("lost", n=len(relayed), timeout=10.0 * TIMESCALE)["ended"]
-        assert sorted(ended) == sorted(relayed), (ended, paths)
-        for pid in relayed:
-            assert ended[pid]["why"] == "PeerLost" and ended[pid]["reason"] == "timeout"
-            # peer_timeout_s is 3 s; a heartbeat interval and scheduling on top
-            assert ended[pid]["at"] - killed_at < 3.0 + 2.0 * TIMESCALE
-        direct = [pid for pid in paths if pid not in relayed]
-        for pid in direct:  # the direct link still carries state and events
-            peer = {ids[1]: b}[pid]
-            _flows(a, peer, ids[0], pid)
+        for p, lost in ((a, idc), (b, idc), (c, None)):
+            ended = p.call("lost", n=1 if lost else 2, timeout=10.0 * TIMESCALE)["ended"]
+            gone = [lost] if lost else [room["peer_id"], idb]
+            assert sorted(ended) == sorted(gone), ended
+            for pid in gone:
+                assert ended[pid]["why"] == "PeerLost" and ended[pid]["reason"] == "timeout"
+                # peer_timeout_s is 3 s; a heartbeat interval and scheduling on top
+                assert ended[pid]["at"] - killed_at < 3.0 + 2.0 * TIMESCALE
+        _flows(a, b, room["peer_id"], idb)  # the direct link is unaffected
+        _flows(b, a, idb, room["peer_id"])
     finally:
         lab.start_turn()
 
