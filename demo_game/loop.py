@@ -354,7 +354,7 @@ class GameLoop:
             return
         self._next_stats = now + _STATS_EVERY_S
         focus: StatsLike | None = None
-        size = 0
+        size, focus_pid = 0, ""
         for pid, info in list(self.s.peers.items()):
             if getattr(info, "state", "") != "connected":
                 continue
@@ -366,16 +366,23 @@ class GameLoop:
             pkt = self._packet_size(pid, st, now)
             if self.client is not None:
                 if pid == self.host_pid:
-                    focus, size = st, pkt
+                    focus, size, focus_pid = st, pkt, pid
             elif focus is None or st.rtt_ms > focus.rtt_ms:
-                focus, size = st, max(size, pkt)
+                focus, size, focus_pid = st, max(size, pkt), pid
         if self.client is not None and focus is not None:
             self.client.adapt_delay(focus.jitter_ms)
         self.graph.extra = self._extra_line()
         if focus is not None:
-            self.graph.add(self._net_sample(focus, size))
+            self.graph.add(self._net_sample(focus, size, self._path(focus_pid)))
 
-    def _net_sample(self, focus: StatsLike, size: int) -> NetSample:
+    def _path(self, pid: str) -> str | None:
+        """The ICE path (host / srflx / relay) of the link to ``pid``, if the session says."""
+        link_view = getattr(self.s, "link_view", None)
+        view = link_view(pid) if link_view is not None else None
+        path = getattr(view, "path", None)
+        return path if isinstance(path, str) else None
+
+    def _net_sample(self, focus: StatsLike, size: int, path: str | None = None) -> NetSample:
         live = [r.last for r in self.stats.peers.values() if r.last and r.left is None]
         return NetSample(
             rtt_ms=focus.rtt_ms,
@@ -386,6 +393,7 @@ class GameLoop:
             snapshot_bytes=size,
             tick=self.ticks,
             fps=self._fps,
+            path=path,
         )
 
     def _extra_line(self) -> str:

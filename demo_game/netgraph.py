@@ -28,6 +28,8 @@ class NetSample:
     snapshot_bytes: int
     tick: int
     fps: float
+    # host / srflx / relay: the ICE path of the link shown (None: unknown yet)
+    path: str | None = None
 
 
 class NetGraphData:
@@ -64,7 +66,7 @@ class NetGraphData:
         if s is None:
             return ["net_graph: waiting for peers"]
         return [
-            f"fps {s.fps:5.1f}   tick {s.tick}",
+            f"fps {s.fps:5.1f}   tick {s.tick}" + (f"   path {s.path}" if s.path else ""),
             f"rtt {s.rtt_ms:6.1f} ms   jitter {s.jitter_ms:5.1f} ms",
             f"loss {s.loss * 100:5.1f} %   snapshot {s.snapshot_bytes} B",
             f"in {s.kbps_in:6.1f} kbps   out {s.kbps_out:6.1f} kbps",

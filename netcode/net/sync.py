@@ -30,6 +30,7 @@ from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities
+from .rtc import LinkView
 from .session import (
     EVENTS_LABEL,
     PeerInfo,
@@ -193,6 +194,14 @@ class SyncSession:
     def stats(self, peer_id: str) -> PeerStats:
         async def get() -> PeerStats:
             return self._session.stats(peer_id)
+
+        return self._runner.call(get(), _CALL_SLACK_S)
+
+    def link_view(self, peer_id: str) -> LinkView | None:
+        """:meth:`Session.link_view` (state, buffers, ICE ``path``) from this thread."""
+
+        async def get() -> LinkView | None:
+            return self._session.link_view(peer_id)
 
         return self._runner.call(get(), _CALL_SLACK_S)
 

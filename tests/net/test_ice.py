@@ -131,3 +131,27 @@ async def test_a_rejoining_session_takes_fresh_credentials() -> None:
         assert after.username is not None and before.username is not None
         assert after.username.split(":")[1] != before.username.split(":")[1]
         assert after.credential == turn_password(SECRET, after.username)
+
+
+def test_path_on_loopback_is_host_and_the_net_graph_shows_it() -> None:
+    """Two players on one machine: host -> host, seen by SyncSession.link_view and
+    written on the demo's net graph."""
+    from demo_game.netgraph import NetGraphData, NetSample
+    from netcode.net.sync import connect_sync
+    from tests.helpers import LOOPBACK, TIMEOUT, lobby_in_thread
+
+    with (
+        lobby_in_thread() as url,
+        connect_sync(url, create=True, config=LOOPBACK) as a,
+        connect_sync(url, room=a.room, config=LOOPBACK) as b,
+    ):
+        a.wait_for_peers(1, TIMEOUT)
+        b.wait_for_peers(1, TIMEOUT)
+        view = a.link_view(b.peer_id)
+        assert view is not None and view.path == "host"
+        assert a.link_view("nobody") is None
+    graph = NetGraphData()
+    graph.add(NetSample(1.0, 0.5, 0.0, 10.0, 10.0, 300, 7, 60.0, path=view.path))
+    assert "path host" in graph.text_lines()[0]
+    graph.add(NetSample(1.0, 0.5, 0.0, 10.0, 10.0, 300, 8, 60.0))
+    assert "path" not in graph.text_lines()[0]
