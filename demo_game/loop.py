@@ -31,6 +31,8 @@ SNAPSHOT_EVERY = 2  # ticks: 30 snapshots/s, like most shooters' default update 
 # host_grace_s, 3 s by default, so this only fires when no new host can come).
 NO_HOST_GIVE_UP_S = 20.0
 NOTICE_S = 5.0  # how long the HUD says who the new host is
+# No snapshot for this long (15 in a row at 30 Hz): the host is taken for silent.
+HOST_SILENT_S = 0.5
 _STATS_EVERY_S = 0.1
 _STATUS_EVERY_S = 1.0
 # The conditioner the C key switches on when none was given on the command line.
@@ -192,9 +194,13 @@ class GameLoop:
 
     def notice(self, now: float) -> str:
         """The HUD's banner: the match's lifecycle, in words."""
-        if self.client is not None and not self.host_connected():
-            if self.host_pid in self.lost or self._host_missing_since is not None:
+        if self.client is not None and not self.host_alive(now):
+            info = self.s.peers.get(self.host_pid or "")
+            gone = info is not None and getattr(info, "state", "") in ("lost", "failed")
+            if gone or self.host_pid in self.lost or self.host_pid in self.reconnecting:
                 return "host lost: waiting for the lobby to name a new host..."
+            if self.host_connected():
+                return "host not responding..."
             return "connecting to the host..."
         return self._notice[0] if now < self._notice[1] else ""
 
@@ -293,22 +299,23 @@ class GameLoop:
         """Run the fixed ticks due at ``now`` (netcode's TickClock caps the catch-up)."""
         ticks = self.clock.advance(now)  # the due ticks' numbers; the demo counts its own
         for _ in ticks:
-            self._tick(local_input)
+            self._tick(local_input, now)
         return len(ticks)
 
     def next_tick_at(self) -> float:
         return self.clock.next_deadline() or time.monotonic()
 
-    def _tick(self, local_input: Input | None) -> None:
+    def _tick(self, local_input: Input | None, now: float) -> None:
         self.ticks += 1
         if self.host is not None:
             self.host.tick(local_input)
             if self.ticks % SNAPSHOT_EVERY == 0 and self.host.queues:
                 self.s.send_snapshot(self.host.snapshot())
                 self.snapshots_sent += 1
-        elif self.client is not None and local_input is not None and self.host_connected():
-            # While the host is gone we stand still: no input is predicted that no
-            # host will ever apply.
+        elif self.client is not None and local_input is not None and self.host_alive(now):
+            # While the host is silent or gone we stand still: no input is predicted
+            # that no host will ever apply (a crashed host's link only times out
+            # after peer_timeout_s; its snapshots stop at once).
             packet = self.client.tick(local_input)
             if packet is not None:
                 self.s.send_state(packet, to=self.host_pid)
@@ -322,6 +329,13 @@ class GameLoop:
         live = sum(1 for i in self.s.peers.values() if getattr(i, "state", "") == "connected")
         flowing = self.client is None or self.client.latest is not None
         return flowing and (self.want_peers is None or live >= self.want_peers)
+
+    def host_alive(self, now: float) -> bool:
+        """The host link is up and its snapshots flow (or none came yet: we just joined)."""
+        if not self.host_connected():
+            return False
+        c = self.client
+        return c is None or c.latest is None or now - c.latest_at < HOST_SILENT_S
 
     def check_host(self, now: float) -> None:
         """A client without a host for this long gives up (no lobby to name a new one)."""

@@ -10,7 +10,7 @@ from typing import Any
 import netcode
 from demo_game.app import build_scene
 from demo_game.cli import parse_args
-from demo_game.loop import NO_HOST_GIVE_UP_S, GameLoop
+from demo_game.loop import HOST_SILENT_S, NO_HOST_GIVE_UP_S, GameLoop
 from demo_game.sim import DT, Input
 from netcode import NetworkConditions
 from netcode.events import (
@@ -314,6 +314,13 @@ def test_hud_shows_reconnecting_players_and_a_lost_host() -> None:
     c.s.peers["srv"].state = "lost"
     c.check_host(c.start)
     assert "new host" in build_scene(c, "R", "ws://x", c.start).notice
+    c.s.peers["srv"].state = "connected"  # link up, but its snapshots stopped
+    later = c.start + 60 * DT + HOST_SILENT_S + 0.1
+    assert build_scene(c, "R", "ws://x", later).notice == "host not responding..."
+    assert c.client is not None and c.client.predictor is not None
+    before = c.client.predictor.next_seq
+    assert c.run_ticks(later, Input(1, 0)) > 0
+    assert c.client.predictor.next_seq == before  # no input predicted meanwhile
     server._dispatch(PeerLost("c0", "timeout"), server.start)
     assert [
         e.tag for e in build_scene(server, "R", "ws://x", server.start).players if e.pid == "c0"
