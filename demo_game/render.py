@@ -38,6 +38,7 @@ _WALL = (70, 80, 110)
 _COIN = (255, 211, 42)
 _TEXT = (220, 230, 240)
 _DIM = (130, 140, 160)
+_GRAPH_W = 384  # the net graph panel's width, at the top right
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class Renderer:
         if graph is not None:
             from .netgraph import draw_net_graph
 
-            draw_net_graph(surface, self.small, graph, int(ARENA_W) - 384, HUD_H + 8)
+            draw_net_graph(surface, self.small, graph, int(ARENA_W) - _GRAPH_W, HUD_H + 8)
 
     def _arena(self, surface: pygame.Surface) -> None:
         import pygame
@@ -169,7 +170,8 @@ class Renderer:
         surface.blit(text, (WINDOW_SIZE[0] - text.get_width() - 10, 12))
         if scene.notice:
             banner = self.big.render(scene.notice, True, _COIN)
-            surface.blit(banner, ((WINDOW_SIZE[0] - banner.get_width()) // 2, HUD_H + 12))
+            free = WINDOW_SIZE[0] - _GRAPH_W  # left of the net graph, which may be shown
+            surface.blit(banner, (max(10, (free - banner.get_width()) // 2), HUD_H + 12))
         bottom = scene.join_hint or scene.status
         if bottom:
             hint = self.small.render(bottom, True, _DIM)
