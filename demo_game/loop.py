@@ -451,7 +451,8 @@ class GameLoop:
             return
         self._next_status = now + _STATUS_EVERY_S
         line = self.stats.status_line(now - self.start, self.want_peers, focus=self.host_pid)
-        print(f"{self.role} {self.me[:8]} {line}", flush=True)
+        notice = self.notice(now)  # headless runs see the lifecycle too
+        print(f"{self.role} {self.me[:8]} {line}{'  | ' + notice if notice else ''}", flush=True)
 
     # ---- toggles ------------------------------------------------------------------
     def toggle_conditioner(self) -> None:
@@ -484,6 +485,7 @@ class GameLoop:
             "topology": self.s.topology,
             "host": self.host_pid,
             "timeline": self.timeline.as_json(),
+            "timeline_dropped": self.timeline.dropped,
         }
         if self.moved_as_client is not None:
             out["moved_as_client"] = movement_json(self.moved_as_client)

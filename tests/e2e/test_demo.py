@@ -217,7 +217,7 @@ def test_host_killed_mid_match_the_others_play_on(tmp_path: Path) -> None:
     assert change["you"] is True and change["peer"] == me and change["previous"] == old_host
     [took] = _events(main, "took_over")
     assert main["role"] == "host" and main["host"] == me and main["stop_reason"] == "duration"
-    assert main["world_tick"] - took["tick"] > 5 * 60  # the world kept ticking, here
+    assert main["world_tick"] - took["tick"] > 2 * 60  # the world kept ticking, here
     everyone = {me} | {b["peer_id"] for b in bots}
     assert set(main["scores"]) == everyone  # every player kept its entity
     assert set(main["moved"]) == everyone - {me}
