@@ -274,3 +274,27 @@ def test_dropped_bot_comes_back_as_the_same_player(tmp_path: Path) -> None:
         f"bot back in {reconnect_s:.2f} s after connect_sync(rejoin_token=...), "
         f"{first['t'] - killed['t']:.2f} s after the kill"
     )
+
+
+@pytest.mark.timeout(120)
+def test_host_leaving_cleanly_hands_over_at_once(tmp_path: Path) -> None:
+    """SIGTERM = closing the host's window: it says goodbye, the lobby names the next
+    host without waiting for host_grace_s (3 s)."""
+    files, _ = _run_drill(
+        tmp_path, "--bot-drop-after", "0", "--stop-host-after", "3", duration=14.0
+    )
+    main, host = files["stats.json"], files["stats.host.json"]
+    assert main["children_exit_codes"] == [0, 0, 0]
+    assert host["stop_reason"] == "interrupted"  # it left through the normal path
+    stopped_at = _drill(main, "host_stopped")["t"]
+    [change] = _events(main, "host_changed")
+    assert change["you"] is True and change["previous"] == host["peer_id"]
+    assert change["t"] - stopped_at < 2.5 * TIMESCALE  # not the crash grace period
+    assert main["role"] == "host" and all(d > MIN_MOVED_PX for d in main["moved"].values())
+    for name in ("stats.bot1.json", "stats.bot2.json"):
+        b = files[name]
+        assert b["host"] == main["peer_id"]
+        assert any(e["peer"] == main["peer_id"] for e in _events(b, "first_snapshot"))
+        moved = b["moved_since_host_change"]
+        assert all(d > MIN_MOVED_PX for d in moved.values()), (name, moved)
+    print(f"clean leave: HostChanged {change['t'] - stopped_at:.3f} s after SIGTERM")
