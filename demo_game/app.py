@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import netcode
-from netcode import ConnectTimeout, NetcodeError, SessionConfig
+from netcode import ConnectTimeout, LobbyError, NetcodeError, RoomNotFound, SessionConfig
 
 from .cli import MAX_PLAYERS, Options, ice_addresses_for
 from .drills import Drills, load_seat, save_seat
@@ -109,7 +109,12 @@ def _open(opts: Options, url: str, code: str | None) -> netcode.SyncSession:
     config = _session_config(opts, url)
     seat = load_seat(opts.seat_file) if opts.seat_file else None
     if seat is not None:  # we crashed (or were killed) earlier: take our seat back
-        return netcode.connect_sync(url, rejoin_token=seat["token"], config=config)
+        try:
+            return netcode.connect_sync(url, rejoin_token=seat["token"], config=config)
+        except LobbyError as exc:  # expired (grace over), banned, room gone: join anew
+            if code is None or isinstance(exc, RoomNotFound):
+                raise
+            print(f"demo_game: seat not taken back ({exc}); joining anew", file=sys.stderr)
     if code is not None:
         return netcode.connect_sync(url, room=code, config=config)
     return netcode.connect_sync(

@@ -298,3 +298,37 @@ def test_host_leaving_cleanly_hands_over_at_once(tmp_path: Path) -> None:
         moved = b["moved_since_host_change"]
         assert all(d > MIN_MOVED_PX for d in moved.values()), (name, moved)
     print(f"clean leave: HostChanged {change['t'] - stopped_at:.3f} s after SIGTERM")
+
+
+@pytest.mark.timeout(60)
+def test_stale_seat_file_joins_anew(tmp_path: Path) -> None:
+    import netcode
+    from demo_game.drills import load_seat, save_seat
+    from demo_game.procs import EmbeddedLobby
+
+    lobby = EmbeddedLobby()
+    try:
+        url = lobby.start()
+        with netcode.connect_sync(url, create=True, topology="star") as host:
+            seat = str(tmp_path / "me.seat")
+            save_seat(seat, "someone", "not-a-token-the-lobby-issued")
+            args = ["--join", host.room, "--lobby", url, "--seat-file", seat, "--headless"]
+            args += ["--duration", str(2 * TIMESCALE), "--stats-json", str(tmp_path / "me.json")]
+            proc = subprocess.run(
+                [sys.executable, "-m", "demo_game", *args],
+                cwd=ROOT,
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=40 * TIMESCALE,
+            )
+    finally:
+        lobby.close()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "seat not taken back" in proc.stderr and "joining anew" in proc.stderr
+    me = json.loads((tmp_path / "me.json").read_text())
+    [joined] = _events(me, "joined")
+    assert joined["rejoined"] is False
+    fresh = load_seat(seat)  # the new seat replaced the stale one
+    assert fresh is not None and fresh["peer_id"] == me["peer_id"] != "someone"
+    assert fresh["token"] != "not-a-token-the-lobby-issued"
