@@ -7,6 +7,7 @@ blocks, in reverse order of creation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ __all__ = ["run"]
 
 _END_GRACE_S = 8.0
 _HOST_START_S = 30.0  # the host process's Python start-up and room creation
+_LINGER_S = 3.0  # how long a host waits for the others to leave a finished match
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -140,7 +142,9 @@ def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None)
         _frames(game, opts, code, url, drills)
         if opts.embedded:  # our lobby goes away with us: the match ends for everyone
             session.send_event({"k": "end"})
-            children.wait(_END_GRACE_S)
+            game.match_over = True
+        if game.match_over and game.host is not None:
+            _linger(session)
         # Anyone else leaving (a --host closing its window too) does not end the match:
         # the lobby names a new host. Bots we spawned see us gone and leave as well.
         out = game.result()
@@ -149,7 +153,20 @@ def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None)
         out["drills"] = drills.log if drills is not None else []
         tags = (["host"] if opts.embedded else []) + [f"bot{i}" for i in range(1, opts.bots + 1)]
         out["children_stats"] = [child_stats_path(opts.stats_json, t) for t in tags]
-        return out
+    if opts.embedded:  # we left the room (the "end" event went out first): they follow
+        children.wait(_END_GRACE_S)
+    return out
+
+
+def _linger(session: netcode.SyncSession) -> None:
+    """The host of a match that is over stays until the others left (at most
+    _LINGER_S): leaving first would make the lobby name one of them host."""
+    deadline = time.monotonic() + _LINGER_S
+    while (left := deadline - time.monotonic()) > 0:
+        if not any(p.state == "connected" for p in session.peers.values()):
+            return
+        with contextlib.suppress(TimeoutError):
+            session.next_event(timeout=min(left, 0.25))  # wakes on each leave
 
 
 def _stats_arg(opts: Options, tag: str) -> list[str]:

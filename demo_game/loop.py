@@ -113,6 +113,9 @@ class GameLoop:
         cond = _conditions(opts)
         self.toggles = Toggles(conditions=cond)
         self.stop_reason: str | None = None
+        # The match ends for everyone ("end" event): a host then leaves last, so that
+        # nobody is handed a match that is over (no host migration while closing).
+        self.match_over = False
         self.bad_packets = 0  # undecodable packets from peers: counted, never fatal
         self.foreign_snapshots = 0  # snapshots from a peer that is not (or no longer) host
         self.ticks = 0
@@ -128,6 +131,8 @@ class GameLoop:
     # ---- events -------------------------------------------------------------------
     def handle_events(self, now: float) -> None:
         for ev in self.s.poll():
+            if self.match_over:  # what follows "end" (everyone leaving) is not the match
+                break
             self._dispatch(ev, now)
 
     def _dispatch(self, ev: Any, now: float) -> None:
@@ -263,6 +268,7 @@ class GameLoop:
             self.bad_packets += 1
         elif data.get("k") == "end":  # demo simplification: any peer may end the match
             self.stop_reason = f"match ended by {pid[:8]}"
+            self.match_over = True
 
     def _on_snapshot(self, pid: str, entities: Any, now: float) -> None:
         if self.client is None or pid != self.host_pid:
