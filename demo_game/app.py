@@ -34,7 +34,7 @@ __all__ = ["run"]
 
 _END_GRACE_S = 8.0
 _HOST_START_S = 30.0  # the host process's Python start-up and room creation
-_LINGER_S = 3.0  # how long a host waits for the others to leave a finished match
+_LINGER_S = 5.0  # how long we wait for the others to leave a finished match
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -143,8 +143,8 @@ def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None)
         if opts.embedded:  # our lobby goes away with us: the match ends for everyone
             session.send_event({"k": "end"})
             game.match_over = True
-        if game.match_over and game.host is not None:
-            _linger(session)
+        if game.match_over and (game.host is not None or opts.embedded):
+            _linger(session, game.host_pid)
         # Anyone else leaving (a --host closing its window too) does not end the match:
         # the lobby names a new host. Bots we spawned see us gone and leave as well.
         out = game.result()
@@ -153,17 +153,20 @@ def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None)
         out["drills"] = drills.log if drills is not None else []
         tags = (["host"] if opts.embedded else []) + [f"bot{i}" for i in range(1, opts.bots + 1)]
         out["children_stats"] = [child_stats_path(opts.stats_json, t) for t in tags]
-    if opts.embedded:  # we left the room (the "end" event went out first): they follow
+    if opts.embedded:  # the players left, then we did; the host follows
         children.wait(_END_GRACE_S)
     return out
 
 
-def _linger(session: netcode.SyncSession) -> None:
-    """The host of a match that is over stays until the others left (at most
-    _LINGER_S): leaving first would make the lobby name one of them host."""
+def _linger(session: netcode.SyncSession, host: str | None) -> None:
+    """Who ends a match, and its host, stay until the players left (at most _LINGER_S):
+    the "end" event must not die with our links (a lost packet is resent only while
+    the link lives), and a host leaving first would make the lobby name one of them
+    host. The host is the last to go: nobody waits for it."""
     deadline = time.monotonic() + _LINGER_S
     while (left := deadline - time.monotonic()) > 0:
-        if not any(p.state == "connected" for p in session.peers.values()):
+        peers = session.peers
+        if not any(p.state == "connected" for pid, p in peers.items() if pid != host):
             return
         with contextlib.suppress(TimeoutError):
             session.next_event(timeout=min(left, 0.25))  # wakes on each leave

@@ -334,3 +334,13 @@ def test_new_host_drops_entities_of_players_already_gone() -> None:
     c0._dispatch(PeerLeft("c1", "left"), c0.start)
     c0._dispatch(HostChanged("c0", "srv", you=True), c0.start + 61 * DT)
     assert c0.host is not None and set(c0.host.world.players) == {"c0"}
+
+
+def test_nothing_after_end_is_dispatched() -> None:
+    server, _clients = _match(ticks=30)
+    assert server.host is not None
+    s: FakeSession = server.s  # type: ignore[assignment]
+    s.inbox += [EventReceived("c0", {"k": "end"}), PeerLeft("c0", "left"), PeerLeft("c1", "left")]
+    server.handle_events(server.start)
+    assert server.match_over and server.stop_reason == "match ended by c0"
+    assert set(server.result()["scores"]) == {"c0", "c1"}  # the final world, as played
