@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .config import (
+    DEFAULT_MAX_PLAYERS,
     ChannelConfig,
     IceServer,
     Limits,
@@ -22,6 +23,8 @@ from .config import (
 )
 from .errors import (
     AuthError,
+    BadToken,
+    Banned,
     ConfigError,
     ConnectionClosed,
     ConnectTimeout,
@@ -32,8 +35,10 @@ from .errors import (
     LobbyError,
     LobbyProtocolError,
     NetcodeError,
+    NotOwner,
     ProtocolError,
     RoomFull,
+    RoomLocked,
     RoomNotFound,
     TransportError,
 )
@@ -122,7 +127,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_MAX_PLAYERS",
     "AuthError",
+    "BadToken",
+    "Banned",
     "ChannelConfig",
     "Conditioner",
     "ConfigError",
@@ -147,6 +155,7 @@ __all__ = [
     "LobbyServer",
     "NetcodeError",
     "NetworkConditions",
+    "NotOwner",
     "PeerBudget",
     "PeerConnectFailed",
     "PeerConnected",
@@ -161,6 +170,7 @@ __all__ = [
     "ProtocolError",
     "RemoteClockEstimator",
     "RoomFull",
+    "RoomLocked",
     "RoomNotFound",
     "RoomSummary",
     "Session",

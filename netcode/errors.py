@@ -11,6 +11,10 @@
     ├── LobbyError                  the lobby answered a request with an error (has .code)
     │   ├── RoomNotFound            join of an unknown room code
     │   ├── RoomFull                join of a room at max_players
+    │   ├── RoomLocked              join of a room its host locked
+    │   ├── NotOwner                kick/lock/update by someone who is not the host
+    │   ├── BadToken                rejoin with an unknown, expired or foreign token
+    │   ├── Banned                  rejoin/join of a room we were kicked from
     │   └── AuthError               missing/invalid token
     ├── IllegalTransition           pure state machine asked to do something illegal in
     │                               its current state (names role, state and event)
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BadToken",
+    "Banned",
     "ConfigError",
     "ConnectTimeout",
     "ConnectionClosed",
@@ -39,8 +45,10 @@ __all__ = [
     "LobbyError",
     "LobbyProtocolError",
     "NetcodeError",
+    "NotOwner",
     "ProtocolError",
     "RoomFull",
+    "RoomLocked",
     "RoomNotFound",
     "TransportError",
 ]
@@ -97,6 +105,22 @@ class RoomNotFound(LobbyError):
 
 class RoomFull(LobbyError):
     """The room already has ``max_players`` peers."""
+
+
+class RoomLocked(LobbyError):
+    """The room's host locked it: no new players."""
+
+
+class NotOwner(LobbyError):
+    """Only the room's host may kick, lock or update the room."""
+
+
+class BadToken(LobbyError):
+    """The reconnection token is unknown, expired, or for another room."""
+
+
+class Banned(LobbyError):
+    """We were kicked from that room: its seat cannot be taken back."""
 
 
 class AuthError(LobbyError):

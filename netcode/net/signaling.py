@@ -35,12 +35,16 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from ..config import DEFAULT_MAX_PLAYERS, IceServer
 from ..errors import (
     AuthError,
+    BadToken,
+    Banned,
     ConfigError,
     ConnectionClosed,
     ConnectTimeout,
     LobbyError,
     LobbyProtocolError,
+    NotOwner,
     RoomFull,
+    RoomLocked,
     RoomNotFound,
 )
 from ..lobby.messages import (
@@ -112,6 +116,10 @@ _ERRORS: dict[str, type[LobbyError]] = {
     "room_not_found": RoomNotFound,
     "room_full": RoomFull,
     "auth_failed": AuthError,
+    "room_locked": RoomLocked,
+    "not_owner": NotOwner,
+    "bad_token": BadToken,
+    "banned": Banned,
 }
 
 
