@@ -243,7 +243,9 @@ class Session:
         if not peer.via_host:
             return peer.state
         host = self._peers.get(self._host_id or "")
-        return "connecting" if host is None else host.state
+        if host is None or host.via_host or (host.link is None and host.ended is None):
+            return "connecting"  # a new host whose link is not set up yet
+        return host.state
 
     def _wants_link(self, peer_id: str) -> bool:
         """Mesh: a link to everyone. Star: the host links to everyone, a client to the host."""
