@@ -11,7 +11,6 @@ import pytest
 
 from netcode.config import SessionConfig
 from netcode.events import (
-    Event,
     EventReceived,
     PeerConnected,
     PeerConnectFailed,
@@ -19,6 +18,7 @@ from netcode.events import (
 )
 from netcode.net.rtc import PeerLink, _remote_candidate, pinned_host_addresses
 from netcode.protocol import wire
+from netcode.protocol.link import LinkEvent
 from tests.helpers import LOOPBACK, TIMEOUT, loopback_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,14 +30,14 @@ class Pair:
     """Two links ``a`` (offerer) and ``b`` (answerer) whose signals go straight across."""
 
     def __init__(self, config: SessionConfig, rewrite_offer: Rewrite | None = None) -> None:
-        self.events: dict[str, list[Event]] = {"a": [], "b": []}
+        self.events: dict[str, list[LinkEvent]] = {"a": [], "b": []}
         self.changed = asyncio.Event()
         self.rewrite = rewrite_offer
         self.a = PeerLink("b", config, emit=self._emit("a"), send_signal=self._to_b)
         self.b = PeerLink("a", config, emit=self._emit("b"), send_signal=self._to_a)
 
-    def _emit(self, side: str) -> Callable[[Event], None]:
-        def emit(event: Event) -> None:
+    def _emit(self, side: str) -> Callable[[LinkEvent], None]:
+        def emit(event: LinkEvent) -> None:
             self.events[side].append(event)
             self.changed.set()
 

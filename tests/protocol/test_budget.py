@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +15,7 @@ from netcode.protocol.budget import ReceiveBudget, TokenBucket, Verdict
 MAX_EVENT = 1_048_576
 
 
-def budget(**kw: float) -> ReceiveBudget:
+def budget(**kw: Any) -> ReceiveBudget:
     return ReceiveBudget(PeerBudget(**kw), 0.0, max_event_bytes=MAX_EVENT)
 
 
