@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import Limits, SessionConfig
-from ..errors import ConfigError, EncodeError
+from ..errors import ConfigError
 from ..protocol import wire
 from ..protocol.impairment import KEEP, check_conditions
 from .rtc import STATE_LABEL, PeerLink
@@ -47,21 +47,9 @@ RELAY_OVERHEAD = 80
 
 
 def encode_event_packets(data: Any, msg_id: int, limits: Limits) -> list[bytes]:
-    """The packets of one reliable event: one EVENT, or CHUNKs of one SCTP chunk each.
-
-    Raises :class:`EncodeError` for a payload that cannot be sent or is larger than
-    ``limits.max_event_bytes``.
-    """
-    whole = wire.serialize(wire.Event(data), limits)
-    packet = min(EVENT_PACKET_BYTES, limits.max_packet_bytes)
-    if len(whole) <= packet:
-        return [whole]
-    if len(whole) > limits.max_event_bytes:
-        raise EncodeError(
-            f"event of {len(whole)} bytes exceeds max_event_bytes={limits.max_event_bytes}"
-        )
-    chunks = wire.split_chunks(whole, msg_id & 0xFFFF_FFFF, packet - wire.CHUNK_OVERHEAD)
-    return [wire.serialize(c, limits) for c in chunks]
+    """The packets of one reliable event: one EVENT, or CHUNKs of one SCTP chunk each
+    (so they can be paced). Raises :class:`EncodeError` like ``wire.encode_reliable``."""
+    return wire.encode_reliable(data, msg_id, limits, packet_bytes=EVENT_PACKET_BYTES)
 
 
 @dataclass(frozen=True, slots=True)

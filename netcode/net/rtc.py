@@ -54,7 +54,7 @@ from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import STATE_LABEL, LinkCore, LinkEvent, LinkState, RelayReceived
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
-from ..protocol.snapshot import Entities, SnapshotFrame
+from ..protocol.snapshot import SnapshotFrame
 from . import ice
 from .conditioner import Conditioner, ConditionerCounters
 
@@ -531,13 +531,6 @@ class PeerLink:
             return False
         data = self._core.send_state(packed, self._loop.time())
         return data is not None and self._send_copies(data)
-
-    def send_snapshot(self, entities: Entities) -> bool:
-        """Send a snapshot, delta-encoded against the newest one this peer acked."""
-        if not self._state_channel_ready():
-            return False
-        packets = self._core.send_snapshot(entities, self._loop.time())
-        return all([self._send_copies(p) for p in packets]) and bool(packets)
 
     def send_frame(self, frame: SnapshotFrame) -> bool:
         """Send one tick's snapshot frame (shared by every peer of the session)."""

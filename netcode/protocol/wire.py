@@ -704,20 +704,31 @@ def split_chunks(data: bytes, msg_id: int, chunk_data_bytes: int) -> list[Chunk]
     ]
 
 
-def encode_reliable(payload: Any, msg_id: int, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
+def encode_reliable(
+    payload: Any,
+    msg_id: int,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    packet_bytes: int | None = None,
+) -> list[bytes]:
     """Packets for one reliable event: one EVENT, or CHUNKs when it exceeds a packet.
 
-    Raises :class:`EncodeError` if the encoded event exceeds ``limits.max_event_bytes``.
-    ``msg_id`` identifies the chunked message (a per-channel counter, mod 2**32).
+    A packet is ``limits.max_packet_bytes``, or ``packet_bytes`` if smaller (netcode
+    sends 1,200-byte pieces it can pace). Raises :class:`EncodeError` if the encoded
+    event exceeds ``limits.max_event_bytes``. ``msg_id`` identifies the chunked
+    message (a per-channel counter, mod 2**32).
     """
+    packet = limits.max_packet_bytes
+    if packet_bytes is not None:
+        packet = min(packet, packet_bytes)
     data = serialize(Event(payload), limits)
-    if len(data) <= limits.max_packet_bytes:
+    if len(data) <= packet:
         return [data]
     if len(data) > limits.max_event_bytes:
         raise EncodeError(
             f"event of {len(data)} bytes exceeds max_event_bytes={limits.max_event_bytes}"
         )
-    per_chunk = limits.max_packet_bytes - CHUNK_OVERHEAD
+    per_chunk = packet - CHUNK_OVERHEAD
     return [serialize(c, limits) for c in split_chunks(data, msg_id & _U32, per_chunk)]
 
 
