@@ -26,6 +26,7 @@ from netcode.errors import DecodeError
 __all__ = [
     "EchoCollector",
     "IdleCpu",
+    "JsonLinesChild",
     "PeerProcess",
     "SegmentResult",
     "ab_ratios",
@@ -38,42 +39,59 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class PeerProcess:
-    """The echo peer child process (``python -m benchmarks._peer``), JSON lines over pipes."""
+class JsonLinesChild:
+    """A benchmark child process speaking JSON lines over its stdin/stdout: one request
+    ``{"id", "cmd", ...}`` per line, one reply ``{"ok": true, ...}`` or
+    ``{"ok": false, "error": ...}`` per line. Shared by the latency and host-scale runs."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    default_wait_s = 30.0
+
+    def __init__(self, proc: asyncio.subprocess.Process, name: str) -> None:
         self._proc = proc
+        self.name = name
         self._next_id = 0
         self._lock = asyncio.Lock()
 
-    @classmethod
-    async def start(cls, prefix: list[str] | None = None) -> PeerProcess:
-        """Start the peer; ``prefix`` wraps the command (e.g. ``ip netns exec NS``)."""
+    @staticmethod
+    async def spawn(module: str, prefix: list[str] | None = None) -> asyncio.subprocess.Process:
+        """``python -m module`` from the repository root (``prefix`` wraps the command)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        proc = await asyncio.create_subprocess_exec(
-            *(prefix or []), sys.executable, "-m", "benchmarks._peer",
+        return await asyncio.create_subprocess_exec(
+            *(prefix or []), sys.executable, "-m", module,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             cwd=str(ROOT), env=env, limit=1 << 24,
         )  # fmt: skip
-        peer = cls(proc)
-        await peer.call("ping", wait_s=60.0)
-        return peer
 
-    async def call(self, cmd: str, wait_s: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+    async def call(self, cmd: str, wait_s: float | None = None, **kwargs: Any) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         async with self._lock:
             self._next_id += 1
             line = json.dumps({"id": self._next_id, "cmd": cmd, **kwargs}).encode() + b"\n"
             self._proc.stdin.write(line)
             await self._proc.stdin.drain()
-            raw = await asyncio.wait_for(self._proc.stdout.readline(), wait_s)
+            wait = self.default_wait_s if wait_s is None else wait_s
+            raw = await asyncio.wait_for(self._proc.stdout.readline(), wait)
         if not raw:
-            raise RuntimeError(f"echo peer exited during {cmd!r}")
+            raise RuntimeError(f"{self.name} exited during {cmd!r}")
         reply: dict[str, Any] = json.loads(raw)
         if not reply.pop("ok", False):
-            raise RuntimeError(f"echo peer: {cmd}: {reply.get('error')}")
+            raise RuntimeError(f"{self.name}: {cmd}: {reply.get('error')}")
         return reply
+
+
+class PeerProcess(JsonLinesChild):
+    """The echo peer child process (``python -m benchmarks._peer``), JSON lines over pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc, "echo peer")
+
+    @classmethod
+    async def start(cls, prefix: list[str] | None = None) -> PeerProcess:
+        """Start the peer; ``prefix`` wraps the command (e.g. ``ip netns exec NS``)."""
+        peer = cls(await cls.spawn("benchmarks._peer", prefix))
+        await peer.call("ping", wait_s=60.0)
+        return peer
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

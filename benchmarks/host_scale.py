@@ -32,6 +32,7 @@ from benchmarks._common import summarize
 from benchmarks._host_client import BARE_BYTES, CHANGING, ENTITIES, INPUT_BYTES
 from benchmarks._host_report import markdown_tables, plot, print_tables, summarize_cells
 from benchmarks._report import write_json
+from benchmarks._runner import JsonLinesChild
 
 __all__ = ["FULL", "QUICK", "Settings", "main", "rerender", "run"]
 
@@ -65,46 +66,20 @@ class SetupFailed(Exception):
     """The links of one setup did not all come up in time (reported, not fatal)."""
 
 
-class Proc:
+class Proc(JsonLinesChild):
     """One ``benchmarks._host_client`` child, JSON lines over its stdin/stdout."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, name: str) -> None:
-        self._proc = proc
-        self.name = name
-        self._next_id = 0
-        self._lock = asyncio.Lock()
+    default_wait_s = 60.0
 
     @classmethod
     async def start(cls, name: str) -> Proc:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks._host_client",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            cwd=str(ROOT), env=env, limit=1 << 24,
-        )  # fmt: skip
-        child = cls(proc, name)
+        child = cls(await cls.spawn("benchmarks._host_client"), name)
         try:
             await child.call("ping", wait_s=60.0)
         except BaseException:
             await child.kill()
             raise
         return child
-
-    async def call(self, cmd: str, wait_s: float = 60.0, **kwargs: Any) -> dict[str, Any]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        async with self._lock:
-            self._next_id += 1
-            line = json.dumps({"id": self._next_id, "cmd": cmd, **kwargs}).encode() + b"\n"
-            self._proc.stdin.write(line)
-            await self._proc.stdin.drain()
-            raw = await asyncio.wait_for(self._proc.stdout.readline(), wait_s)
-        if not raw:
-            raise RuntimeError(f"{self.name} exited during {cmd!r}")
-        reply: dict[str, Any] = json.loads(raw)
-        if not reply.pop("ok", False):
-            raise RuntimeError(f"{self.name}: {cmd}: {reply.get('error')}")
-        return reply
 
     @property
     def alive(self) -> bool:
