@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { echo "make: '$(PY) -m venv' failed. On Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[demo,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[demo,bench,dev,lobby]'
 	touch $(STAMP)
 
 demo: $(STAMP)
