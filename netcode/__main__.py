@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "lobby":
-        from .net.lobby_server import cli_main
+        from .net.lobby_cli import cli_main
 
         return cli_main(rest)
     print(f"netcode: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)

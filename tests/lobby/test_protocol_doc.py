@@ -105,7 +105,7 @@ def test_every_lobby_limit_is_documented_for_users() -> None:
     import dataclasses
 
     from netcode.config import LobbyConfig
-    from netcode.net.lobby_server import _parser
+    from netcode.net.lobby_cli import _parser
 
     lobby_doc = (DOC.parent / "LOBBY.md").read_text(encoding="utf-8")
     abuse = lobby_doc.split("## Limits and abuse", 1)[1].split("\n## ", 1)[0]

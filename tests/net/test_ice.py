@@ -10,7 +10,7 @@ import pytest
 from netcode.config import IceServer, LobbyConfig, SessionConfig
 from netcode.errors import ConfigError, TransportError
 from netcode.net.ice import check_relay, path_type, relay_problem, rtc_ice_transport_policy
-from netcode.net.lobby_server import _config_from_args, _parser
+from netcode.net.lobby_cli import _config_from_args, _parser
 from netcode.net.signaling import SignalingClient
 from tests.lobby.netutil import TIMEOUT, http_get, lobby
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from netcode.errors import ConnectionClosed
-from netcode.net.lobby_server import _config_from_args, _parser, cli_main
+from netcode.net.lobby_cli import _config_from_args, _parser, cli_main
 from netcode.net.signaling import SignalingClient
 from tests.lobby.netutil import TIMEOUT, http_get
 

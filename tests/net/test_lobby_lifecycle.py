@@ -250,7 +250,7 @@ async def test_a_rejoin_elsewhere_closes_the_old_connection_normally() -> None:
 
 
 def test_grace_periods_from_the_command_line() -> None:
-    from netcode.net.lobby_server import _config_from_args, _parser, cli_main
+    from netcode.net.lobby_cli import _config_from_args, _parser, cli_main
 
     args = _parser().parse_args(["--reconnect-grace", "0.5", "--host-grace", "0.1"])
     config = _config_from_args(args)
