@@ -185,12 +185,18 @@ def decode_payload(data: bytes | Any) -> tuple[int, int, float]:
     return seg, n, t
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (q in 0..100)."""
-    if not sorted_values:
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no samples.
+
+    The one percentile of every benchmark (and the browser RTT test), so their
+    tables agree. Sorting already sorted values is linear (Timsort), so callers
+    that sorted once pay little for passing them again.
+    """
+    if not values:
         return math.nan
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return float(sorted_values[min(rank, len(sorted_values)) - 1])
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return float(ordered[min(rank, len(ordered)) - 1])
 
 
 def summarize(values: Sequence[float], qs: Sequence[int] = (50, 95, 99)) -> dict[str, float | None]:

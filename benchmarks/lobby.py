@@ -13,17 +13,13 @@ import json
 import statistics
 import time
 
+from benchmarks._common import percentile
 from netcode.config import LobbyConfig
 from netcode.lobby.messages import SignalMsg
 from netcode.net.lobby_server import serve_lobby
 from netcode.net.signaling import SignalingClient
 
 __all__ = ["main"]
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure_joins(url: str, joins: int) -> dict[str, float]:
@@ -52,7 +48,7 @@ async def measure_joins(url: str, joins: int) -> dict[str, float]:
     return {
         "joins": joins,
         "join_p50_ms": statistics.median(join_ms),
-        "join_p95_ms": _pct(join_ms, 0.95),
+        "join_p95_ms": percentile(join_ms, 95),
         "create_p50_ms": statistics.median(create_ms),
         "create_then_join_p50_ms": statistics.median(total_ms),
     }

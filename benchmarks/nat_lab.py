@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks._common import percentile
 from benchmarks._natlab import LOBBY_URL, STUN_URL, NatLab, Player, available
 
 __all__ = ["main"]
@@ -43,13 +44,6 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "relay sym-sym": ("sym0", "sym1", {}),
     "relay-only": ("cone0", "cone1", {"policy": "relay"}),
 }
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _one_run(a: Player, b: Player, args: dict[str, Any], pings: int) -> dict[str, Any]:
@@ -85,8 +79,8 @@ def _summary(runs: list[dict[str, Any]], pings: int) -> dict[str, Any]:
         "paths": dict(Counter("/".join(r["path"]) for r in ok)),
         "connect_ms_p50": statistics.median(connects) if connects else float("nan"),
         "connect_ms_max": max(connects, default=float("nan")),
-        "rtt_ms_p50": _pct(rtts, 0.5),
-        "rtt_ms_p99": _pct(rtts, 0.99),
+        "rtt_ms_p50": percentile(rtts, 50),
+        "rtt_ms_p99": percentile(rtts, 99),
         "echoes": f"{len(rtts)}/{pings * len(ok)}",
     }
 

@@ -30,6 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._common import percentile
 from netcode.config import Limits
 from netcode.protocol import wire
 from netcode.protocol.reliability import PacketHeader, ReliabilityEndpoint
@@ -161,16 +162,11 @@ def _delta_summary(sizes: list[int], entities: list[int], full_mean: float) -> d
         return {"delta_bytes_mean": None, "delta_bytes_max": None}
     return {
         "delta_bytes_mean": round(statistics.fmean(sizes), 1),
-        "delta_bytes_p99": _pct([float(b) for b in sizes], 0.99),
+        "delta_bytes_p99": percentile([float(b) for b in sizes], 99),
         "delta_bytes_max": max(sizes),
         "delta_only_over_full": round(statistics.fmean(sizes) / full_mean, 4),
         "entities_per_delta_mean": round(statistics.fmean(entities), 1),
     }
-
-
-def _pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(p * len(s)))]
 
 
 def _summary(
@@ -201,9 +197,9 @@ def _summary(
         "kbps_sent": round(statistics.fmean(sent) * 8 * RATE_HZ / 1000, 1),
         "kbps_full": round(statistics.fmean(full) * 8 * RATE_HZ / 1000, 1),
         "encode_us_mean": round(statistics.fmean(enc_us), 1),
-        "encode_us_p99": round(_pct(enc_us, 0.99), 1),
+        "encode_us_p99": round(percentile(enc_us, 99), 1),
         "decode_us_mean": round(statistics.fmean(dec_us), 1) if dec_us else None,
-        "decode_us_p99": round(_pct(dec_us, 0.99), 1) if dec_us else None,
+        "decode_us_p99": round(percentile(dec_us, 99), 1) if dec_us else None,
         "goals": {
             f"sent bytes <= {GOAL_RATIO:.0%} of full bytes": ratio <= GOAL_RATIO,
             f"every packet <= {MAX_PACKET} B": max(sent) <= MAX_PACKET,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks._common import percentile
 from netcode.events import (
     EventReceived,
     PeerConnected,
@@ -216,11 +217,6 @@ async def _echo_rtts(py: Session, peer: str, n: int) -> list[float]:
     return out
 
 
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 async def test_echo_rtt_and_connect_time_beside_python(
     lobby: LobbyServer, page: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,9 +259,9 @@ async def test_echo_rtt_and_connect_time_beside_python(
     with capsys.disabled():
         print(
             f"\nbrowser<->python: connect {browser_connect:.0f} ms, echo p50 "
-            f"{statistics.median(browser):.2f} ms p99 {_pct(browser, 0.99):.2f} ms\n"
+            f"{statistics.median(browser):.2f} ms p99 {percentile(browser, 99):.2f} ms\n"
             f"python<->python: connect {py_connect:.0f} ms, echo p50 "
-            f"{statistics.median(python):.2f} ms p99 {_pct(python, 0.99):.2f} ms\n"
+            f"{statistics.median(python):.2f} ms p99 {percentile(python, 99):.2f} ms\n"
             f"browser's stats of python: rtt {js_stats['rttMs']:.2f} ms loss "
             f"{js_stats['loss']:.2f}; python's stats of browser: rtt {stats.rtt_ms:.2f} ms "
             f"loss {stats.loss:.2f}"
