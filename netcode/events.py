@@ -17,6 +17,8 @@ Lifecycle of one remote peer, as this session sees it::
                                       PeerLeft follows once the lobby drops the peer
     PeerJoined -> PeerConnectFailed   no connection within connect_timeout_s;
                                       PeerLeft follows once the lobby drops the peer
+    PeerJoined -> PeerLost            reason "mismatch": the configurations differ
+                                      (checked in the offer/answer, before connecting)
 """
 
 from __future__ import annotations
@@ -76,8 +78,12 @@ class PeerLost:
     ``reason``: ``"timeout"`` (nothing heard for ``peer_timeout_s``), ``"closed"``
     (the connection failed or closed under us), ``"abuse"`` (the peer sent more
     than its ``SessionConfig.budget`` allows) or ``"overflow"`` (more than
-    ``max_queued_events`` of its events waited for ``poll()``). ``detail``: a
-    human-readable explanation for logs.
+    ``max_queued_events`` of its events waited for ``poll()``) or ``"mismatch"``
+    (the two peers' configurations differ: channel list, quantization map, limits
+    or protocol version; ``detail`` names each difference, this side first, e.g.
+    ``channel 3 "chat": ordered true vs false``). A mismatch ends a link that never
+    connected: no :class:`PeerConnected` comes before it (docs/PROTOCOL.md 2.1.1).
+    ``detail``: a human-readable explanation for logs.
     """
 
     peer_id: str

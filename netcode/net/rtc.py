@@ -50,7 +50,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from ..config import ChannelConfig, IceServer, NetworkConditions, SessionConfig
 from ..errors import DecodeError
-from ..protocol import wire
+from ..protocol import hello, wire
 from ..protocol.impairment import KEEP, Keep
 from ..protocol.link import STATE_LABEL, LinkCore, LinkEvent, LinkState, RelayReceived
 from ..protocol.reliability import PeerStats, ReliabilityEndpoint
@@ -229,6 +229,8 @@ class PeerLink:
         self._pace_handle: asyncio.TimerHandle | None = None
         self._state_channel: RTCDataChannel | None = None
         self.offerer = False  # True if this side sent the offer (see start)
+        self._hello = hello.hello_of(config)
+        self._hello_json = hello.serialize(self._hello)
         for channel in config.channels:
             self._create_channel(channel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -380,7 +382,7 @@ class PeerLink:
         try:
             if offer:
                 await self._send_description(await self._pc.createOffer())
-            while True:
+            while not self._core.finished:  # e.g. refused on a mismatch: nothing more to do
                 kind, data = await self._inbox.get()
                 await self._on_signal(kind, data)
         except asyncio.CancelledError:
@@ -398,7 +400,10 @@ class PeerLink:
         ice.check_relay(
             local.sdp, self._ice_servers, self._config.ice_transport_policy, self.peer_id
         )
-        await self._send_signal(local.type, {"type": local.type, "sdp": local.sdp})
+        # The hello rides along (docs/PROTOCOL.md 2.1.1): the peer can refuse a
+        # configuration that differs before any ICE check instead of timing out.
+        data = {"type": local.type, "sdp": local.sdp, hello.HELLO_KEY: self._hello_json}
+        await self._send_signal(local.type, data)
         # aiortc put every candidate in the SDP (trap 3): say so explicitly.
         await self._send_signal("end_of_candidates", {})
 
@@ -407,6 +412,8 @@ class PeerLink:
             sdp = data.get("sdp")
             if not isinstance(sdp, str):
                 raise DecodeError(f"{kind} without an sdp string")
+            if not await self._hello_accepted(kind, data):
+                return
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
             if kind == "offer":
                 await self._send_description(await self._pc.createAnswer())
@@ -416,8 +423,27 @@ class PeerLink:
                 await self._pc.addIceCandidate(candidate)
         elif kind == "end_of_candidates":
             await self._pc.addIceCandidate(None)
+        elif kind == "bye" and (detail := hello.mismatch_detail(self._hello, data)) is not None:
+            self._core.mismatch(detail)  # the peer refused our configuration
+            self._flush()
         else:
             logger.debug("peer %s: ignoring signal kind %r", self.peer_id, kind)
+
+    async def _hello_accepted(self, kind: str, data: dict[str, Any]) -> bool:
+        """Check the peer's hello; on a difference, tell it and end the link."""
+        verdict = hello.check_remote(self._hello, data)
+        if verdict.status == "absent":
+            # An older or independent client: accepted as before, the timeout bounds it.
+            logger.debug("peer %s: %s without a hello: configuration unchecked", self.peer_id, kind)
+        if not verdict.refused:
+            return True
+        try:  # best effort: the lobby may be gone; our own verdict stands either way
+            await self._send_signal("bye", hello.mismatch_data(self._hello, verdict.detail))
+        except Exception as exc:
+            logger.debug("peer %s: could not send the mismatch signal: %r", self.peer_id, exc)
+        self._core.mismatch(verdict.detail, bad=verdict.status == "invalid")
+        self._flush()
+        return False
 
     # -- transport events -------------------------------------------------------------
 

@@ -93,6 +93,7 @@ LinkEvent = Event | RelayReceived
 TRANSITIONS: Final[dict[tuple[LinkState, str], LinkState]] = {
     ("connecting", "open"): "connected",
     ("connecting", "fail"): "failed",
+    ("connecting", "mismatch"): "failed",
     ("connecting", "bye"): "closed",
     ("connecting", "close"): "closed",
     ("connected", "lose"): "lost",
@@ -256,6 +257,19 @@ class LinkCore:
         """Negotiation failed (or timed out): ``PeerConnectFailed``."""
         if self._move("fail"):
             self._events.append(PeerConnectFailed(self.peer_id, reason))
+
+    def mismatch(self, detail: str, *, bad: bool = False) -> None:
+        """The peers' configurations differ (docs/PROTOCOL.md 2.1.1): give up at once.
+
+        Reported as ``PeerLost(reason="mismatch")`` although the link never
+        connected, so a game handles it like any other end of a peer. ``bad``: the
+        peer's hello did not even parse (counted in ``bad_packets``).
+        """
+        if bad:
+            self._bad_packets += 1
+        if self._move("mismatch"):
+            logger.warning("peer %s: configuration mismatch: %s", self.peer_id, detail)
+            self._events.append(PeerLost(self.peer_id, "mismatch", detail))
 
     def _lose(self, reason: str, detail: str) -> None:
         if self._move("lose"):
