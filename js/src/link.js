@@ -5,6 +5,7 @@ import { DecodeError, EncodeError, encode } from "./msgpack.js";
 import { ReliabilityEndpoint, TokenBucket, seqGreaterThan } from "./reliability.js";
 import { DeltaBaselineMissing, SnapshotReceiver, SnapshotSender } from "./snapshot.js";
 import { ChunkAssembler, MsgType, parse, payloadBytes, serialize, withBody } from "./wire.js";
+import { HELLO_KEY, checkRemote, helloOf, mismatchData, mismatchDetail, serializeHello } from "./hello.js";
 
 export const now = () => performance.now() / 1000;
 export const nowUs = () => Math.floor(performance.now() * 1000) % 4294967296;
@@ -29,6 +30,8 @@ export class PeerLink {
     this.counters = { stateDrops: 0, badPackets: 0, rateLimited: 0, pingsIgnored: 0, unmatchedPongs: 0 };
     this.remoteCandidates = [];
     this.ops = Promise.resolve();
+    // Sent in our offer/answer, checked against the peer's (PROTOCOL.md 2.1.1).
+    this.hello = helloOf(this.cfg);
     this._initBudgets();
     this._initPc(offer);
   }
@@ -71,8 +74,22 @@ export class PeerLink {
     };
     if (offer) this._op(async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer());
-      this.s._signal(this.peerId, "offer", { type: "offer", sdp: this.pc.localDescription.sdp });
+      this.s._signal(this.peerId, "offer", this._description());
     });
+  }
+
+  _description() {
+    const d = this.pc.localDescription;
+    return { type: d.type, sdp: d.sdp, [HELLO_KEY]: serializeHello(this.hello) };
+  }
+
+  /** Check the peer's hello before using its offer/answer; on a difference tell it and end. */
+  _helloAccepted(data) {
+    const verdict = checkRemote(this.hello, data);
+    if (verdict.status === "match" || verdict.status === "absent") return true; // absent: older/other client
+    this.s._signal(this.peerId, "bye", mismatchData(this.hello, verdict.detail));
+    this.mismatch(verdict.detail, verdict.status === "invalid");
+    return false;
   }
 
   _op(fn) {
@@ -101,12 +118,16 @@ export class PeerLink {
 
   onSignal(kind, data) {
     if (this.ended) return;
-    if (kind === "offer") {
+    if ((kind === "offer" || kind === "answer") && !this._helloAccepted(data)) return;
+    if (kind === "bye") {
+      const detail = mismatchDetail(this.hello, data); // null: a bye we ignore (PROTOCOL.md 2.1)
+      if (detail !== null && this.state === "connecting") this.mismatch(detail);
+    } else if (kind === "offer") {
       this._op(async () => {
         await this.pc.setRemoteDescription(data);
         await this._flushCandidates();
         await this.pc.setLocalDescription(await this.pc.createAnswer());
-        this.s._signal(this.peerId, "answer", { type: "answer", sdp: this.pc.localDescription.sdp });
+        this.s._signal(this.peerId, "answer", this._description());
       });
     } else if (kind === "answer") {
       this._op(async () => {
@@ -399,7 +420,9 @@ export class PeerLink {
     this._closePc();
     if (kind === "left") this._lifecycle({ type: "PeerLeft", peerId: this.peerId, reason });
     else if (kind === "failed") this._lifecycle({ type: "PeerConnectFailed", peerId: this.peerId, reason });
-    else if (was === "connected") this._lifecycle({ type: "PeerLost", peerId: this.peerId, reason, detail });
+    else if (was === "connected" || reason === "mismatch") {
+      this._lifecycle({ type: "PeerLost", peerId: this.peerId, reason, detail });
+    }
     else this._lifecycle({ type: "PeerConnectFailed", peerId: this.peerId, reason: `${reason}: ${detail}` });
   }
 
@@ -410,6 +433,16 @@ export class PeerLink {
 
   lose(reason, detail = "") {
     this.end("lost", reason, detail);
+  }
+
+  /** The configurations differ (PROTOCOL.md 2.1.1): PeerLost("mismatch") although never
+   *  connected; ``bad``: the peer's hello did not parse (counted in badPackets). */
+  mismatch(detail, bad = false) {
+    if (this.ended) return;
+    if (bad) this.counters.badPackets++;
+    // A configuration bug the developer must see (devtools console), not only the event.
+    console.warn(`netcode: peer ${this.peerId}: configuration mismatch: ${detail}`);
+    this.end("lost", "mismatch", detail);
   }
 
   fail(reason) {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -294,3 +296,18 @@ def test_hostile_labels_cannot_break_the_log_line() -> None:
     detail = hello.check_remote(ours, {hello.HELLO_KEY: hello.serialize(theirs)}).detail
     assert detail.isprintable(), detail
     assert 'channel 9 "a\\u2028\\u0085\\n": missing on this side' in detail
+
+
+def documented_hello() -> Any:
+    """The example of docs/PROTOCOL.md 2.1.1 (js/test/hello.test.js reads it too)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text("utf-8")
+    section = doc.split("#### 2.1.1", 1)[1].split("\n### ", 1)[0]
+    match = re.search(r"```json\n(.*?)\n```", section, flags=re.DOTALL)
+    assert match is not None, "no JSON example in PROTOCOL.md 2.1.1"
+    return json.loads(match.group(1))
+
+
+def test_documented_default_hello_is_what_we_send() -> None:
+    ours = hello.hello_of(SessionConfig())
+    assert documented_hello() == hello.serialize(ours)
+    assert hello.check_remote(ours, {hello.HELLO_KEY: documented_hello()}).status == "match"
