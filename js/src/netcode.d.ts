@@ -136,7 +136,10 @@ export type NetEvent =
   | { type: "PeerJoined"; peerId: string }
   | { type: "PeerConnected"; peerId: string; connectMs: number }
   | { type: "PeerLeft"; peerId: string; reason: string }
-  | { type: "PeerLost"; peerId: string; reason: string; detail: string }
+  /** reason: "timeout" | "closed" | "abuse" | "overflow" | "mismatch" (the peers'
+   *  configurations differ, PROTOCOL.md 2.1.1: detail names each difference; comes
+   *  without PeerConnected, at once instead of a connect timeout). */
+  | { type: "PeerLost"; peerId: string; reason: "timeout" | "closed" | "abuse" | "overflow" | "mismatch" | (string & {}); detail: string }
   | { type: "PeerConnectFailed"; peerId: string; reason: string }
   | { type: "StateReceived"; peerId: string; data: Decoded; seq: number; sentUs: number }
   | { type: "EventReceived"; peerId: string; data: Decoded; channel: string; size: number }
