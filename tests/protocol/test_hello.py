@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from netcode.config import ChannelConfig, Limits, SessionConfig
 from netcode.errors import DecodeError
+from netcode.events import PeerLost
 from netcode.protocol import hello
 from netcode.protocol.hello import Hello
+from netcode.protocol.link import LinkCore
 
 __all__: list[str] = []
 
@@ -311,3 +313,19 @@ def test_documented_default_hello_is_what_we_send() -> None:
     ours = hello.hello_of(SessionConfig())
     assert documented_hello() == hello.serialize(ours)
     assert hello.check_remote(ours, {hello.HELLO_KEY: documented_hello()}).status == "match"
+
+
+def test_link_core_mismatch_ends_a_connecting_link_only() -> None:
+    core = LinkCore("p", BASE, 0.0)
+    core.mismatch("this side vs the peer: x", bad=True)
+    assert core.state == "failed" and core.finished
+    assert core.take_events() == [PeerLost("p", "mismatch", "this side vs the peer: x")]
+    assert core.stats(0.0).bad_packets == 1
+    core.mismatch("again")
+    assert core.take_events() == [], "reported once"
+
+    connected = LinkCore("q", BASE, 0.0)
+    connected.channels_open(0.0)
+    connected.take_events()
+    connected.mismatch("late")
+    assert connected.state == "connected" and connected.take_events() == []
