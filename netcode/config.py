@@ -324,6 +324,9 @@ class LobbyConfig:
     # Kicked identities remembered per room (to answer "banned"); older ones are
     # forgotten but stay refused (their tokens are revoked either way).
     max_banned_per_room: int = 256
+    # Browser play (docs/BROWSER.md): serve the JS client and the demo page at /play
+    # (a fixed allow-list of static files, no secrets); False: /play answers 404.
+    serve_play: bool = True
 
     def __post_init__(self) -> None:
         # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
@@ -360,6 +363,7 @@ class LobbyConfig:
         _num("reconnect_grace_s", self.reconnect_grace_s, 0.0, 86_400.0)
         _num("host_grace_s", self.host_grace_s, 0.0, 86_400.0)
         _int("max_banned_per_room", self.max_banned_per_room, 0)
+        _require(type(self.serve_play) is bool, "serve_play", "must be a bool")
         _tuple_of(self, "trusted_proxies", str)
         for proxy in self.trusted_proxies:
             try:

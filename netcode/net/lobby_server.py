@@ -51,6 +51,7 @@ from ..lobby.rooms import (
     Output,
 )
 from ..lobby.turn import with_turn_credentials
+from .web_assets import PLAY_PATH, WebAssets
 
 __all__ = ["HttpRoute", "LobbyServer", "client_address", "serve_lobby"]
 
@@ -140,6 +141,9 @@ class LobbyServer:
         self._timer: asyncio.Task[None] | None = None
         # Plain-HTTP endpoints; a websocket upgrade on any path still reaches the lobby.
         self.routes: dict[str, HttpRoute] = {"/healthz": self._healthz}
+        if self.config.serve_play:  # the browser client and demo page (docs/BROWSER.md)
+            play = WebAssets().handle
+            self.routes.update({PLAY_PATH: play, PLAY_PATH + "/": play})
 
     # --- lifecycle -------------------------------------------------------------------
 
