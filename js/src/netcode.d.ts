@@ -1,4 +1,4 @@
-// Types of the netcode browser client (docs/JS_CLIENT.md). No build step: the .js
+// Types of the netcode browser client (docs/BROWSER.md). No build step: the .js
 // files are the ES modules; this file is for editors and TypeScript users.
 
 /** What travels: see the JS <-> Python table in docs/PROTOCOL.md 2.11. */
@@ -76,12 +76,28 @@ export interface ChannelConfig {
 export const DEFAULT_CHANNELS: readonly ChannelConfig[];
 
 export interface ConnectOptions {
+  /** Join this room (a code); with ``rejoinToken``: the token's room. */
   room?: string | null;
   create?: boolean;
   maxPlayers?: number;
+  private?: boolean;
   metadata?: Record<string, unknown>;
   topology?: "mesh" | "star" | null;
+  /** The lobby's access token (PROTOCOL.md 1.2), sent as ?token=. */
   token?: string | null;
+  /** Take a seat back (session.reconnectToken of an earlier session, e.g. before a reload). */
+  rejoinToken?: string | null;
+  /** Be matched with ``size - 1`` others waiting for ``game``; ``timeoutMs`` null waits
+   *  until matched (QuickMatchWaiting events meanwhile); on timeout: ConnectTimeout. */
+  quickMatch?: {
+    game: string;
+    size: number;
+    topology?: "mesh" | "star";
+    metadata?: Record<string, unknown>;
+    timeoutMs?: number | null;
+  } | null;
+  /** Take the seat back automatically after the lobby websocket drops (default true). */
+  autoRejoin?: boolean;
   channels?: readonly ChannelConfig[];
   /** null (default): the lobby's welcome.ice_servers. */
   iceServers?: RTCIceServer[] | null;
@@ -145,8 +161,27 @@ export type NetEvent =
   | { type: "EventReceived"; peerId: string; data: Decoded; channel: string; size: number }
   | { type: "SnapshotReceived"; peerId: string; seq: number; entities: Entities; sentUs: number }
   | { type: "StatsUpdated"; peerId: string; stats: PeerStats }
+  | { type: "PeerReconnecting"; peerId: string }
+  | { type: "PeerReconnected"; peerId: string }
+  | { type: "HostChanged"; peerId: string; previous: string | null; you: boolean }
+  | { type: "RoomUpdated"; metadata: Record<string, unknown>; locked: boolean }
+  | { type: "QuickMatchWaiting"; game: string; size: number; waiting: number }
   | { type: "Kicked"; reason: string }
-  | { type: "LobbyClosed" };
+  /** Our lobby websocket dropped; peer links stay up while we rejoin. */
+  | { type: "LobbyReconnecting" }
+  | { type: "LobbyRejoined"; peerId: string }
+  /** The lobby connection is over for good (``reason``: e.g. bad_token, rejoin_expired). */
+  | { type: "LobbyClosed"; code: number; reason: string };
+
+/** A public room as room_list carries it (PROTOCOL.md 1.5). */
+export interface RoomSummary {
+  room: string;
+  players: number;
+  max_players: number;
+  metadata: Record<string, unknown>;
+  topology: "mesh" | "star";
+  locked: boolean;
+}
 
 export class Session {
   readonly peerId: string;
@@ -156,6 +191,21 @@ export class Session {
   readonly isHost: boolean;
   readonly closed: boolean;
   readonly peers: Record<string, { state: string; viaHost?: boolean }>;
+  /** room_joined.token: pass as ``rejoinToken`` to take the seat back (null once kicked). */
+  readonly reconnectToken: string | null;
+  /** How long the lobby keeps our seat after our websocket drops (s). */
+  readonly tokenExpiresS: number;
+  readonly lobbyConnected: boolean;
+  readonly metadata: Record<string, unknown>;
+  readonly locked: boolean;
+  readonly maxPlayers: number;
+  /** Host only (else LobbyError "not_owner"): remove a member for good. */
+  kick(peerId: string, reason?: string): Promise<void>;
+  /** Host only: a locked room refuses join_room; rejoin still works. */
+  lock(locked?: boolean): Promise<void>;
+  /** Host only: replace the room's metadata. */
+  updateMetadata(metadata: Record<string, unknown>): Promise<void>;
+  listRooms(game?: string | null): Promise<RoomSummary[]>;
   sendState(data: Value, to?: string | null): boolean;
   sendEvent(data: Value, to?: string | null, options?: { channel?: string }): void;
   sendSnapshot(
@@ -170,6 +220,11 @@ export class Session {
 }
 
 export function connect(url: string, options?: ConnectOptions): Promise<Session>;
+/** The lobby's public rooms (``game``: metadata.game equals it), on a short-lived socket. */
+export function listRooms(
+  url: string,
+  options?: { game?: string | null; token?: string | null; timeoutMs?: number },
+): Promise<RoomSummary[]>;
 
 export class InterpolationBuffer {
   constructor(options?: { snapshotRate?: number; delay?: number | null; capacity?: number });

@@ -7,19 +7,14 @@
 //   s.sendState({ x: 1.5 });  for (const ev of s.poll()) ...;  await s.close();
 
 import { PeerLink, now, nowUs } from "./link.js";
+import { ConnectTimeout, LobbyError, Requests, openLobby, parseLobby, withTimeout } from "./lobby.js";
 import { DEFAULT_LIMITS, EncodeError, NetcodeError, encode } from "./msgpack.js";
 import { MsgType, encodeEventPackets, serialize } from "./wire.js";
 
 export * from "./msgpack.js";
 export { InterpolationBuffer } from "./interpolation.js";
 
-export class LobbyError extends NetcodeError {
-  constructor(code, message) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
-}
-export class ConnectTimeout extends NetcodeError {}
+export { ConnectTimeout, LobbyError, listRooms } from "./lobby.js";
 
 export const DEFAULT_CHANNELS = Object.freeze([
   Object.freeze({ label: "state", id: 1, ordered: false, maxRetransmits: 0 }),
@@ -35,6 +30,7 @@ const DEFAULTS = Object.freeze({
   quantize: null,
   connectTimeoutMs: 10_000,
   lobbyTimeoutMs: 10_000,
+  autoRejoin: true, // a dropped lobby websocket: take the seat back with the token
   heartbeatIntervalMs: 250,
   peerTimeoutMs: 3_000,
   statsIntervalMs: 1_000,
@@ -78,75 +74,130 @@ export class Session {
     this.listeners = new Map();
     this.waiters = [];
     this.closed = false;
-    this._rid = 0;
-    this._pending = new Map();
     this._msgId = 0;
+    this._requests = new Requests();
+    this.lobbyConnected = false;
+    this.reconnectToken = null; // room_joined.token: rejoinToken for connect() after a reload
+    this.tokenExpiresS = 0;
+    this.metadata = {};
+    this.locked = false;
+    this.maxPlayers = 0;
   }
 
   // ------------------------------------------------------------------ lobby
 
-  async _open(url, { room = null, create = false, maxPlayers = 8, metadata = {}, token = null, topology = null } = {}) {
-    const u = new URL(url);
-    if (token) u.searchParams.set("token", token);
-    this.ws = new WebSocket(u.toString());
-    const welcome = new Promise((resolve, reject) => {
-      this._welcome = resolve;
-      this.ws.onerror = () => reject(new ConnectTimeout(`lobby ${url} unreachable`));
-      this.ws.onclose = (e) => reject(new LobbyError("closed", `lobby closed (${e.code} ${e.reason})`));
-    });
-    this.ws.onmessage = (e) => this._onLobby(e.data);
-    const msg = await withTimeout(welcome, this.cfg.lobbyTimeoutMs, "no welcome from the lobby");
-    this.peerId = msg.peer_id;
-    this.iceServers = this.cfg.iceServers ?? (msg.ice_servers ?? []);
-    this.ws.onclose = () => this._lobbyClosed();
-    const req = room && !create
-      ? { type: "join_room", room }
-      : { type: "create_room", max_players: maxPlayers, metadata, ...(topology ? { topology } : {}) };
-    const joined = await withTimeout(this._request(req), this.cfg.lobbyTimeoutMs, "no answer from the lobby");
-    this.room = joined.room;
-    this.peerId = joined.peer_id;
-    this.topology = joined.topology ?? "mesh";
-    this.host = joined.host ?? null;
+  async _open(url, options = {}) {
+    const { token = null, quickMatch = null } = options;
+    this.url = url;
+    this.lobbyToken = token;
+    const { ws, welcome } = await openLobby(url, { token, timeoutMs: this.cfg.lobbyTimeoutMs });
+    this._attach(ws, welcome);
+    const { rid, reply } = this._requests.send(ws, roomRequest(options));
+    const ms = quickMatch ? (quickMatch.timeoutMs ?? null) : this.cfg.lobbyTimeoutMs;
+    let joined;
+    try {
+      joined = ms === null ? await reply : await withTimeout(reply, ms, "no room from the lobby");
+    } catch (err) {
+      if (quickMatch && err instanceof ConnectTimeout) this._sendLobby({ type: "cancel_quick_match" });
+      this._requests.pending.delete(rid);
+      throw err;
+    }
+    this._enterRoom(joined);
     this._timer = setInterval(() => this._tick(), Math.min(50, this.cfg.heartbeatIntervalMs));
     for (const pid of joined.peers) this._addPeer(pid, true);
   }
 
-  _request(msg) {
-    const rid = ++this._rid;
-    this.ws.send(JSON.stringify({ ...msg, v: 1, rid }));
-    return new Promise((resolve, reject) => this._pending.set(rid, { resolve, reject }));
+  /** A lobby socket that said welcome becomes ours (first connect and every rejoin). */
+  _attach(ws, welcome) {
+    this.ws = ws;
+    this.lobbyConnected = true;
+    if (this.peerId === null) this.peerId = welcome.peer_id;
+    // Fresh TURN credentials come with every welcome: links built from now on use them.
+    this.iceServers = this.cfg.iceServers ?? (welcome.ice_servers ?? []);
+    ws.onerror = null;
+    ws.onmessage = (e) => this._onLobby(e.data);
+    ws.onclose = (e) => this._lobbyClosed(e);
+  }
+
+  _enterRoom(joined) {
+    this.room = joined.room;
+    this.peerId = joined.peer_id;
+    this.topology = joined.topology ?? "mesh";
+    this.host = joined.host ?? null;
+    this.reconnectToken = joined.token ?? null;
+    this.tokenExpiresS = joined.token_expires_s ?? 0;
+    this.metadata = joined.metadata ?? {};
+    this.locked = joined.locked ?? false;
+    this.maxPlayers = joined.max_players ?? 0;
+  }
+
+  _sendLobby(msg) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ ...msg, v: 1 }));
+  }
+
+  /** A lobby request answered by ok/room_list...; LobbyError with the lobby's code. */
+  async _lobbyRequest(msg) {
+    if (!this.lobbyConnected) throw new LobbyError("not_connected", "the lobby connection is down");
+    const { rid, reply } = this._requests.send(this.ws, msg);
+    try {
+      return await withTimeout(reply, this.cfg.lobbyTimeoutMs, `no answer to ${msg.type}`);
+    } finally {
+      this._requests.pending.delete(rid);
+    }
+  }
+
+  /** Host only: remove ``peerId`` from the room (it cannot come back); LobbyError not_owner. */
+  async kick(peerId, reason = "") {
+    await this._lobbyRequest({ type: "kick", peer: peerId, reason });
+  }
+
+  /** Host only: a locked room refuses join_room (rejoin still works). */
+  async lock(locked = true) {
+    await this._lobbyRequest({ type: "lock_room", locked });
+  }
+
+  /** Host only: replace the room's metadata (every member gets RoomUpdated). */
+  async updateMetadata(metadata) {
+    await this._lobbyRequest({ type: "update_room", metadata });
+  }
+
+  /** The lobby's public rooms (as listRooms(), on this session's socket). */
+  async listRooms(game = null) {
+    const msg = await this._lobbyRequest({ type: "list_rooms", ...(game ? { game } : {}) });
+    return Array.isArray(msg.rooms) ? msg.rooms : [];
   }
 
   _onLobby(text) {
-    let msg;
-    try {
-      msg = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (msg === null || typeof msg !== "object") return;
-    const waiter = msg.rid !== undefined ? this._pending.get(msg.rid) : undefined;
-    if (waiter) {
-      this._pending.delete(msg.rid);
-      if (msg.type === "error") waiter.reject(new LobbyError(msg.code, msg.message));
-      else waiter.resolve(msg);
-      return;
-    }
+    const msg = parseLobby(text);
+    if (msg === null || this._requests.settle(msg)) return;
     switch (msg.type) {
-      case "welcome":
-        return this._welcome?.(msg);
       case "peer_joined":
         return this._addPeer(msg.peer_id, false);
       case "kicked":
         // Out of the room (the lobby connection stays): say BYE and drop every link.
+        this._kicked = true;
+        this.reconnectToken = null; // revoked: nothing to rejoin with
         this._emit({ type: "Kicked", reason: msg.reason ?? "" });
         for (const link of this.links.values()) link.goodbye();
         this.links.clear();
         this.viaHost.clear();
         return;
-      case "host_changed":
+      case "host_changed": {
+        const previous = this.host;
         this.host = msg.host ?? this.host;
-        return;
+        return this._emit({ type: "HostChanged", peerId: this.host, previous, you: this.host === this.peerId });
+      }
+      case "peer_reconnecting":
+        return this._emit({ type: "PeerReconnecting", peerId: msg.peer_id });
+      case "peer_reconnected":
+        // It offers anew where its link died; ours is replaced when that offer comes.
+        return this._emit({ type: "PeerReconnected", peerId: msg.peer_id });
+      case "room_updated":
+        this.metadata = msg.metadata ?? this.metadata;
+        this.locked = msg.locked ?? this.locked;
+        return this._emit({ type: "RoomUpdated", metadata: this.metadata, locked: this.locked });
+      case "quick_match_waiting":
+        return this._emit({ type: "QuickMatchWaiting", game: msg.game, size: msg.size, waiting: msg.waiting });
       case "peer_left": {
         if (this.viaHost.delete(msg.peer_id)) {
           this._emit({ type: "PeerLeft", peerId: msg.peer_id, reason: msg.reason ?? "left" });
@@ -157,14 +208,117 @@ export class Session {
         return;
       }
       case "signal":
-        return this.links.get(msg.from)?.onSignal(msg.kind, msg.data);
+        return this._onSignal(msg);
       default:
         return; // unknown server messages are ignored (PROTOCOL.md 1.5)
     }
   }
 
-  _lobbyClosed() {
-    if (!this.closed) this._emit({ type: "LobbyClosed" });
+  _onSignal(msg) {
+    let link = this.links.get(msg.from);
+    // An offer on a link that already negotiated (or died) is the peer rebuilding it
+    // after its lobby rejoin: a fresh link answers it, as the Python session does.
+    const pc = link?.pc;
+    if (msg.kind === "offer" && link && (link.ended || pc.remoteDescription || pc.localDescription)) {
+      link = this._replaceLink(msg.from, false);
+    }
+    link?.onSignal(msg.kind, msg.data);
+  }
+
+  /** A fresh link to a peer that is (back) in the room; the old one is closed quietly. */
+  _replaceLink(pid, offer) {
+    const old = this.links.get(pid);
+    if (!old) return this._addPeer(pid, offer);
+    if (!old.ended) {
+      old.ended = true;
+      old.state = "closed";
+      old._closePc();
+    }
+    const link = new PeerLink(this, pid, offer);
+    this.links.set(pid, link);
+    return link;
+  }
+
+  _lobbyClosed(e) {
+    this.lobbyConnected = false;
+    this._requests.failAll(`lobby closed (${e.code})`);
+    if (this.closed || this._rejoining) return; // a rejoin in progress retries by itself
+    // 1000 from the lobby: our seat was taken by a newer connection with our token.
+    if (this._kicked || !this.reconnectToken || !this.cfg.autoRejoin || e.code === 1000) {
+      this._emit({ type: "LobbyClosed", code: e.code, reason: e.reason ?? "" });
+      return;
+    }
+    this._rejoinLobby();
+  }
+
+  /** Take our seat back on a new lobby socket within the grace period (PROTOCOL.md 1.6);
+   *  peer links stay up meanwhile. Retries with backoff while the lobby is unreachable. */
+  async _rejoinLobby() {
+    this._rejoining = true;
+    this._emit({ type: "LobbyReconnecting" });
+    const deadline = now() + Math.max(this.tokenExpiresS, 1);
+    let delay = 50;
+    try {
+      while (!this.closed && now() < deadline) {
+        const outcome = await this._tryRejoin();
+        if (outcome === "ok") return this._emit({ type: "LobbyRejoined", peerId: this.peerId });
+        if (outcome instanceof LobbyError) {
+          return this._emit({ type: "LobbyClosed", code: 1000, reason: outcome.code });
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+      if (!this.closed) this._emit({ type: "LobbyClosed", code: 1006, reason: "rejoin_expired" });
+    } finally {
+      this._rejoining = false;
+    }
+  }
+
+  /** One attempt: "ok", a final LobbyError (bad_token, banned...), or null to retry. */
+  async _tryRejoin() {
+    let opened;
+    try {
+      opened = await openLobby(this.url, { token: this.lobbyToken, timeoutMs: this.cfg.lobbyTimeoutMs });
+    } catch {
+      return null; // the lobby is not back yet
+    }
+    if (this.closed) return opened.ws.close(1000), null;
+    this._attach(opened.ws, opened.welcome);
+    try {
+      const { reply } = this._requests.send(this.ws, { type: "rejoin", token: this.reconnectToken, room: this.room });
+      const joined = await withTimeout(reply, this.cfg.lobbyTimeoutMs, "no answer to rejoin");
+      this._enterRoom(joined);
+      this._afterRejoin(joined);
+      return "ok";
+    } catch (err) {
+      this.ws.onclose = null;
+      this.ws.close(1000);
+      this.lobbyConnected = false;
+      return err instanceof LobbyError && err.code !== "closed" ? err : null;
+    }
+  }
+
+  /** Back in the room: peers gone meanwhile are dropped, links that died are rebuilt
+   *  (we offer: the others wait for the rejoiner), working ones are kept. */
+  _afterRejoin(joined) {
+    const present = new Set(joined.peers);
+    const away = new Set(joined.reconnecting ?? []);
+    for (const [pid, link] of [...this.links]) {
+      if (present.has(pid)) continue;
+      if (!link.ended) link.end("left", "left");
+      this.links.delete(pid);
+    }
+    for (const pid of [...this.viaHost]) {
+      if (present.has(pid)) continue;
+      this.viaHost.delete(pid);
+      this._emit({ type: "PeerLeft", peerId: pid, reason: "left" });
+    }
+    for (const pid of joined.peers) {
+      if (away.has(pid) || this.viaHost.has(pid)) continue;
+      const link = this.links.get(pid);
+      if (!link) this._addPeer(pid, true);
+      else if (link.state !== "connected") this._replaceLink(pid, true);
+    }
   }
 
   _signal(to, kind, data) {
@@ -365,10 +519,16 @@ export class Session {
   }
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectTimeout(`${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** The first request of a session: rejoin, quick_match, join_room or create_room. */
+function roomRequest(o) {
+  const { room = null, create = false, maxPlayers = 8, metadata = {}, topology = null } = o;
+  if (o.rejoinToken) return { type: "rejoin", token: o.rejoinToken, ...(room ? { room } : {}) };
+  if (o.quickMatch) {
+    const { game, size, metadata: qm = metadata } = o.quickMatch;
+    const topo = o.quickMatch.topology ?? topology ?? "mesh";
+    return { type: "quick_match", game, size, topology: topo, metadata: qm };
+  }
+  if (room && !create) return { type: "join_room", room };
+  const priv = o.private ? { private: true } : {};
+  return { type: "create_room", max_players: maxPlayers, metadata, ...priv, ...(topology ? { topology } : {}) };
 }
