@@ -11,9 +11,11 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar, Literal, overload
+from typing import ClassVar, Literal, TypeVar, overload
 
 from .errors import ConfigError
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_MAX_PLAYERS",
@@ -273,60 +275,140 @@ def _check_turn(cfg: LobbyConfig) -> None:
 DEFAULT_MAX_PLAYERS = 8
 
 
+def _cli(default: _T, help: str, **cli: object) -> _T:
+    """A LobbyConfig field with its ``netcode lobby`` flag metadata (see LobbyConfig)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LobbyConfig:
-    """Lobby server settings."""
+    """Lobby server settings.
+
+    Every field is also a ``netcode lobby`` flag and environment variable, generated
+    from the field's metadata (``help``; ``flag``/``env`` where the name differs from
+    ``--field-name`` / ``NETCODE_LOBBY_FIELD_NAME``; ``secret``: never printed): a
+    new field needs a ``help`` and a line in docs/LOBBY.md, nothing else.
+    """
 
     # Limits (docs/LOBBY.md "Limits and abuse" says what exceeding each one does)
-    max_message_bytes: int = 65_536
-    max_rooms: int = 10_000
-    max_connections: int = 10_000
+    max_message_bytes: int = _cli(
+        65_536, "largest frame accepted; bigger ones close the connection with 1009"
+    )
+    max_rooms: int = _cli(10_000, "rooms at once; create_room beyond gets too_many_rooms")
+    max_connections: int = _cli(
+        10_000, "connections at once; further ones are closed with 1013 (try again later)"
+    )
     # Per client address (an IPv4 address or an IPv6 /64); None: no per-address cap.
     # 32 leaves room for a NAT'd household or LAN party behind one public address.
-    max_connections_per_ip: int | None = 32
-    max_players_limit: int = 64
-    default_max_players: int = DEFAULT_MAX_PLAYERS
-    max_metadata_bytes: int = 4_096
+    max_connections_per_ip: int | None = _cli(
+        32, "per IPv4 address / IPv6 /64; further ones are closed with 1008; 0: no limit",
+        none_if=0,
+    )  # fmt: skip
+    max_players_limit: int = _cli(64, "the largest max_players a room may ask for")
+    default_max_players: int = _cli(
+        DEFAULT_MAX_PLAYERS, "room size when create_room names none (capped by the limit)"
+    )
+    max_metadata_bytes: int = _cli(4_096, "serialized size cap of a room's metadata")
     # Error budget per connection: a token bucket holding max_errors_before_close
     # refusals, refilled at error_refill_per_s, so rare honest races never add up.
-    max_errors_before_close: int = 20
-    error_refill_per_s: float = 1.0
+    max_errors_before_close: int = _cli(
+        20, "error budget: refused messages at once per connection; beyond: close 1008",
+        flag="--max-errors",
+    )  # fmt: skip
+    error_refill_per_s: float = _cli(
+        1.0, "errors/s the budget regains; 0: a lifetime count", flag="--error-refill"
+    )
     # Inbound budget per connection: token buckets for messages and for bytes.
-    rate_limit_per_s: float = 200.0
-    rate_limit_burst: float = 1_000.0
-    byte_rate_limit_per_s: float = 131_072.0
-    byte_rate_burst: int = 1_048_576
+    rate_limit_per_s: float = _cli(
+        200.0, "messages/s per connection (sustained); beyond the burst: close 1008",
+        flag="--rate-limit",
+    )  # fmt: skip
+    rate_limit_burst: float = _cli(1_000.0, "messages at once", flag="--rate-burst")
+    byte_rate_limit_per_s: float = _cli(
+        131_072.0, "bytes/s per connection (sustained); beyond the burst: close 1008",
+        flag="--byte-rate-limit",
+    )  # fmt: skip
+    byte_rate_burst: int = _cli(1_048_576, "bytes at once", flag="--byte-burst")
     # Outbound queue per connection: relays to it are refused (peer_busy) once
     # half of this is queued; past all of it the connection is not reading.
-    max_outbound_bytes: int = 1_048_576
+    max_outbound_bytes: int = _cli(
+        1_048_576, "queued for one client; from half: relays to it refused (peer_busy);"
+        " beyond: close 1008",
+    )  # fmt: skip
     # Timeouts
-    ping_interval_s: float = 5.0
-    ping_timeout_s: float = 10.0
+    ping_interval_s: float = _cli(
+        5.0, "seconds between websocket keepalive pings", flag="--ping-interval"
+    )
+    ping_timeout_s: float = _cli(
+        10.0, "seconds to wait for the pong before closing with 1011", flag="--ping-timeout"
+    )
     # Auth: if set, clients must present this token.
-    token: str | None = None
-    # ICE servers handed to clients in the welcome message.
-    ice_servers: tuple[IceServer, ...] = ()
+    token: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "require this token (?token=... or Authorization: Bearer)",
+                  "env": "NETCODE_LOBBY_TOKEN", "secret": True},
+    )  # fmt: skip
+    # ICE servers handed to clients in the welcome message (CLI: --ice-server,
+    # --ice-username, --ice-credential, built by hand: a list of records).
+    ice_servers: tuple[IceServer, ...] = _cli(
+        (), "STUN/TURN servers handed to clients in welcome", flag=None
+    )
     # Internet play (docs/DEPLOY.md): STUN urls and TURN urls with coturn's shared
     # secret (use-auth-secret); each welcome carries TURN credentials minted for that
     # peer, valid turn_ttl_s seconds. The secret stays out of repr, logs and /healthz.
-    stun_urls: tuple[str, ...] = ()
-    turn_urls: tuple[str, ...] = ()
-    turn_secret: str | None = field(default=None, repr=False)
-    turn_ttl_s: int = 86_400
-    room_code_length: int = 6
+    stun_urls: tuple[str, ...] = _cli(
+        (), "stun: url for clients (repeatable; aiortc uses the first)",
+        flag="--stun-url", env="NETCODE_STUN_URLS",
+    )  # fmt: skip
+    turn_urls: tuple[str, ...] = _cli(
+        (), "turn: url of a coturn with use-auth-secret (repeatable; aiortc uses the first)",
+        flag="--turn-url", env="NETCODE_TURN_URLS",
+    )  # fmt: skip
+    turn_secret: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "coturn's static-auth-secret (a flag shows in ps: prefer the env"
+                  " variable or --turn-secret-file)", "env": "NETCODE_TURN_SECRET",
+                  "secret": True},
+    )  # fmt: skip
+    turn_ttl_s: int = _cli(
+        86_400, "seconds minted TURN credentials stay valid", flag="--turn-ttl",
+        env="NETCODE_TURN_TTL",
+    )  # fmt: skip
+    room_code_length: int = _cli(6, "characters in a room code (4..12)")
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = _cli(
+        (), "reverse proxy (address or network) whose X-Forwarded-For is believed"
+        " (repeatable)", flag="--trusted-proxy",
+    )  # fmt: skip
     # Match lifecycle (docs/LOBBY.md "Reconnect and host migration"): a member whose
     # websocket drops keeps its seat this long (0: leaves at once); a host gone this
     # long is replaced by the earliest-joined connected member.
-    reconnect_grace_s: float = 30.0
-    host_grace_s: float = 3.0
+    reconnect_grace_s: float = _cli(
+        30.0, "seconds a dropped member keeps its seat (0: leaves at once)",
+        flag="--reconnect-grace",
+    )  # fmt: skip
+    host_grace_s: float = _cli(
+        3.0, "seconds a dropped host keeps the host role before migration", flag="--host-grace"
+    )
     # Kicked identities remembered per room (to answer "banned"); older ones are
     # forgotten but stay refused (their tokens are revoked either way).
-    max_banned_per_room: int = 256
+    max_banned_per_room: int = _cli(256, "kicked identities remembered per room")
     # Browser play (docs/BROWSER.md): serve the JS client and the demo page at /play
     # (a fixed allow-list of static files, no secrets); False: /play answers 404.
-    serve_play: bool = True
+    serve_play: bool = _cli(True, "serve the browser client and demo page at /play")
+    # Operations (docs/LOBBY.md "Operations"): the node's name in metrics and logs
+    # (None: hostname:port), a bearer token for /metrics (None: open like /healthz),
+    # and built-in TLS (wss://): a PEM certificate chain and its key (None: in certfile).
+    node_id: str | None = _cli(None, "this node's name in metrics and logs (default hostname:port)")
+    metrics_token: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "require Authorization: Bearer <this> on /metrics", "secret": True},
+    )
+    certfile: str | None = _cli(None, "PEM certificate chain: serve wss:// and https://")
+    keyfile: str | None = _cli(None, "PEM private key of --certfile (default: in certfile)")
 
     def __post_init__(self) -> None:
         # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
@@ -364,6 +446,12 @@ class LobbyConfig:
         _num("host_grace_s", self.host_grace_s, 0.0, 86_400.0)
         _int("max_banned_per_room", self.max_banned_per_room, 0)
         _require(type(self.serve_play) is bool, "serve_play", "must be a bool")
+        _optional("node_id", self.node_id, str)
+        _optional("metrics_token", self.metrics_token, str)
+        _require(self.metrics_token != "", "metrics_token", "must not be empty (None: open)")
+        _optional("certfile", self.certfile, str)
+        _optional("keyfile", self.keyfile, str)
+        _require(self.keyfile is None or self.certfile is not None, "keyfile", "needs certfile")
         _tuple_of(self, "trusted_proxies", str)
         for proxy in self.trusted_proxies:
             try:

@@ -26,6 +26,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from ..lobby.rooms import (
     Output,
 )
 from ..lobby.turn import with_turn_credentials
+from .lobby_metrics import LobbyObserver, metrics_route
+from .lobby_tls import server_ssl_context
 from .web_assets import PLAY_PATH, WebAssets
 
 __all__ = ["HttpRoute", "LobbyServer", "client_address", "serve_lobby"]
@@ -114,10 +117,10 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _format_url(host: str, port: int) -> str:
+def _format_url(host: str, port: int, tls: bool = False) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"ws://{host}:{port}"
+    return f"{'wss' if tls else 'ws'}://{host}:{port}"
 
 
 class LobbyServer:
@@ -137,10 +140,14 @@ class LobbyServer:
         self._close_timeout = min(2.0, self.config.ping_timeout_s)
         self._host = ""
         self._port = 0
+        self._tls = False
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         # Plain-HTTP endpoints; a websocket upgrade on any path still reaches the lobby.
         self.routes: dict[str, HttpRoute] = {"/healthz": self._healthz}
+        # Counts and event logs from the core's output (docs/LOBBY.md "Operations").
+        self.observer = LobbyObserver(self.core)
+        self.routes["/metrics"] = metrics_route(self.observer, self.config.metrics_token)
         if self.config.serve_play:  # the browser client and demo page (docs/BROWSER.md)
             play = WebAssets().handle
             self.routes.update({PLAY_PATH: play, PLAY_PATH + "/": play})
@@ -149,10 +156,12 @@ class LobbyServer:
 
     async def start(self, host: str, port: int) -> None:
         cfg = self.config
+        tls = server_ssl_context(cfg)
         self._server = await serve(
             self._handler,
             host,
             port,
+            ssl=tls,
             process_request=self._process_request,
             # Signaling frames are small; per-connection deflate state costs ~64 KiB.
             compression=None,
@@ -168,8 +177,10 @@ class LobbyServer:
         self._timer = asyncio.create_task(self._timer_loop())
         sockname = self._server.sockets[0].getsockname()
         self._host, self._port = host, int(sockname[1])
+        self._tls = tls is not None
         self._started = time.monotonic()
-        log.info("lobby listening on %s", self.url)
+        self.observer.node = cfg.node_id or f"{socket.gethostname()}:{self._port}"
+        self.observer.started(self.url)
 
     @property
     def host(self) -> str:
@@ -181,7 +192,7 @@ class LobbyServer:
 
     @property
     def url(self) -> str:
-        return _format_url(self._host, self._port)
+        return _format_url(self._host, self._port, self._tls)
 
     async def close(self) -> None:
         """Close every connection with 1001 and stop. Idempotent."""
@@ -286,12 +297,15 @@ class LobbyServer:
             out = self.core.connect(conn_id, time.monotonic(), address)
             self._dispatch(with_turn_credentials(out, self.config, time.time()))
             async for data in ws:
-                self._dispatch(self.core.receive(conn_id, data, time.monotonic()))
+                now = time.monotonic()
+                self.observer.received(conn_id, now)
+                self._dispatch(self.core.receive(conn_id, data, now))
         except WsConnectionClosed:
             pass  # abnormal close (1006, 1009, keepalive...): cleaned up below
         finally:
             reason = self._disconnect_reason(link)
             del self._links[conn_id]
+            self.observer.disconnected(conn_id, reason)
             self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
             self._wake.set()  # the disconnect may have started a grace period
             await self._stop_writer(link)
@@ -345,7 +359,7 @@ class LobbyServer:
             if link is None or link.closing:
                 continue
             if isinstance(item, CloseConnection):
-                log.info("closing connection %s: %d %s", conn_id, item.code, item.reason)
+                self.observer.close(conn_id, item)
                 link.closing = link.kicked = True
                 link.queue.put_nowait(item)  # after the error reply queued before it
                 continue
@@ -356,6 +370,7 @@ class LobbyServer:
                 # let a miss kill the connection of the recipient.
                 log.warning("not sending an unencodable %s to %s: %s", item.TYPE, conn_id, exc)
                 continue
+            self.observer.sent(conn_id, item, len(frame))
             link.queued_bytes += len(frame)
             too_many = link.queue.qsize() >= MAX_OUTBOUND_MESSAGES
             if too_many or link.queued_bytes > self.config.max_outbound_bytes:
@@ -370,7 +385,7 @@ class LobbyServer:
     def _drop_slow_reader(self, conn_id: ConnId, link: _Link) -> None:
         """A client that does not read would make us buffer without bound: close it
         now, past its clogged queue (the writer is stuck in send())."""
-        log.warning("dropping connection %s: it is not reading", conn_id)
+        self.observer.close(conn_id, CloseConnection(CLOSE_POLICY_VIOLATION, "not reading"))
         link.closing = link.kicked = True
         if link.writer is not None:
             link.writer.cancel()
