@@ -358,11 +358,11 @@ class LobbyConfig:
     # secret (use-auth-secret); each welcome carries TURN credentials minted for that
     # peer, valid turn_ttl_s seconds. The secret stays out of repr, logs and /healthz.
     stun_urls: tuple[str, ...] = _cli(
-        (), "stun: url for clients (repeatable; aiortc uses the first)",
+        (), "stun: url for clients (aiortc uses the first)",
         flag="--stun-url", env="NETCODE_STUN_URLS",
     )  # fmt: skip
     turn_urls: tuple[str, ...] = _cli(
-        (), "turn: url of a coturn with use-auth-secret (repeatable; aiortc uses the first)",
+        (), "turn: url of a coturn with use-auth-secret (aiortc uses the first)",
         flag="--turn-url", env="NETCODE_TURN_URLS",
     )  # fmt: skip
     turn_secret: str | None = field(
@@ -379,8 +379,8 @@ class LobbyConfig:
     room_code_length: int = _cli(6, "characters in a room code (4..12)")
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
     trusted_proxies: tuple[str, ...] = _cli(
-        (), "reverse proxy (address or network) whose X-Forwarded-For is believed"
-        " (repeatable)", flag="--trusted-proxy",
+        (), "reverse proxy (address or network) whose X-Forwarded-For is believed",
+        flag="--trusted-proxy",
     )  # fmt: skip
     # Match lifecycle (docs/LOBBY.md "Reconnect and host migration"): a member whose
     # websocket drops keeps its seat this long (0: leaves at once); a host gone this
@@ -405,7 +405,7 @@ class LobbyConfig:
     metrics_token: str | None = field(
         default=None,
         repr=False,
-        metadata={"help": "require Authorization: Bearer <this> on /metrics", "secret": True},
+        metadata={"help": "require this bearer token on /metrics", "secret": True},
     )
     certfile: str | None = _cli(None, "PEM certificate chain: serve wss:// and https://")
     keyfile: str | None = _cli(None, "PEM private key of --certfile (default: in certfile)")
