@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from ..config import IceServer, LobbyConfig
 from .messages import Welcome

@@ -5,13 +5,13 @@ No sockets; time is passed in, so budgets and refills run on a fake clock.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import typing
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,8 +73,6 @@ def closes(out: Output) -> list[tuple[int, CloseConnection]]:
 # --- lone surrogates ------------------------------------------------------------------
 
 
-def _wire_name(field: dataclasses.Field[Any]) -> str:
-    return "from" if field.name == "sender" else field.name
 
 
 def test_every_string_field_of_every_client_message_has_a_surrogate_slot() -> None:
@@ -82,9 +80,9 @@ def test_every_string_field_of_every_client_message_has_a_surrogate_slot() -> No
     for cls in m.CLIENT_TYPES:
         hints = typing.get_type_hints(cls)
         fields = {
-            _wire_name(f)
-            for f in dataclasses.fields(cls)
-            if hints[f.name] not in (int, bool, int | None, bool | None)
+            f.encode_name
+            for f in msgspec.structs.fields(cls)
+            if hints[f.name] not in (int, bool, int | None, bool | None, type(None))
         }
         covered = {slot[0] for slot in SURROGATE_SLOTS[cls.TYPE] if isinstance(slot[0], str)}
         assert fields and fields <= covered, cls.__name__

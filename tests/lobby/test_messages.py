@@ -46,7 +46,7 @@ def test_arbitrary_text_raises_only_protocol_errors(text: str, origin: m.Origin)
         json_values,
         max_size=6,
     ),
-    st.sampled_from(sorted(m._DECODERS["client"])),
+    st.sampled_from(sorted(c.TYPE for c in m.CLIENT_TYPES)),
     st.sampled_from(["client", "server"]),
 )
 def test_arbitrary_objects_raise_only_protocol_errors(

@@ -171,7 +171,9 @@ class QuickMatchMachine(RuleBasedStateMachine):
             assert self.core.waiting()[key] == (*before, conn)
             assert (
                 conn,
-                m.QuickMatchWaiting(game, size, len(before) + 1, topology, self.rids),
+                m.QuickMatchWaiting(
+                    game=game, size=size, waiting=len(before) + 1, topology=topology, rid=self.rids
+                ),
             ) in out
             return
         group = (*before, conn)  # complete: seated in arrival order, first one hosts
