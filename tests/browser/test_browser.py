@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -33,7 +32,6 @@ from tests.helpers import (
     EventLog,
     link_of,
     loopback_config,
-    running_lobby,
     silence_link,
 )
 
@@ -45,12 +43,6 @@ QUANTIZE = {"x": 0.01}
 CONFIG = loopback_config(snapshot_quantize=QUANTIZE)
 MS = int(TIMEOUT * 1000)
 BIG = "z" * 5_000  # an event over 1,200 B: travels as CHUNKs both ways
-
-
-@pytest.fixture
-async def lobby() -> AsyncIterator[LobbyServer]:
-    async with running_lobby() as server:
-        yield server
 
 
 async def join(page: Any, url: str, **opts: Any) -> dict[str, Any]:

@@ -16,11 +16,11 @@ import pytest
 from netcode.events import EventReceived, StateReceived
 from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import Session, connect
-from tests.browser.test_browser import CONFIG, join, lobby, wait_connected, wait_log
+from tests.browser.test_browser import CONFIG, join, wait_connected, wait_log
 from tests.conftest import TIMESCALE
 from tests.helpers import TIMEOUT, EventLog
 
-__all__ = ["lobby"]
+__all__: list[str] = []
 
 pytestmark = pytest.mark.timeout(90 * TIMESCALE)
 
