@@ -14,6 +14,7 @@ import json
 import platform
 import timeit
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,8 @@ def measure(number: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for name, (text, message) in _frames().items():
         origin = message.ORIGIN
-        parse_us = _per_call_us(lambda t=text, o=origin: m.parse(t, origin=o), number)
-        ser_us = _per_call_us(lambda msg=message: m.serialize(msg), number)
+        parse_us = _per_call_us(partial(m.parse, text, origin=origin), number)
+        ser_us = _per_call_us(partial(m.serialize, message), number)
         results[name] = {"parse_us": round(parse_us, 3), "serialize_us": round(ser_us, 3)}
     text = _frames()["signal_1.5KB"][0]
 
@@ -78,7 +79,7 @@ def measure(number: int) -> dict[str, dict[str, float]]:
 
 
 def _table(runs: dict[str, Any]) -> str:
-    labels = [label for label in ("before", "after") if label in runs]
+    labels: list[str] = [label for label in ("before", "after") if label in runs]
     labels += [label for label in runs if label not in labels and label != "meta"]
     rows = [("frame", "op", *[f"{label} µs" for label in labels])]
     first = runs[labels[0]]
@@ -86,7 +87,9 @@ def _table(runs: dict[str, Any]) -> str:
         for op in ops:
             rows.append((frame, op, *[f"{runs[label][frame][op]:.2f}" for label in labels]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, TypeAlias, Union
+from typing import Any, TypeAlias, Union, get_origin
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -620,12 +620,27 @@ def _rid_of(obj: object) -> Rid | None:
 # --- encoding ------------------------------------------------------------------------
 
 
+def _json_fields(cls: type[Message]) -> tuple[tuple[str, int], ...]:
+    """(name, depth limit) of a message type's free-form JSON fields: metadata objects
+    and signal data, the only values that can change after construction."""
+    return tuple(
+        (f.name, MAX_DATA_DEPTH if f.type is Any else MAX_METADATA_DEPTH)
+        for f in msgspec.structs.fields(cls)
+        if f.type is Any or get_origin(f.type) is dict
+    )
+
+
+_JSON_FIELDS = {cls: _json_fields(cls) for cls in _ALL_TYPES}
+
+
 def check(message: Message) -> None:
-    """Re-validate a message: construction validates, but a caller may have mutated a
-    metadata or data dict since. Raises LobbyProtocolError."""
+    """Re-validate what can change after construction (the rest is frozen and was
+    checked then): a caller may have mutated a metadata or data dict since.
+    Raises LobbyProtocolError."""
     if not isinstance(message, _ALL_TYPES):
         raise fail(f"not a lobby message: {type(message).__name__}")
-    message.__post_init__()
+    for name, depth in _JSON_FIELDS[type(message)]:
+        check_json_value(name, getattr(message, name), max_depth=depth)
 
 
 def serialize(message: Message) -> str:
