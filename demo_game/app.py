@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import netcode
 from netcode import ConnectTimeout, LobbyError, NetcodeError, RoomNotFound, SessionConfig
@@ -30,7 +31,7 @@ from .sim import DT, Input
 if TYPE_CHECKING:
     import pygame
 
-__all__ = ["run"]
+__all__ = ["play_url", "run"]
 
 _END_GRACE_S = 8.0
 _HOST_START_S = 30.0  # the host process's Python start-up and room creation
@@ -96,6 +97,14 @@ def run(opts: Options) -> int:
     return 0 if result.get("ok") else 1
 
 
+def play_url(lobby_url: str, code: str) -> str:
+    """The browser page of room ``code`` on the lobby at ``lobby_url``: ws(s)://HOST:PORT
+    -> http(s)://HOST:PORT/play?room=CODE (the page connects back to its own origin)."""
+    parts = urlsplit(lobby_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, "/play", urlencode({"room": code}), ""))
+
+
 def _start_host(opts: Options, url: str, children: BotProcesses) -> str:
     """Embedded: the dedicated host process creates the room (a star's host is its
     creator) and prints its code first thing; we join it like any player."""
@@ -135,6 +144,10 @@ def _play(opts: Options, url: str, children: BotProcesses, seat_dir: str | None)
         if opts.parent_pid is None or opts.creates_room:
             hint = f"python -m demo_game --join {code} --lobby {url}"
             print(f"room {code}  join from another terminal: {hint}", flush=True)
+        if opts.parent_pid is None:  # (a spawned host's lines would come before ours)
+            # The lobby serves the browser client at /play (LobbyConfig.serve_play).
+            token = "  (add &token=... : the lobby needs one)" if opts.token else ""
+            print(f"room {code}  play in a browser: {play_url(url, code)}{token}", flush=True)
         game = GameLoop(session, opts, want_peers=_expected_peers(opts))
         back = prior is not None and prior == game.me
         game.timeline.log("joined", game.me, connect_started=round(started, 3), rejoined=back)

@@ -9,6 +9,9 @@ its player moves on the Python side. Screenshots go to :func:`artifact_dir`.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ __all__: list[str] = []
 pytestmark = pytest.mark.timeout(120 * TIMESCALE)
 
 MS = int(TIMEOUT * 1000)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Host:
@@ -234,3 +238,69 @@ async def test_quick_match_and_owner_controls_browser_and_python(
         assert rooms[0]["metadata"] == meta and rooms[0]["players"] == 1
     assert page.page_errors == []
     await page.close()
+
+
+def _demo_env() -> dict[str, str]:
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+async def test_the_url_the_demo_prints_plays_in_the_same_match(
+    browser: Any, tmp_path: Path
+) -> None:
+    """``python -m demo_game`` (embedded lobby, host process, 2 bots, the pygame player)
+    prints a URL; the browser opening it plays in that match: the pygame player sees
+    the browser's circle move, the browser draws everyone."""
+    stats = tmp_path / "main.json"
+    cmd = [sys.executable, "-m", "demo_game", "--headless", "--seed", "3"]
+    cmd += ["--duration", str(20 * TIMESCALE), "--bot-drop-after", "0", "--stats-json", str(stats)]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        cwd=ROOT,
+        env=_demo_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        async with asyncio.timeout(60 * TIMESCALE):
+            while not url:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "the demo ended without printing the URL"
+                if "play in a browser: " in line:
+                    url = line.split("play in a browser: ", 1)[1].split()[0]
+        page = await open_page(browser, url + "&loopback=1", "window.demo && window.demo.session")
+        pid = await page.evaluate("window.demo.session.peerId")
+        # Everyone reaches the page: the pygame player and the 2 bots (the host has no player).
+        await wait_js(
+            page,
+            "(me) => window.demo.me.predictor && window.demo.latest &&"
+            " [...window.demo.latest.keys()]"
+            ".filter((k) => k.startsWith('p:') && k !== 'p:' + me).length >= 3",
+            pid,
+        )
+        start = await page.evaluate("window.demo.me.drawn().x")
+        await page.keyboard.down("ArrowLeft" if start > 480 else "ArrowRight")
+        await wait_js(
+            page,
+            "(s) => { const m = window.demo.latest.get('p:' + window.demo.session.peerId);"
+            " return m && Math.abs(m.x / 10 - s) > 100; }",
+            start,
+        )
+        await page.keyboard.up("ArrowLeft" if start > 480 else "ArrowRight")
+        shot = artifact_dir(tmp_path) / "demo_with_browser.png"
+        await page.screenshot(path=str(shot))
+        assert page.page_errors == []
+        async with asyncio.timeout(90 * TIMESCALE):
+            _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()[-3000:]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    main = json.loads(stats.read_text())
+    assert main["moved"].get(pid, 0.0) > 50.0, "the pygame player saw the browser player move"
+    assert main["bad_packets"] == 0

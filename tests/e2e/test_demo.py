@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -114,6 +116,7 @@ def test_second_terminal_joins_with_the_printed_command(tmp_path: Path) -> None:
         first = main.stdout.readline()
         assert "join from another terminal: python -m demo_game --join" in first, first
         join_args = first.split("python -m demo_game ", 1)[1].split()
+        _assert_play_url_serves_the_page(main.stdout.readline(), join_args)
         joined = subprocess.run(
             [
                 sys.executable,
@@ -146,6 +149,19 @@ def test_second_terminal_joins_with_the_printed_command(tmp_path: Path) -> None:
     assert set(join["peers"]) == {host["peer_id"], first_player}
     assert join["moved"][first_player] > MIN_MOVED_PX  # the first player moved on our screen
     assert host["moved"][join["peer_id"]] > MIN_MOVED_PX  # and our inputs moved us on the host
+
+
+def _assert_play_url_serves_the_page(line: str, join_args: list[str]) -> None:
+    """The second line names the browser page of the room, on the lobby itself."""
+    code = join_args[join_args.index("--join") + 1]
+    lobby = join_args[join_args.index("--lobby") + 1]
+    port = urlsplit(lobby).port
+    assert f"play in a browser: http://127.0.0.1:{port}/play?room={code}" in line, line
+    url = line.split("play in a browser: ", 1)[1].split()[0]
+    with urllib.request.urlopen(url, timeout=10 * TIMESCALE) as page:  # follows the 302
+        assert page.status == 200 and page.url.endswith(f"/play/demo/?room={code}")
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert b'src="./demo.js"' in page.read()
 
 
 @pytest.mark.timeout(60)
