@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,7 +82,7 @@ def test_encoding_is_stable_and_in_wire_order(message: m.Message) -> None:
     assert m.serialize(again) == text
     keys = [key for key, _ in _ordered(text)]  # type: ignore[attr-defined]
     assert keys[0] == "type"
-    declared = [f.encode_name for f in m.msgspec.structs.fields(type(message))]
+    declared = [f.encode_name for f in msgspec.structs.fields(type(message))]
     assert keys[1:] == [k for k in declared if k in keys]
 
 

@@ -221,3 +221,32 @@ def test_a_surrogate_in_rid_is_refused_without_echoing_it() -> None:
     with pytest.raises(LobbyProtocolError) as info:
         m.parse('{"type":"leave_room","rid":"ok","x":["\\udc00"]}', origin="client")
     assert (info.value.code, info.value.rid) == ("bad_message", "ok")
+
+
+def test_each_type_name_is_its_msgspec_tag_and_origin_matches_its_registry() -> None:
+    for origin, types in (("client", m.CLIENT_TYPES), ("server", m.SERVER_TYPES)):
+        for cls in types:
+            assert cls.__struct_config__.tag == cls.TYPE
+            assert origin == cls.ORIGIN
+        assert len({cls.TYPE for cls in types}) == len(types)
+
+
+def test_request_version_and_from_are_checked_by_the_constructor_too() -> None:
+    with pytest.raises(LobbyProtocolError) as info:
+        m.LeaveRoom(v=2)
+    assert info.value.code == "unsupported_version"
+    with pytest.raises(LobbyProtocolError) as info:
+        m.SendSignal(to="p", kind="bye", data={}, forbidden_from="x")  # type: ignore[arg-type]
+    assert info.value.code == "forbidden_field"
+    assert "from" not in m.serialize(m.SendSignal(to="p", kind="bye", data={}))
+
+
+def test_defaults_are_written_and_none_is_left_out() -> None:
+    """The wire rule the old encoder had: None means absent, other defaults are sent."""
+    assert m.serialize(m.CreateRoom()) == (
+        '{"type":"create_room","v":1,"private":false,"metadata":{},"topology":"mesh"}'
+    )
+    assert m.serialize(m.SignalMsg(sender="a", kind="bye")) == (
+        '{"type":"signal","from":"a","kind":"bye","data":null}'
+    )
+    assert m.serialize(m.Ok(rid=0)) == '{"type":"ok","rid":0}'
