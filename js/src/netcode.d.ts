@@ -65,6 +65,10 @@ export interface Limits {
 export const DEFAULT_LIMITS: Readonly<Limits>;
 export function encode(value: Value, limits?: Limits): Uint8Array;
 export function decode(bytes: Uint8Array | ArrayBuffer, limits?: Limits): Decoded;
+/** Where the element after the first ``skip`` ones of an envelope array starts. */
+export function payloadOffset(bytes: Uint8Array, skip: number): number;
+export function toHex(bytes: Uint8Array): string;
+export function fromHex(hex: string): Uint8Array;
 
 export interface ChannelConfig {
   label: string;

@@ -142,6 +142,10 @@ class WebAssets:
         headers = {"Content-Type": asset.content_type, "ETag": asset.etag}
         if asset.content_type == _HTML:
             headers.update(_PAGE_HEADERS)
+        else:
+            # Module scripts load in CORS mode: a game page on another origin may import
+            # the client from the lobby. Public files, no credentials: any origin.
+            headers["Access-Control-Allow-Origin"] = "*"
         if request.headers.get("If-None-Match") == asset.etag:
             return _response(304, b"", headers)
         return _response(200, asset.body, headers, head=request.method == "HEAD")

@@ -73,6 +73,7 @@ async def test_files_with_their_types_and_cache_headers(lobby: LobbyServer) -> N
         assert headers["cache-control"] == "no-cache"
         assert headers["x-content-type-options"] == "nosniff"
         assert int(headers["content-length"]) == len(body)
+        assert headers["access-control-allow-origin"] == "*"  # importable cross-origin
     status, headers, _ = await fetch(lobby, "/play/src/netcode.d.ts")
     assert status == 200 and headers["content-type"].startswith("text/plain")
 
