@@ -3,8 +3,11 @@
 Run: ``.venv/bin/python -m benchmarks.lobby_codec [--label after] [--number 20000]``.
 Measures µs per parse / serialize of typical frames in this process and stores them
 under ``--label`` in benchmarks/results/lobby_codec.json, keeping the other labels
-there (``before`` was recorded from the hand-written codec, commit c9b5e36), then
-prints a table of every label side by side.
+there, then prints a table of every label side by side. ``before`` is the
+hand-written codec of commit c9b5e36, measured right before ``after`` with::
+
+    git archive c9b5e36 netcode | tar -x -C /tmp/old && cp -r benchmarks /tmp/old
+    (cd /tmp/old && python -m benchmarks.lobby_codec --label before --results $PWD/...)
 """
 
 from __future__ import annotations
@@ -98,12 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="after", help="key to store this run under")
     parser.add_argument("--number", type=int, default=20_000, help="calls per timing run")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to update")
     args = parser.parse_args(argv)
-    runs: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    path: Path = args.results
+    runs: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     runs[args.label] = measure(args.number)
     runs["meta"] = {"python": platform.python_version(), "machine": platform.machine()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(runs, indent=2) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(runs, indent=2) + "\n")
     print(_table(runs))
 
 

@@ -156,6 +156,8 @@ def check_json_value(name: str, value: object, *, max_depth: int) -> None:
     Level by level, so a hostile structure cannot exhaust the Python stack; exact
     types are tested first because every message runs this on decode and encode.
     """
+    if type(value) is dict and max_depth >= 2 and _flat_ascii(value):
+        return  # the common shape: an SDP, a candidate, {"game": "pong"}
     level: list[object] = [value]
     depth = 1
     while level:
@@ -176,6 +178,20 @@ def check_json_value(name: str, value: object, *, max_depth: int) -> None:
                 _check_other(name, item, below)
         level = below
         depth += 1
+
+
+def _flat_ascii(obj: dict[object, object]) -> bool:
+    """An object of ASCII keys and ASCII-string/int/bool/null values (valid JSON)."""
+    for key, item in obj.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():  # type: ignore[attr-defined]
+                return False
+        elif not (kind is int or kind is bool or item is None):
+            return False
+    return True
 
 
 def _check_keys(name: str, obj: dict[object, object]) -> None:
