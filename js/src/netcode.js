@@ -104,7 +104,7 @@ export class Session {
     }
     this._enterRoom(joined);
     this._timer = setInterval(() => this._tick(), Math.min(50, this.cfg.heartbeatIntervalMs));
-    for (const pid of joined.peers) this._addPeer(pid, true);
+    for (const pid of ids(joined.peers)) this._addPeer(pid, true);
   }
 
   /** A lobby socket that said welcome becomes ours (first connect and every rejoin). */
@@ -301,8 +301,8 @@ export class Session {
   /** Back in the room: peers gone meanwhile are dropped, links that died are rebuilt
    *  (we offer: the others wait for the rejoiner), working ones are kept. */
   _afterRejoin(joined) {
-    const present = new Set(joined.peers);
-    const away = new Set(joined.reconnecting ?? []);
+    const present = new Set(ids(joined.peers));
+    const away = new Set(ids(joined.reconnecting));
     for (const [pid, link] of [...this.links]) {
       if (present.has(pid)) continue;
       if (!link.ended) link.end("left", "left");
@@ -313,7 +313,7 @@ export class Session {
       this.viaHost.delete(pid);
       this._emit({ type: "PeerLeft", peerId: pid, reason: "left" });
     }
-    for (const pid of joined.peers) {
+    for (const pid of present) {
       if (away.has(pid) || this.viaHost.has(pid)) continue;
       const link = this.links.get(pid);
       if (!link) this._addPeer(pid, true);
@@ -517,6 +517,11 @@ export class Session {
     await Promise.all([...this.links.values()].map((l) => l.goodbye()));
     this.ws?.close(1000);
   }
+}
+
+/** Peer ids from a lobby list field (anything else in it is ignored). */
+function ids(list) {
+  return Array.isArray(list) ? list.filter((p) => typeof p === "string") : [];
 }
 
 /** The first request of a session: rejoin, quick_match, join_room or create_room. */
