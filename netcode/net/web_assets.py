@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -51,6 +51,7 @@ MAX_ASSET_BYTES = 1_048_576
 _JS = "text/javascript; charset=utf-8"  # RFC 9239: the one JavaScript media type
 _HTML = "text/html; charset=utf-8"
 _TS = "text/plain; charset=utf-8"  # .d.ts: for editors; no browser executes it
+_QUERY_SAFE = "=&+%;,/?:@!$'()*~-._"  # RFC 3986 query characters, kept as they are
 
 # URL path below /play -> (file below the asset root, media type). The allow-list.
 ASSETS: Mapping[str, tuple[str, str]] = {
@@ -131,14 +132,16 @@ class WebAssets:
         redirect of ``/play`` to the page, 405 for other methods, else 404."""
         if request.method not in ("GET", "HEAD"):
             return _response(405, b"Method not allowed\n", {"Allow": "GET, HEAD"})
+        head = request.method == "HEAD"
         parts = urlsplit(request.path)
         sub = parts.path[len(PLAY_PATH) :]
         if sub in ("", "/"):
-            query = f"?{parts.query}" if parts.query else ""
+            # Re-quoted: a control character in the request must not reach a header.
+            query = f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else ""
             return _response(302, b"", {"Location": f"{PLAY_PATH}/demo/{query}"})
         asset = self.assets.get(sub)
         if asset is None:
-            return _response(404, b"Not found\n", {})
+            return _response(404, b"Not found\n", {}, head=head)
         headers = {"Content-Type": asset.content_type, "ETag": asset.etag}
         if asset.content_type == _HTML:
             headers.update(_PAGE_HEADERS)
@@ -148,7 +151,7 @@ class WebAssets:
             headers["Access-Control-Allow-Origin"] = "*"
         if request.headers.get("If-None-Match") == asset.etag:
             return _response(304, b"", headers)
-        return _response(200, asset.body, headers, head=request.method == "HEAD")
+        return _response(200, asset.body, headers, head=head)
 
 
 def _response(

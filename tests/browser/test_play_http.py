@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.datastructures import Headers
+from websockets.http11 import Request
 
 from netcode.config import LobbyConfig
 from netcode.net.lobby_server import LobbyServer
@@ -89,6 +91,18 @@ async def test_head_and_conditional_get(lobby: LobbyServer) -> None:
     assert status == 304 and empty == b""
     status, headers, _ = await fetch(lobby, "/play/src/netcode.js", "POST")
     assert status == 405 and headers["allow"] == "GET, HEAD"
+    status, headers, empty = await fetch(lobby, "/play/nothing.js", "HEAD")
+    assert status == 404 and empty == b"" and headers["content-length"] == "10"
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.characters(max_codepoint=127, exclude_characters="\r\n"), max_size=60))
+def test_the_redirect_never_carries_raw_control_characters(query: str) -> None:
+    request = Request(f"/play?{query}", Headers())
+    response = WebAssets().handle(None, request)  # type: ignore[arg-type]
+    location = response.headers["Location"]
+    assert response.status_code == 302 and location.startswith("/play/demo/")
+    assert all(0x21 <= ord(c) < 0x7F for c in location)
 
 
 TRAVERSALS = (
