@@ -291,7 +291,7 @@ async def _run(host: str, port: int, config: LobbyConfig) -> int:
             loop.add_signal_handler(sig, stop.set)
     auth = " (token required)" if config.token else ""
     print(f"netcode lobby listening on {server.url}{auth}", flush=True)
-    http_url = ("https" if server.url.startswith("wss") else "http") + server.url.split(":", 1)[1]
+    http_url = ("https:" if server.url.startswith("wss") else "http:") + server.url.split(":", 1)[1]
     print(f"health check: {http_url}/healthz, metrics: {http_url}/metrics", flush=True)
     try:
         await stop.wait()
