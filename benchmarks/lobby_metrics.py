@@ -23,8 +23,13 @@ __all__ = ["main"]
 
 def _room() -> tuple[LobbyCore, str]:
     """A core with A and B in one room; returns it and A's signal frame to B."""
-    unlimited = {"rate_limit_per_s": 1e9, "rate_limit_burst": 1e9, "byte_rate_limit_per_s": 1e12}
-    core = LobbyCore(LobbyConfig(**unlimited, byte_rate_burst=2**60))
+    unlimited = LobbyConfig(
+        rate_limit_per_s=1e9,
+        rate_limit_burst=1e9,
+        byte_rate_limit_per_s=1e12,
+        byte_rate_burst=2**60,
+    )
+    core = LobbyCore(unlimited)
     core.connect(1, 0.0)
     core.connect(2, 0.0)
     (_, joined), *_ = core.receive(1, '{"type":"create_room"}', 0.0)

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from .lobby_log import LOG_FORMATS, LogFormat, setup_logging
 from .lobby_server import serve_lobby
 
-__all__ = ["Option", "cli_main", "config_options", "flags_markdown"]
+__all__ = ["Option", "all_options", "cli_main", "config_options", "flags_markdown"]
 
 ENV_PREFIX = "NETCODE_LOBBY_"
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

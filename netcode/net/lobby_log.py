@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "KeyValueFormatter", "RedactSecrets", "setup_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "JsonFormatter",
+    "KeyValueFormatter",
+    "RedactSecrets",
+    "key_values",
+    "setup_logging",
+]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -49,11 +56,16 @@ def _kv(value: object) -> str:
     return text
 
 
+def key_values(fields: Mapping[str, object]) -> str:
+    """``k=v k2="v 2"``: values quoted (JSON) when they hold a space, quote, = or newline."""
+    return " ".join(f"{k}={_kv(v)}" for k, v in fields.items() if v is not None)
+
+
 class KeyValueFormatter(logging.Formatter):
     """``ts=... level=info logger=netcode.lobby.events event=join node=n1 room=AB12CD``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{k}={_kv(v)}" for k, v in _fields(record).items())
+        return key_values(_fields(record))
 
 
 class JsonFormatter(logging.Formatter):

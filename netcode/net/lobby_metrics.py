@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import hmac
 import http
-import json
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..lobby.rooms import CloseConnection, ConnId, DisconnectReason, LobbyCore, Outgoing
+from .lobby_log import key_values
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -86,14 +86,7 @@ class _Fields:
         self.fields = fields
 
     def __str__(self) -> str:
-        return " ".join(f"{k}={_kv(v)}" for k, v in self.fields.items() if v is not None)
-
-
-def _kv(value: object) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\n\\'):
-        return json.dumps(text)
-    return text
+        return key_values(self.fields)
 
 
 class LobbyObserver:

@@ -197,6 +197,7 @@ async def test_one_log_line_per_event_and_no_secret(caplog: pytest.LogCaptureFix
     own = [r for r in caplog.records if r.name in ("netcode.lobby", "netcode.lobby.events")]
     assert own
     text = "".join(KeyValueFormatter().format(r) + JsonFormatter().format(r) for r in own)
+    assert room.token
     for secret in (TOKEN, TURN_SECRET, METRICS_TOKEN, room.token):
         assert secret not in text
 
