@@ -232,13 +232,15 @@ def _slug(reason: str) -> str:
 
 def _families(observer: LobbyObserver) -> Iterator[Any]:
     """Every series, built at scrape time from the observer's plain counters."""
-    from prometheus_client.core import (
-        CounterMetricFamily,
-        GaugeMetricFamily,
-        HistogramMetricFamily,
-    )
+    yield from _gauges(observer)
+    yield from _counters(observer)
+    yield from _closes(observer)
+    yield _join_latency(observer)
 
-    node = [observer.node]
+
+def _gauges(observer: LobbyObserver) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
     stats = observer.core.stats()
     for name, value, doc in (
         ("connections", stats.connections, "open websocket connections"),
@@ -248,20 +250,25 @@ def _families(observer: LobbyObserver) -> Iterator[Any]:
         ("quick_match_waiting", stats.quick_match_waiting, "connections in quick-match queues"),
     ):
         g = GaugeMetricFamily(f"netcode_lobby_{name}", doc, labels=["node"])
-        g.add_metric(node, value)
+        g.add_metric([observer.node], value)
         yield g
-    sent = observer.sent_by_type
+
+
+def _counters(observer: LobbyObserver) -> Iterator[Any]:
+    node, sent = [observer.node], observer.sent_by_type
     yield _counter("connections_opened", "connections welcomed", node, sent.get("welcome", 0))
     yield _counter("joins", "room_joined sent (create, join, rejoin, match)", node,
                    sent.get("room_joined", 0))  # fmt: skip
     yield _counter("relayed_messages", "signals relayed", node, sent.get("signal", 0))
     yield _counter("relayed_bytes", "bytes of relayed signal frames", node, observer.relayed_bytes)
-    yield _labelled(CounterMetricFamily, "messages_sent", "messages queued by type", "type", node,
-                    sent)  # fmt: skip
-    yield _labelled(CounterMetricFamily, "errors", "error replies by code", "code", node,
-                    observer.errors)  # fmt: skip
-    yield _labelled(CounterMetricFamily, "disconnects", "sockets gone by reason", "reason", node,
-                    observer.disconnects)  # fmt: skip
+    yield _labelled("messages_sent", "messages queued by type", "type", node, sent)
+    yield _labelled("errors", "error replies by code", "code", node, observer.errors)
+    yield _labelled("disconnects", "sockets gone by reason", "reason", node, observer.disconnects)
+
+
+def _closes(observer: LobbyObserver) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily
+
     closes = CounterMetricFamily(
         "netcode_lobby_closes", "closes ordered by the server", labels=["node", "code", "reason"]
     )
@@ -271,21 +278,25 @@ def _families(observer: LobbyObserver) -> Iterator[Any]:
         if reason in _RATE_LIMITS:
             limited[_RATE_LIMITS[reason]] += n
     yield closes
-    yield _labelled(CounterMetricFamily, "rate_limited", "connections closed over a rate limit",
-                    "limit", node, limited)  # fmt: skip
+    yield _labelled("rate_limited", "connections closed over a rate limit", "limit",
+                    [observer.node], limited)  # fmt: skip
+
+
+def _join_latency(observer: LobbyObserver) -> Any:
+    from prometheus_client.core import HistogramMetricFamily
+
     hist = HistogramMetricFamily(
         "netcode_lobby_join_latency_seconds",
         "join request read -> room_joined queued, on the node that read it",
         labels=["node"],
     )
     cumulative, buckets = 0, []
-    for le, n in zip(
-        (*map(str, JOIN_LATENCY_BUCKETS), "+Inf"), observer.latency_buckets, strict=True
-    ):
+    edges = (*map(str, JOIN_LATENCY_BUCKETS), "+Inf")
+    for le, n in zip(edges, observer.latency_buckets, strict=True):
         cumulative += n
         buckets.append((le, cumulative))
-    hist.add_metric(node, buckets, observer.latency_sum)
-    yield hist
+    hist.add_metric([observer.node], buckets, observer.latency_sum)
+    return hist
 
 
 def _counter(name: str, doc: str, node: list[str], value: float) -> Any:
@@ -296,10 +307,10 @@ def _counter(name: str, doc: str, node: list[str], value: float) -> Any:
     return c
 
 
-def _labelled(
-    cls: Any, name: str, doc: str, label: str, node: list[str], values: Mapping[str, int]
-) -> Any:
-    family = cls(f"netcode_lobby_{name}", doc, labels=["node", label])
+def _labelled(name: str, doc: str, label: str, node: list[str], values: Mapping[str, int]) -> Any:
+    from prometheus_client.core import CounterMetricFamily
+
+    family = CounterMetricFamily(f"netcode_lobby_{name}", doc, labels=["node", label])
     for key, n in sorted(values.items()):
         family.add_metric([*node, key], n)
     return family
