@@ -316,7 +316,9 @@ def cli_main(argv: list[str]) -> int:
         return 2
     level: str = given.get("log_level", "INFO")
     fmt: LogFormat = given.get("log_format", "text")
-    secrets = (config.token, config.turn_secret, config.metrics_token, given.get("ice_credential"))
+    # Every secret field (token, turn_secret, metrics_token, a redis url's password...).
+    secrets = [getattr(config, o.dest) for o in config_options() if o.secret]
+    secrets.append(given.get("ice_credential"))
     setup_logging(level, fmt, secrets)
     try:
         return asyncio.run(_run(given.get("host", "127.0.0.1"), given.get("port", 8765), config))
