@@ -272,11 +272,21 @@ async def _servers(mode: str, args: argparse.Namespace, help_text: str) -> list[
     if mode == "bare":
         return [
             await Server.start(
-                [sys.executable, "-m", "benchmarks._lobby_load_client", "bare", "--port", "0"]
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks._lobby_load_client",
+                    "bare",
+                    "--port",
+                    "0",
+                    "--ping-interval",
+                    str(args.ping_interval),
+                ]  # fmt: skip
             )
         ]
     flags = _lobby_flags(help_text, max(args.levels) + 2 * args.pairs + 10)
     base = [sys.executable, "-m", "netcode", "lobby", "--port", "0", *flags]
+    base += ["--ping-interval", str(args.ping_interval)]
     if mode == "lobby":
         return [await Server.start(base)]
     servers: list[Server] = []
@@ -398,6 +408,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--modes", default="lobby,lobby3,bare")
     p.add_argument("--levels", default=None, help="idle connections per node, e.g. 1000,5000")
+    p.add_argument("--ping-interval", type=float, default=5.0, help="keepalive of every server")
     p.add_argument("--name", default=None, help="output file stem (default lobby_load[-quick])")
     args = p.parse_args(argv)
     q = args.quick
