@@ -281,7 +281,7 @@ async def _servers(mode: str, args: argparse.Namespace, help_text: str) -> list[
                     "0",
                     "--ping-interval",
                     str(args.ping_interval),
-                ]  # fmt: skip
+                ]
             )
         ]
     flags = _lobby_flags(help_text, max(args.levels) + 2 * args.pairs + 10)
