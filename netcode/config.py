@@ -275,6 +275,9 @@ def _check_turn(cfg: LobbyConfig) -> None:
 DEFAULT_MAX_PLAYERS = 8
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 def _cli(default: _T, help: str, **cli: object) -> _T:
     """A LobbyConfig field with its ``netcode lobby`` flag metadata (see LobbyConfig)."""
     return field(default=default, metadata={"help": help, **cli})
@@ -409,6 +412,19 @@ class LobbyConfig:
     )
     certfile: str | None = _cli(None, "PEM certificate chain: serve wss:// and https://")
     keyfile: str | None = _cli(None, "PEM private key of --certfile (default: in certfile)")
+    # Several nodes (docs/LOBBY.md "Several nodes"): lobby processes sharing rooms
+    # through one private Redis (None: this process alone); a node that has not
+    # refreshed its lease for node_lease_s is dead and its rooms are adopted.
+    redis_url: str | None = field(
+        default=None,
+        repr=False,  # may carry a password
+        metadata={
+            "help": "share rooms with other lobby nodes through Redis (redis://HOST:PORT/DB)",
+            "flag": "--redis",
+            "secret": True,
+        },
+    )
+    node_lease_s: float = _cli(3.0, "seconds without a heartbeat before a node is dead")
 
     def __post_init__(self) -> None:
         # The welcome message announces the cap; 1 GiB is the protocol's ceiling.
@@ -452,6 +468,13 @@ class LobbyConfig:
         _optional("certfile", self.certfile, str)
         _optional("keyfile", self.keyfile, str)
         _require(self.keyfile is None or self.certfile is not None, "keyfile", "needs certfile")
+        _optional("redis_url", self.redis_url, str)
+        _require(
+            self.redis_url is None or self.redis_url.startswith(_REDIS_SCHEMES),
+            "redis_url",
+            "must be redis://HOST:PORT/DB (or rediss://, unix://)",
+        )
+        _num("node_lease_s", self.node_lease_s, 0.3, 600.0)
         _tuple_of(self, "trusted_proxies", str)
         for proxy in self.trusted_proxies:
             try:

@@ -37,14 +37,16 @@ boundary that turns it, and every other refusal, into an ``error`` message.
 from __future__ import annotations
 
 import heapq
+import itertools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import LobbyConfig
 from ..errors import IllegalTransition, LobbyProtocolError
 from .budget import TokenBucket, address_key, frame_size, json_size, normalize_room_code
+from .cluster import RoomSnapshot, export_room, hash_token, is_hashed, room_from_snapshot
 from .messages import (
     CancelQuickMatch,
     ClientMessage,
@@ -188,6 +190,14 @@ class LobbyCore:
         self._deadlines: list[tuple[float, str]] = []
         self._banned: dict[str, str] = {}  # banned token or peer id -> room code
         self._queues = QuickMatchQueues()
+        self._adopted = False  # any seat imported from a snapshot (hashed tokens)
+        # Several nodes (netcode/net/lobby_cluster.py): rooms changed since the adapter
+        # last drained this (None: nobody snapshots, nothing recorded); where new room
+        # codes come from (codes reserved cluster-wide; None from it: "unavailable");
+        # public rooms of other nodes to add to room_list.
+        self.dirty: set[str] | None = None
+        self.code_source: Callable[[], str | None] | None = None
+        self.extra_rooms: Callable[[], Iterable[RoomSummary]] | None = None
 
     # --- introspection (healthz, tests, invariants) ----------------------------------
 
@@ -246,9 +256,62 @@ class LobbyCore:
         """Per-address count: open connections plus reconnecting seats."""
         return dict(self._per_address)
 
+    # --- several nodes (snapshots in netcode/lobby/cluster.py) --------------------------
+
+    def snapshot(self, code: str) -> RoomSnapshot | None:
+        """What another node needs to adopt room ``code`` (None: no such room)."""
+        room = self._rooms.get(code)
+        return None if room is None else export_room(room)
+
+    def adopt(self, snapshot: RoomSnapshot, now: float) -> bool:
+        """Import a room whose node died: every member is reconnecting (grace and
+        host grace from now), their tokens work here. False if the code is taken."""
+        if snapshot.code in self._rooms:
+            return False
+        room = room_from_snapshot(snapshot, now)
+        self._rooms[room.code] = room
+        self._adopted = True
+        for seat in room.seats:
+            self._tokens[seat.token] = (room.code, seat.peer_id)
+            seat.expires = now + self.config.reconnect_grace_s
+            heapq.heappush(self._deadlines, (seat.expires, seat.peer_id))
+            if seat.peer_id == room.host:
+                seat.host_deadline = now + self.config.host_grace_s
+                heapq.heappush(self._deadlines, (seat.host_deadline, seat.peer_id))
+            self._held[seat.peer_id] = room.code
+        for identity in room.banned:
+            self._banned[identity] = room.code
+        self._touch(room.code)
+        return True
+
+    def evict(self, code: str, close_code: int, why: str) -> Output:
+        """Forget room ``code`` (another node homes it now): its members are closed
+        with ``close_code`` so they rejoin it there."""
+        room = self._rooms.get(code)
+        if room is None:
+            return []
+        members = [self._conns[c] for c in room.connected()]
+        self._drop_room(room)
+        out: Output = []
+        for conn in members:
+            out.extend(self._forget(conn, close_code, why))
+        return out
+
+    def _touch(self, code: str) -> None:
+        if self.dirty is not None:
+            self.dirty.add(code)
+
     # --- driving the core ------------------------------------------------------------
 
-    def connect(self, conn_id: ConnId, now: float, address: str | None = None) -> Output:
+    def connect(
+        self,
+        conn_id: ConnId,
+        now: float,
+        address: str | None = None,
+        *,
+        peer_id: str | None = None,
+        welcome: bool = True,
+    ) -> Output:
         """A websocket completed its handshake: register it and welcome it.
 
         ``address`` is the client's IP address (None: not counted per address).
@@ -256,6 +319,9 @@ class LobbyCore:
         flooding host learns it is the problem) or over the global cap (1013).
         Seats kept for reconnecting members count like connections in both caps,
         so dropping websockets on purpose cannot hold more than the caps allow.
+        ``peer_id``: the id another lobby node already gave this connection (it is
+        proxied here; refused with 1013 if taken) and ``welcome=False``: that node
+        sent the welcome already.
         """
         if conn_id in self._conns:
             raise ValueError(f"connection {conn_id!r} is already registered")
@@ -267,7 +333,10 @@ class LobbyCore:
             return [(conn_id, CloseConnection(CLOSE_POLICY_VIOLATION, why))]
         if len(self._conns) + len(self._held) >= cfg.max_connections:
             return [(conn_id, CloseConnection(CLOSE_TRY_AGAIN_LATER, "lobby full"))]
-        peer_id = self._new_id(PEER_ID_ALPHABET, PEER_ID_LENGTH, self._peer_taken)
+        if peer_id is None:
+            peer_id = self._new_id(PEER_ID_ALPHABET, PEER_ID_LENGTH, self._peer_taken)
+        elif self._peer_taken(peer_id):
+            return [(conn_id, CloseConnection(CLOSE_TRY_AGAIN_LATER, "peer id taken"))]
         self._conns[conn_id] = _Conn(
             conn_id,
             peer_id,
@@ -278,10 +347,12 @@ class LobbyCore:
         )
         self._by_peer[peer_id] = conn_id
         self._hold_address(key)
-        welcome = Welcome(
+        if not welcome:
+            return []
+        greeting = Welcome(
             peer_id=peer_id, ice_servers=cfg.ice_servers, max_message_bytes=cfg.max_message_bytes
         )
-        return [(conn_id, welcome)]
+        return [(conn_id, greeting)]
 
     def receive(self, conn_id: ConnId, data: str | bytes, now: float) -> Output:
         """One frame from the socket: rate-limit (messages, then bytes), parse, then
@@ -443,12 +514,20 @@ class LobbyCore:
     ) -> Room:
         if len(self._rooms) >= self.config.max_rooms:
             raise _Refusal("too_many_rooms", "the lobby has no room for another room")
-        code = self._new_id(
-            ROOM_CODE_ALPHABET, self.config.room_code_length, self._rooms.__contains__
-        )
+        code = self._new_code()
         room = Room(code, max_players, private, dict(metadata), now, topology=topology)
         self._rooms[code] = room
         return room
+
+    def _new_code(self) -> str:
+        if self.code_source is None:
+            return self._new_id(
+                ROOM_CODE_ALPHABET, self.config.room_code_length, self._rooms.__contains__
+            )
+        code = self.code_source()  # reserved cluster-wide by the adapter
+        if code is None or code in self._rooms:
+            raise _Refusal("unavailable", "no room code available now: try again")
+        return code
 
     def _check_metadata(self, metadata: dict[str, Any]) -> None:
         limit = self.config.max_metadata_bytes
@@ -476,6 +555,7 @@ class LobbyCore:
         if not room.host:
             room.host = conn.peer_id
         conn.room = room.code
+        self._touch(room.code)
         out: Output = [(conn.conn_id, self._joined(room, conn.peer_id, token, rid))]
         event = PeerJoinedMsg(room=room.code, peer_id=conn.peer_id)
         out.extend((c, event) for c in others)
@@ -515,6 +595,7 @@ class LobbyCore:
         new host if it was the host, drop the room if now empty."""
         room.seats.remove(seat)
         self._tokens.pop(seat.token, None)
+        self._touch(room.code)
         if seat.conn is not None:
             member = self._conns.get(seat.conn)  # None: disconnect() forgot it already
             if member is not None:
@@ -565,13 +646,12 @@ class LobbyCore:
             or target.backlog_messages >= MAX_OUTBOUND_MESSAGES // 2
         )
 
-    def _room_list(self, msg: ListRooms) -> RoomList:
-        budget = self.config.max_message_bytes - LIST_HEADROOM
-        rooms: list[RoomSummary] = []
+    def public_rooms(self, game: str | None = None) -> Iterator[RoomSummary]:
+        """Summaries of this core's public rooms (of ``game`` if given)."""
         for room in self._rooms.values():
-            if room.private or (msg.game is not None and room.metadata.get("game") != msg.game):
+            if room.private or (game is not None and room.metadata.get("game") != game):
                 continue
-            summary = RoomSummary(
+            yield RoomSummary(
                 room=room.code,
                 players=len(room.seats),
                 max_players=room.max_players,
@@ -579,6 +659,14 @@ class LobbyCore:
                 topology=room.topology,
                 locked=room.locked,
             )
+
+    def _room_list(self, msg: ListRooms) -> RoomList:
+        budget = self.config.max_message_bytes - LIST_HEADROOM
+        rooms: list[RoomSummary] = []
+        extra = () if self.extra_rooms is None else self.extra_rooms()  # other nodes'
+        for summary in itertools.chain(self.public_rooms(msg.game), extra):
+            if msg.game is not None and summary.metadata.get("game") != msg.game:
+                continue
             budget -= json_size(summary.to_wire()) + 1
             if budget < 0:
                 break
@@ -598,6 +686,7 @@ class LobbyCore:
             seat.host_deadline = now + cfg.host_grace_s
             heapq.heappush(self._deadlines, (seat.host_deadline, seat.peer_id))
         self._held[seat.peer_id] = room.code
+        self._touch(room.code)
         if len(self._deadlines) > 4 * len(self._held) + 64:
             # Drop/rejoin churn leaves stale entries behind: compact, amortized O(1).
             self._deadlines = [entry for entry in self._deadlines if self._due(*entry)]
@@ -618,6 +707,11 @@ class LobbyCore:
         conn.peer_id = seat.peer_id
         self._by_peer[conn.peer_id] = conn.conn_id
         seat.conn, conn.room = conn.conn_id, room.code
+        if is_hashed(seat.token):  # an adopted seat: keep the token in clear from now on
+            del self._tokens[seat.token]
+            seat.token = msg.token
+            self._tokens[seat.token] = (room.code, seat.peer_id)
+        self._touch(room.code)
         out.append((conn.conn_id, self._joined(room, seat.peer_id, seat.token, msg.rid)))
         event = PeerReconnected(room=room.code, peer_id=seat.peer_id)
         out.extend((c, event) for c in room.connected(exclude=seat.peer_id))
@@ -626,7 +720,10 @@ class LobbyCore:
 
     def _seat_for_token(self, conn: _Conn, msg: Rejoin, now: float) -> tuple[Room, Seat]:
         """The seat a valid token names; refuses unknown, expired, foreign, revoked."""
-        entry = self._tokens.get(msg.token)
+        # A hashed form is never a token: knowing a snapshot is not knowing the token.
+        entry = None if is_hashed(msg.token) else self._tokens.get(msg.token)
+        if entry is None and self._adopted:
+            entry = self._tokens.get(hash_token(msg.token))  # a seat from a snapshot
         room = None if entry is None else self._rooms.get(entry[0])
         seat = None if room is None or entry is None else room.seat(entry[1])
         wanted = None if msg.room is None else normalize_room_code(msg.room)
@@ -654,6 +751,7 @@ class LobbyCore:
         if new is None or new.peer_id == previous:
             return []
         room.host = new.peer_id
+        self._touch(room.code)
         if not new.connected:
             new.host_deadline = None  # chosen while away: already overdue
         event = HostChanged(room=room.code, host=new.peer_id, previous=previous)
@@ -679,6 +777,7 @@ class LobbyCore:
             room.locked = msg.locked
         else:
             room.metadata = dict(metadata)
+        self._touch(room.code)
         update = RoomUpdated(room=room.code, metadata=room.metadata, locked=room.locked)
         out: Output = [(conn.conn_id, Ok(rid=msg.rid))]
         out.extend((c, update) for c in room.connected())

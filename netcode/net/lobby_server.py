@@ -19,6 +19,7 @@ before the queue reaches its hard cap (the client's problem: closed, not reading
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import http
@@ -41,7 +42,7 @@ from websockets.http11 import Request, Response
 
 from ..config import LobbyConfig
 from ..errors import ConfigError, LobbyProtocolError
-from ..lobby.messages import serialize
+from ..lobby.messages import ServerMessage, serialize
 from ..lobby.rooms import (
     CLOSE_POLICY_VIOLATION,
     MAX_OUTBOUND_MESSAGES,
@@ -52,6 +53,8 @@ from ..lobby.rooms import (
     Output,
 )
 from ..lobby.turn import with_turn_credentials
+from .lobby_bus import LobbyBus
+from .lobby_cluster import ClusterNode
 from .lobby_metrics import LobbyObserver, metrics_route
 from .lobby_tls import server_ssl_context
 from .web_assets import PLAY_PATH, WebAssets
@@ -74,12 +77,17 @@ _NORMAL_CLOSE_CODE = 1000
 
 @dataclass(eq=False, slots=True)
 class _Link:
-    """One websocket as the server sees it: its socket, queue and writer task."""
+    """One websocket as the server sees it: its socket, queue and writer task.
+
+    The writer task exists only while something is queued (it exits once the queue
+    is drained): an idle connection holds no task and no asyncio.Queue, which at
+    10k connections is a few KiB each (measured by benchmarks.lobby_load).
+    """
 
     conn_id: ConnId
     ws: ServerConnection
     # Frames already UTF-8 encoded, so their size is exact and nothing encodes twice.
-    queue: asyncio.Queue[bytes | CloseConnection] = field(default_factory=asyncio.Queue)
+    queue: collections.deque[bytes | CloseConnection] = field(default_factory=collections.deque)
     writer: asyncio.Task[None] | None = None
     closing: bool = False
     kicked: bool = False
@@ -130,7 +138,7 @@ class LobbyServer:
     waits for the handlers to finish.
     """
 
-    def __init__(self, config: LobbyConfig | None = None) -> None:
+    def __init__(self, config: LobbyConfig | None = None, *, bus: LobbyBus | None = None) -> None:
         self.config = config if config is not None else LobbyConfig()
         self.core = LobbyCore(self.config)
         self._links: dict[ConnId, _Link] = {}
@@ -151,11 +159,23 @@ class LobbyServer:
         if self.config.serve_play:  # the browser client and demo page (docs/BROWSER.md)
             play = WebAssets().handle
             self.routes.update({PLAY_PATH: play, PLAY_PATH + "/": play})
+        # Several nodes sharing rooms (docs/LOBBY.md "Several nodes"): a bus given
+        # (in-process) or config.redis_url; None: the single-process lobby.
+        self.cluster = self._cluster_for(bus)
+
+    def _cluster_for(self, bus: LobbyBus | None) -> ClusterNode | None:
+        if bus is None and self.config.redis_url is not None:
+            from .lobby_redis import RedisBus  # redis is the optional "lobby" extra
+
+            bus = RedisBus(self.config.redis_url)
+        return None if bus is None else ClusterNode(self, bus)
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self, host: str, port: int) -> None:
         cfg = self.config
+        if self.cluster is not None:
+            await self.cluster.start()  # registered before the first client arrives
         tls = server_ssl_context(cfg)
         self._server = await serve(
             self._handler,
@@ -198,6 +218,8 @@ class LobbyServer:
         """Close every connection with 1001 and stop. Idempotent."""
         if self._server is None:
             return
+        if self.cluster is not None:
+            await self.cluster.close()
         self._server.close(code=1001, reason="lobby shutting down")
         await self._server.wait_closed()
         if self._timer is not None:
@@ -233,7 +255,7 @@ class LobbyServer:
             "reconnecting": stats.reconnecting,
             "quick_match_waiting": stats.quick_match_waiting,
             "uptime_s": round(time.monotonic() - self._started, 3),
-        }
+        } | ({} if self.cluster is None else {"cluster": self.cluster.health()})
 
     # --- HTTP handshake --------------------------------------------------------------
 
@@ -291,7 +313,6 @@ class LobbyServer:
         conn_id = next(self._ids)
         link = _Link(conn_id, ws)
         self._links[conn_id] = link
-        link.writer = asyncio.create_task(self._write_loop(link))
         try:
             address = self._address_of(ws)
             out = self.core.connect(conn_id, time.monotonic(), address)
@@ -299,13 +320,18 @@ class LobbyServer:
             async for data in ws:
                 now = time.monotonic()
                 self.observer.received(conn_id, now)
-                self._dispatch(self.core.receive(conn_id, data, now))
+                if self.cluster is None:
+                    self._dispatch(self.core.receive(conn_id, data, now))
+                else:
+                    await self.cluster.on_frame(link, data)
         except WsConnectionClosed:
             pass  # abnormal close (1006, 1009, keepalive...): cleaned up below
         finally:
             reason = self._disconnect_reason(link)
             del self._links[conn_id]
             self.observer.disconnected(conn_id, reason)
+            if self.cluster is not None:
+                self.cluster.on_close(conn_id, reason)
             self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
             self._wake.set()  # the disconnect may have started a grace period
             await self._stop_writer(link)
@@ -356,31 +382,61 @@ class LobbyServer:
         """Queue the core's output on each recipient's writer (never blocks)."""
         for conn_id, item in out:
             link = self._links.get(conn_id)
-            if link is None or link.closing:
+            if link is None:
+                if self.cluster is not None:  # a connection another node proxies here
+                    self.cluster.deliver(conn_id, item)
+                continue
+            if link.closing:
                 continue
             if isinstance(item, CloseConnection):
                 self.observer.close(conn_id, item)
-                link.closing = link.kicked = True
-                link.queue.put_nowait(item)  # after the error reply queued before it
+                self._dispatch_close(link, item)
                 continue
             try:
-                frame = serialize(item).encode("utf-8")
-            except (LobbyProtocolError, UnicodeEncodeError) as exc:
-                # The codec refuses what cannot be encoded at decode already; never
-                # let a miss kill the connection of the recipient.
+                frame = self._encode(item)
+            except ValueError as exc:
                 log.warning("not sending an unencodable %s to %s: %s", item.TYPE, conn_id, exc)
                 continue
             self.observer.sent(conn_id, item, len(frame))
-            link.queued_bytes += len(frame)
-            too_many = link.queue.qsize() >= MAX_OUTBOUND_MESSAGES
-            if too_many or link.queued_bytes > self.config.max_outbound_bytes:
-                self._drop_slow_reader(conn_id, link)
-            else:
-                link.queue.put_nowait(frame)
-                self._report_backlog(link)
+            self._push_frame(link, frame)
+        if self.cluster is not None and self.core.dirty:
+            self.cluster.changed()
+
+    @staticmethod
+    def _encode(item: ServerMessage) -> bytes:
+        """One server message as a UTF-8 frame; ValueError if it cannot be encoded."""
+        try:
+            return serialize(item).encode("utf-8")
+        except (LobbyProtocolError, UnicodeEncodeError) as exc:
+            # The codec refuses what cannot be encoded at decode already; never
+            # let a miss kill the connection of the recipient.
+            raise ValueError(str(exc)) from None
+
+    def _dispatch_close(self, link: _Link, item: CloseConnection) -> None:
+        if link.closing:
+            return
+        link.closing = link.kicked = True
+        self._enqueue(link, item)  # after the error reply queued before it
+
+    def _push_frame(self, link: _Link, frame: bytes) -> None:
+        """Queue one encoded frame on ``link``'s writer (a reader too slow is dropped)."""
+        if link.closing:
+            return
+        link.queued_bytes += len(frame)
+        too_many = len(link.queue) >= MAX_OUTBOUND_MESSAGES
+        if too_many or link.queued_bytes > self.config.max_outbound_bytes:
+            self._drop_slow_reader(link.conn_id, link)
+        else:
+            self._enqueue(link, frame)
+            self._report_backlog(link)
+
+    def _enqueue(self, link: _Link, item: bytes | CloseConnection) -> None:
+        link.queue.append(item)
+        if link.writer is None:  # started on demand; it exits when the queue is empty
+            link.writer = asyncio.create_task(self._write_loop(link))
 
     def _report_backlog(self, link: _Link) -> None:
-        self.core.report_backlog(link.conn_id, link.queued_bytes, link.queue.qsize())
+        self.core.report_backlog(link.conn_id, link.queued_bytes, len(link.queue))
 
     def _drop_slow_reader(self, conn_id: ConnId, link: _Link) -> None:
         """A client that does not read would make us buffer without bound: close it
@@ -404,8 +460,8 @@ class LobbyServer:
 
     async def _write_loop(self, link: _Link) -> None:
         try:
-            while True:
-                item = await link.queue.get()
+            while link.queue:
+                item = link.queue.popleft()
                 if isinstance(item, CloseConnection):
                     await self._close_or_abort(link.ws, item.code, item.reason)
                     return
@@ -414,15 +470,25 @@ class LobbyServer:
                 self._report_backlog(link)
         except WsConnectionClosed:
             return
+        finally:
+            # Not if a close task has replaced this writer (_drop_slow_reader).
+            if link.writer is asyncio.current_task():
+                link.writer = None
 
 
 async def serve_lobby(
-    host: str = "127.0.0.1", port: int = 0, config: LobbyConfig | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: LobbyConfig | None = None,
+    *,
+    bus: LobbyBus | None = None,
 ) -> LobbyServer:
     """Start a lobby on ``host:port`` (0: a free port) and return its handle.
 
     ``server.url`` is what clients connect to; ``await server.close()`` or
-    ``async with await serve_lobby(...) as server:`` shuts it down.
+    ``async with await serve_lobby(...) as server:`` shuts it down. ``bus``: share
+    rooms with the other servers on it (a :class:`netcode.net.lobby_bus.MemoryBus`
+    in one process; ``config.redis_url`` for separate processes).
     """
     if not isinstance(host, str):
         raise ConfigError(f"host must be a str, got {type(host).__name__}")
@@ -430,6 +496,6 @@ async def serve_lobby(
         raise ConfigError(f"port must be an int in 0..65535, got {port!r}")
     if config is not None and not isinstance(config, LobbyConfig):
         raise ConfigError(f"config must be a LobbyConfig, got {type(config).__name__}")
-    server = LobbyServer(config)
+    server = LobbyServer(config, bus=bus)
     await server.start(host, port)
     return server

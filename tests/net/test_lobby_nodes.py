@@ -1,0 +1,227 @@
+"""Several lobby nodes in one process sharing rooms through a bus.
+
+Every scenario runs against the in-process :class:`MemoryBus` and, when
+``redis-server`` is installed, against a real Redis (one :class:`RedisBus` per
+node), so both implementations of :class:`LobbyBus` keep the same behaviour.
+The separate-process cluster is in tests/net/test_lobby_cluster.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+
+from netcode.config import LobbyConfig
+from netcode.errors import LobbyError, RoomFull
+from netcode.lobby.cluster import decode_snapshot
+from netcode.lobby.messages import PeerJoinedMsg, PeerReconnected, SignalMsg
+from netcode.net.lobby_bus import Frame, LobbyBus, MemoryBus, encode_bus
+from netcode.net.lobby_server import LobbyServer, serve_lobby
+from netcode.net.signaling import SignalingClient
+from tests.lobby.netutil import TIMEOUT, wait_until
+from tests.net.redis_util import redis_server
+
+LEASE = 1.5  # short leases (a dead node is noticed within ~2 s), long enough for a busy CI box
+
+
+class Cluster:
+    def __init__(self, make_bus: Callable[[], LobbyBus]) -> None:
+        self.make_bus = make_bus
+        self.nodes: list[LobbyServer] = []
+        self.opened: list[SignalingClient] = []
+
+    async def add(self, **config: Any) -> LobbyServer:
+        cfg = LobbyConfig(node_lease_s=LEASE, node_id=f"n{len(self.nodes)}", **config)
+        server = await serve_lobby("127.0.0.1", 0, cfg, bus=self.make_bus())
+        self.nodes.append(server)
+        return server
+
+    async def client(self, node: int) -> SignalingClient:
+        c = await SignalingClient.connect(self.nodes[node].url, timeout=TIMEOUT)
+        self.opened.append(c)
+        return c
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    async with AsyncExitStack() as stack:
+        if request.param == "memory":
+            shared = MemoryBus()
+            make: Callable[[], LobbyBus] = lambda: shared  # noqa: E731
+        else:
+            from netcode.net.lobby_redis import RedisBus
+
+            url = await stack.enter_async_context(redis_server())
+            make = lambda: RedisBus(url)  # noqa: E731
+        c = Cluster(make)
+        try:
+            for _ in range(3):
+                await c.add()
+            yield c
+        finally:
+            await asyncio.gather(*(x.close() for x in c.opened), return_exceptions=True)
+            for node in c.nodes:
+                await node.close()
+
+
+async def next_of(client: SignalingClient, kind: type[Any]) -> Any:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            event = await client.next_event()
+            if isinstance(event, kind):
+                return event
+
+
+async def test_a_room_spans_nodes_presence_and_signals_cross(cluster: Cluster) -> None:
+    a, b = await cluster.client(0), await cluster.client(1)
+    info = await a.create_room(max_players=4)
+    joined = await b.join_room(info.room)
+    assert joined.peers == (info.peer_id,)
+    assert joined.peer_id == b.peer_id  # the proxied connection keeps its welcome id
+    seen = await next_of(a, PeerJoinedMsg)
+    assert seen.peer_id == b.peer_id
+    await b.send_signal(a.peer_id, "offer", {"sdp": "x" * 500})
+    got = await next_of(a, SignalMsg)
+    assert (got.sender, got.kind, got.data) == (b.peer_id, "offer", {"sdp": "x" * 500})
+    await a.send_signal(b.peer_id, "answer", {"sdp": "y"})
+    back = await next_of(b, SignalMsg)
+    assert (back.sender, back.kind) == (a.peer_id, "answer")
+    assert cluster.nodes[0].core.room_view(info.room) is not None
+    assert cluster.nodes[1].core.room_view(info.room) is None  # one home only
+
+
+async def test_max_players_holds_under_concurrent_joins_over_nodes(cluster: Cluster) -> None:
+    owner = await cluster.client(0)
+    info = await owner.create_room(max_players=3)
+    joiners = [await cluster.client(i % 3) for i in range(9)]
+    results = await asyncio.gather(
+        *(j.join_room(info.room) for j in joiners), return_exceptions=True
+    )
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    full = [r for r in results if isinstance(r, RoomFull)]
+    assert (len(ok), len(full)) == (2, 7), results
+    view = cluster.nodes[0].core.room_view(info.room)
+    assert view is not None and len(view.members) == 3
+
+
+async def test_room_codes_are_unique_across_nodes(cluster: Cluster) -> None:
+    clients = [await cluster.client(i % 3) for i in range(24)]
+    infos = await asyncio.gather(*(c.create_room() for c in clients))
+    codes = [i.room for i in infos]
+    assert len(set(codes)) == len(codes)
+    homes = [await cluster.nodes[0].cluster.bus.home(c) for c in codes]  # type: ignore[union-attr]
+    assert {h for h in homes} == {"n0", "n1", "n2"}
+
+
+async def test_list_rooms_merges_other_nodes(cluster: Cluster) -> None:
+    a, b = await cluster.client(0), await cluster.client(2)
+    info = await a.create_room(metadata={"game": "arena"})
+
+    async def listed() -> bool:
+        return info.room in [r.room for r in await b.list_rooms("arena")]
+
+    async with asyncio.timeout(TIMEOUT):
+        while not await listed():  # noqa: ASYNC110 - summaries refresh every lease / 3
+            await asyncio.sleep(0.05)
+
+
+async def test_quick_match_groups_players_of_different_nodes(cluster: Cluster) -> None:
+    a, b = await cluster.client(1), await cluster.client(2)
+    ra, rb = await asyncio.gather(a.quick_match("arena", 2), b.quick_match("arena", 2))
+    assert ra.room == rb.room
+    assert {ra.peer_id, rb.peer_id} == {a.peer_id, b.peer_id}
+
+
+async def test_a_dead_node_costs_its_clients_one_reconnect_and_no_room(cluster: Cluster) -> None:
+    home, far = await cluster.client(0), await cluster.client(1)
+    info = await home.create_room()
+    far_info = await far.join_room(info.room)
+    await next_of(home, PeerJoinedMsg)
+    dead = cluster.nodes[0]
+    assert dead.cluster is not None
+    # Snapshots are written just after each change: crash once the join is stored.
+    await _stored(dead.cluster.bus, info.room, seats=2)
+    await dead.cluster.crash()
+    # The proxy closes its client (1012) once the home is found dead.
+    async with asyncio.timeout(TIMEOUT):
+        while not far.closed:  # noqa: ASYNC110 - the close has no event to await
+            await asyncio.sleep(0.02)
+    assert far.close_code == 1012
+    # Both come back through surviving nodes with their tokens.
+    again = await cluster.client(2)
+    back = await again.rejoin(info.token, info.room)
+    assert back.peer_id == info.peer_id
+    far2 = await cluster.client(1)
+    back2 = await far2.rejoin(far_info.token, info.room)
+    assert back2.peer_id == far_info.peer_id
+    seen = await next_of(again, PeerReconnected)
+    assert seen.peer_id == far_info.peer_id
+    adopters = [n for n in cluster.nodes[1:] if n.core.room_view(info.room) is not None]
+    assert len(adopters) == 1
+    view = adopters[0].core.room_view(info.room)
+    assert view is not None and view.reconnecting == ()
+    # Relays work in the adopted room, across nodes or not.
+    await again.send_signal(far_info.peer_id, "offer", {"n": 1})
+    assert (await next_of(far2, SignalMsg)).data == {"n": 1}
+
+
+async def test_a_restarted_store_is_rebuilt_and_cross_node_joins_work(cluster: Cluster) -> None:
+    a = await cluster.client(0)
+    info = await a.create_room()
+    bus = cluster.nodes[0].cluster.bus  # type: ignore[union-attr]
+    await _restart_store(bus)
+    node0 = cluster.nodes[0].cluster
+    assert node0 is not None
+
+    async def rebuilt() -> bool:
+        try:
+            return await bus.home(info.room) == "n0"
+        except Exception:
+            return False
+
+    async with asyncio.timeout(TIMEOUT):
+        while not await rebuilt():  # noqa: ASYNC110 - polled store state
+            await asyncio.sleep(0.05)
+    b = await cluster.client(2)
+    async with asyncio.timeout(TIMEOUT):
+        while True:  # until node 2 sees node 0 alive again
+            try:
+                joined = await b.join_room(info.room)
+                break
+            except LobbyError as exc:
+                assert exc.code == "unavailable", exc
+    assert joined.peers == (info.peer_id,)
+
+
+async def _stored(bus: LobbyBus, code: str, *, seats: int) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            data = await bus.load(code)
+            if data is not None and len(decode_snapshot(data).seats) == seats:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def _restart_store(bus: LobbyBus) -> None:
+    if isinstance(bus, MemoryBus):
+        bus.restart()
+        return
+    from netcode.net.lobby_redis import RedisBus
+
+    assert isinstance(bus, RedisBus)
+    await bus._redis.flushdb()  # what a restart without persistence loses
+
+
+async def test_malformed_bus_payloads_are_counted_and_dropped(cluster: Cluster) -> None:
+    node = cluster.nodes[1].cluster
+    assert node is not None
+    garbage = [b"", b"\xff\x00", b"\x93\xa4open", encode_bus(Frame("n9", 1, b"x"))[:-1]]
+    await node.bus.publish([("n1", g) for g in garbage])
+    await wait_until(lambda: node.bad_messages >= len(garbage), "bad bus messages counted")
+    a, b = await cluster.client(0), await cluster.client(1)
+    info = await a.create_room()
+    assert (await b.join_room(info.room)).room == info.room  # still serving
