@@ -415,7 +415,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     args.modes = args.modes.split(",")
     args.levels = [int(x) for x in (args.levels or ("200" if q else "1000,5000,10000")).split(",")]
     args.clients = 2 if q else 4
-    args.idle_s = 2.0 if q else 10.0
+    # Two keepalive periods: a window shorter than one can miss every ping.
+    args.idle_s = 2.0 if q else max(10.0, 2 * args.ping_interval)
     args.joins = 30 if q else 300
     args.relay_s = 2.0 if q else 8.0
     args.pairs, args.window = (4, 4) if q else (16, 8)

@@ -76,3 +76,32 @@ def test_summarize_ms_orders_percentiles() -> None:
     assert summarize_ms([]) == {"n": 0}
     s = summarize_ms([float(x) for x in range(1, 101)])
     assert s["n"] == 100 and s["p50"] <= s["p99"] <= s["max"] == 100.0
+
+
+async def test_an_idle_connection_holds_no_writer_task() -> None:
+    """The per-connection cost the benchmark measures: once its welcome is written,
+    an idle connection keeps only its handler (and websockets' keepalive) task."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from netcode.net.lobby_server import serve_lobby
+
+    conns = 20
+    async with await serve_lobby() as server:
+        before = len(asyncio.all_tasks())
+        clients = [await connect(server.url, ping_interval=None) for _ in range(conns)]
+        try:
+            for ws in clients:
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "welcome"
+            for _ in range(1000):  # bounded: the writers finish right after the welcome
+                if all(link.writer is None for link in server._links.values()):
+                    break
+                await asyncio.sleep(0)
+            assert len(server._links) == conns
+            assert all(link.writer is None and not link.queue for link in server._links.values())
+            # Handler + keepalive per connection; a writer each would be 3 * conns.
+            assert len(asyncio.all_tasks()) - before <= 2 * conns + 2
+        finally:
+            for ws in clients:
+                await ws.close()
