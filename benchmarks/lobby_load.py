@@ -185,6 +185,10 @@ def _cpu(servers: list[Server]) -> float:
     return sum(proc_cpu_s(s.pid) for s in servers)
 
 
+def _redis_cpu(args: argparse.Namespace) -> float:
+    return proc_cpu_s(args.redis_pid) if args.redis_pid else 0.0
+
+
 def _rss(servers: list[Server]) -> int:
     return sum(proc_rss_kib(s.pid) for s in servers)
 
@@ -208,9 +212,9 @@ async def _relay(
     try:
         await asyncio.sleep(args.relay_s / 4)  # warm-up: let the pumps reach steady state
         n0 = sum([(await c.call("relay_count"))["relays"] for c in users])
-        c0, t0 = _cpu(servers), time.monotonic()
+        c0, t0, r0 = _cpu(servers), time.monotonic(), _redis_cpu(args)
         await asyncio.sleep(args.relay_s)  # the measuring window
-        c1, t1 = _cpu(servers), time.monotonic()
+        c1, t1, r1 = _cpu(servers), time.monotonic(), _redis_cpu(args)
         n1 = sum([(await c.call("relay_count"))["relays"] for c in users])
     finally:
         for crowd in users:
@@ -223,6 +227,10 @@ async def _relay(
         "server_cpu_per_s": round(cpu / (t1 - t0), 3),
         "us_per_relay": round(cpu * 1e6 / relays, 2) if relays else None,
         "per_core_per_s": round(relays / cpu, 1) if cpu > 0 else None,
+        # The nodes' shared redis-server, not counted above (lobby3 only).
+        "redis_us_per_relay": round((r1 - r0) * 1e6 / relays, 2)
+        if args.redis_pid and relays
+        else None,
     }
 
 
@@ -385,17 +393,21 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
                 port = _free_port()
                 args.redis_url = f"redis://127.0.0.1:{port}/0"
                 redis = await _redis(port)
+                args.redis_pid = redis.pid
             runs.append(await _run_mode(mode, args, help_text))
         except Exception as exc:  # recorded: the other modes still run
             runs.append({"mode": mode, "error": f"{type(exc).__name__}: {exc}"})
         finally:
+            args.redis_pid = 0
             if redis is not None:
                 redis.terminate()
                 await redis.wait()
     return {
         "bench": "lobby_load",
         "quick": args.quick,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "redis_url")},
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("out", "redis_url", "redis_pid")
+        },
         "cpus": os.cpu_count(),
         "runs": runs,
         "ratios": _ratios(runs),
@@ -420,7 +432,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     args.joins = 30 if q else 300
     args.relay_s = 2.0 if q else 8.0
     args.pairs, args.window = (4, 4) if q else (16, 8)
-    args.redis_url = ""
+    args.redis_url, args.redis_pid = "", 0
     return args
 
 
