@@ -99,6 +99,7 @@ class ClusterNode:
         self.adopt_wait_s = 2 * self.lease_s + 2.0
         self._routes: dict[ConnId, str] = {}  # our websocket -> the node homing its room
         self._bounces: dict[ConnId, int] = {}  # frames sent back to us, per websocket
+        self._unreachable: dict[str, float] = {}  # node -> when a publish found nobody
         self._remote: dict[ConnId, tuple[str, int]] = {}  # core conn -> (origin, its conn)
         self._by_origin: dict[tuple[str, int], ConnId] = {}
         self._outbox: list[tuple[str, bytes]] = []
@@ -153,6 +154,8 @@ class ClusterNode:
         """Tests: die like a killed process (nothing said, nothing released)."""
         await self._stop_tasks()
         await self.bus.unsubscribe(self.node_id)
+        if self.server._server is not None:
+            self.server._server.close(close_connections=False)  # stop listening
         for link in list(self.server._links.values()):
             link.ws.transport.abort()
 
@@ -202,13 +205,23 @@ class ClusterNode:
             frame, binary = _raw(data)
             self._post(home, Frame(self.node_id, link.conn_id, frame, binary))
             return
-        target = await self._target(link.conn_id, data)
-        if target is None:
-            self._local(link.conn_id, data)
-        elif isinstance(target, ErrorMsg):
-            self.server._dispatch([(link.conn_id, target)])
-        else:
-            await self._open(link, target, data)
+        for _ in range(3):  # a home found gone at the first frame: route again
+            target = await self._target(link.conn_id, data)
+            if target is None:
+                self._local(link.conn_id, data)
+                return
+            if isinstance(target, ErrorMsg):
+                self.server._dispatch([(link.conn_id, target)])
+                return
+            if await self._open(link, target, data):
+                return
+        self._unavailable(link.conn_id, data)
+
+    def _unavailable(self, conn_id: ConnId, data: str | bytes) -> None:
+        msg = self._routed(conn_id, data)
+        why = "that room's lobby node is unreachable: try again"
+        rid = None if msg is None else msg.rid
+        self.server._dispatch([(conn_id, ErrorMsg(code="unavailable", message=why, rid=rid))])
 
     def on_close(self, conn_id: ConnId, reason: DisconnectReason) -> None:
         self._bounces.pop(conn_id, None)
@@ -268,7 +281,7 @@ class ClusterNode:
                     return None
                 if not self._live.get(home):
                     self._live = await self.bus.nodes()
-                if self._live.get(home):
+                if self._live.get(home) and not self._suspect(home):
                     return home
             except TransportError:
                 pass
@@ -276,12 +289,13 @@ class ClusterNode:
                 return ""
             await asyncio.sleep(0.1)  # a dead node's rooms are adopted within a lease
 
-    async def _open(self, link: _Link, home: str, data: str | bytes) -> None:
-        """Start proxying ``link`` to ``home`` with this frame."""
+    async def _open(self, link: _Link, home: str, data: str | bytes) -> bool:
+        """Start proxying ``link`` to ``home`` with this frame; False if nobody there
+        listens (the home is marked gone)."""
         conn_id = link.conn_id
         peer = self.core.peer_id(conn_id)
         if peer is None:
-            return  # closed meanwhile
+            return True  # closed meanwhile
         frame, binary = _raw(data)
         address = self.server._address_of(link.ws)
         opening = Open(self.node_id, conn_id, peer, address, frame, binary)
@@ -293,10 +307,8 @@ class ClusterNode:
         if not received[0]:
             self._routes.pop(conn_id, None)
             self._node_down(home)
-            msg = self._routed(conn_id, data)
-            why = "that room's lobby node is unreachable: try again"
-            rid = None if msg is None else msg.rid
-            self.server._dispatch([(conn_id, ErrorMsg(code="unavailable", message=why, rid=rid))])
+            return False
+        return True
 
     def _deliver_here(self, msg: Deliver | Shut | Bounce) -> None:
         link = self.server._links.get(msg.conn)
@@ -327,8 +339,8 @@ class ClusterNode:
             self._local(link.conn_id, data)  # ask our core: it answers room_not_found
         elif isinstance(target, ErrorMsg):
             self.server._dispatch([(link.conn_id, target)])
-        else:
-            await self._open(link, target, data)
+        elif not await self._open(link, target, data):
+            self._unavailable(link.conn_id, data)
 
     # --- home side: connections proxied to us ----------------------------------------
 
@@ -439,12 +451,18 @@ class ClusterNode:
         for node in {n for (n, _), r in zip(batch, received, strict=True) if not r}:
             self._node_down(node)
 
+    def _suspect(self, node: str) -> bool:
+        """Found unreachable lately: not routed to until its lease shows the truth."""
+        since = self._unreachable.get(node)
+        return since is not None and time.monotonic() - since < 1.5 * self.lease_s
+
     def _node_down(self, node: str) -> None:
         """``node`` is gone (or we lost touch): close what we proxy to it, drop what
         it proxied to us (their seats wait in reconnect grace)."""
         if node == self.node_id:
             return
         self._live[node] = False
+        self._unreachable[node] = time.monotonic()
         for conn_id, home in list(self._routes.items()):
             if home == node:
                 del self._routes[conn_id]

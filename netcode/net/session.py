@@ -84,6 +84,7 @@ __all__ = [
     "check_connect_args",
     "connect",
     "list_rooms",
+    "lobby_urls",
 ]
 
 logger = logging.getLogger("netcode.session")
@@ -96,11 +97,19 @@ class Session:
     """
 
     def __init__(
-        self, client: SignalingClient, info: RoomInfo, config: SessionConfig, *, url: str = ""
+        self,
+        client: SignalingClient,
+        info: RoomInfo,
+        config: SessionConfig,
+        *,
+        url: str | Sequence[str] = "",
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = client
-        self._url = url
+        # Lobby nodes to rejoin through, the one we are on first (several lobby nodes:
+        # docs/LOBBY.md "Several nodes"); the rejoin rotates through them.
+        self._urls = lobby_urls(url) if url else ()
+        self._url = self._urls[0] if self._urls else ""
         self._room = info.room
         self._token = info.token
         self._token_ttl = info.token_expires_s
@@ -404,18 +413,28 @@ class Session:
         logger.info("lobby connection lost: rejoining room %s", self._room)
         deadline = self._loop.time() + max(self._token_ttl, 1.0)
         delay = 0.05
+        turn = 0
         while not self._closed and self._loop.time() < deadline:
+            url = self._urls[turn % len(self._urls)]
             try:
                 client = await SignalingClient.connect(
-                    self._url, token=self._config.token, timeout=self._config.lobby_timeout_s
+                    url, token=self._config.token, timeout=self._config.lobby_timeout_s
                 )
             except (ConnectionClosed, ConnectTimeout, OSError):
-                await asyncio.sleep(delay)  # the lobby is not back yet: retry, backing off
-                delay = min(delay * 2, 1.0)
+                turn += 1  # that node is down: the next one (several lobby nodes)
+                if turn % len(self._urls) == 0:
+                    await asyncio.sleep(delay)  # none is back yet: retry, backing off
+                    delay = min(delay * 2, 1.0)
                 continue
+            self._url = url
             try:
                 info = await client.rejoin(self._token, self._room)
             except LobbyError as exc:  # bad_token (expired), banned, room gone: final
+                if exc.code == "unavailable":  # several nodes: the room is moving
+                    await client.close()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
                 logger.warning("could not rejoin room %s: %s", self._room, exc)
                 await client.close()
                 return False
@@ -820,7 +839,7 @@ class Session:
 
 
 async def _open(
-    url: str,
+    url: str | Sequence[str],
     *,
     room: str | None,
     create: bool,
@@ -834,12 +853,9 @@ async def _open(
 ) -> Session:
     check_channels(config)
     _check_room_choice(room, create, quick_match, rejoin_token)
-    try:
-        client = await SignalingClient.connect(
-            url, token=config.token, timeout=config.lobby_timeout_s
-        )
-    except ConnectionClosed as exc:  # refused or closed during the handshake
-        raise ConnectTimeout(f"lobby {url} unreachable: {exc}") from exc
+    urls = lobby_urls(url)
+    client, used = await _first_lobby(urls, config)
+    url = (used, *(u for u in urls if u != used))
     meta = dict(metadata) if metadata is not None else None
     try:
         if rejoin_token is not None:
@@ -862,6 +878,32 @@ async def _open(
     except BaseException:
         await client.close()
         raise
+
+
+def lobby_urls(url: str | Sequence[str]) -> tuple[str, ...]:
+    """The lobby URLs a session may use: one URL, a comma-separated list of them
+    (``"ws://a:8765,ws://b:8765"``) or a sequence; ConfigError if there is none."""
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    if not all(isinstance(p, str) for p in parts):
+        raise ConfigError(f"lobby url: a str or a sequence of str, got {url!r:.80}")
+    urls = tuple(p.strip() for p in parts if p.strip())
+    if not urls:
+        raise ConfigError(f"lobby url: none given in {url!r:.80}")
+    return urls
+
+
+async def _first_lobby(urls: tuple[str, ...], config: SessionConfig) -> tuple[SignalingClient, str]:
+    """A client of the first lobby node that answers, in order."""
+    error: Exception | None = None
+    for url in urls:
+        try:
+            client = await SignalingClient.connect(
+                url, token=config.token, timeout=config.lobby_timeout_s
+            )
+            return client, url
+        except (ConnectionClosed, ConnectTimeout) as exc:  # refused, closed, silent
+            error = exc
+    raise ConnectTimeout(f"lobby {', '.join(urls)} unreachable: {error}") from error
 
 
 def _check_room_choice(
@@ -892,7 +934,7 @@ def _check_room_choice(
 class _Connecting:
     """What :func:`connect` returns: await it, or use it as ``async with``."""
 
-    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+    def __init__(self, url: str | Sequence[str], kwargs: dict[str, Any]) -> None:
         self._url = url
         self._kwargs = kwargs
         self._session: Session | None = None
@@ -925,7 +967,7 @@ class _Connecting:
 
 
 def connect(
-    url: str,
+    url: str | Sequence[str],
     *,
     room: str | None = None,
     create: bool = False,
@@ -938,6 +980,10 @@ def connect(
     rejoin_token: str | None = None,
 ) -> _Connecting:
     """Join (``room="CODE"``) or create (``create=True``, or no room) a lobby room.
+
+    ``url``: the lobby, or several nodes of one lobby (a list, or comma-separated):
+    the first that answers is used, and the automatic rejoin after a lost lobby
+    connection rotates through them (docs/LOBBY.md "Several nodes").
 
     ``async with netcode.connect(url, room="ABC123") as session: ...`` or
     ``session = await netcode.connect(url, create=True)`` (then ``await session.close()``).
@@ -954,6 +1000,7 @@ def connect(
     if topology not in ("mesh", "star"):
         raise ConfigError(f'topology: "mesh" or "star", got {topology!r:.40}')
     _check_room_choice(room, create, quick_match, rejoin_token)
+    lobby_urls(url)  # ConfigError now, not at the first await
     kwargs: dict[str, Any] = {
         "room": room,
         "create": create,

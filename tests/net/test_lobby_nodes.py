@@ -225,3 +225,26 @@ async def test_malformed_bus_payloads_are_counted_and_dropped(cluster: Cluster) 
     a, b = await cluster.client(0), await cluster.client(1)
     info = await a.create_room()
     assert (await b.join_room(info.room)).room == info.room  # still serving
+
+
+async def test_a_session_fails_over_to_another_lobby_node(cluster: Cluster) -> None:
+    from netcode.net.session import connect
+
+    urls = [cluster.nodes[0].url, cluster.nodes[1].url]
+    session = await connect(",".join(urls), create=True)
+    try:
+        room, me = session.room, session.peer_id
+        node0 = cluster.nodes[0].cluster
+        assert node0 is not None and cluster.nodes[0].core.room_view(room) is not None
+        await _stored(node0.bus, room, seats=1)
+        await node0.crash()
+        await wait_until(lambda: not session.lobby_connected, "the lost lobby noticed")
+
+        def back() -> bool:
+            views = [n.core.room_view(room) for n in cluster.nodes[1:]]
+            return session.lobby_connected and any(v and v.reconnecting == () for v in views)
+
+        await wait_until(back, "the session rejoined its room through node 1")
+        assert session.room == room and session.peer_id == me
+    finally:
+        await session.close()
