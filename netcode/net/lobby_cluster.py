@@ -100,6 +100,8 @@ class ClusterNode:
         self._routes: dict[ConnId, str] = {}  # our websocket -> the node homing its room
         self._bounces: dict[ConnId, int] = {}  # frames sent back to us, per websocket
         self._unreachable: dict[str, float] = {}  # node -> when a publish found nobody
+        # Until then, a room without a home may be one whose node has not re-registered.
+        self._rebuilding_until = 0.0
         self._remote: dict[ConnId, tuple[str, int]] = {}  # core conn -> (origin, its conn)
         self._by_origin: dict[tuple[str, int], ConnId] = {}
         self._outbox: list[tuple[str, bytes]] = []
@@ -277,11 +279,13 @@ class ClusterNode:
         while True:
             try:
                 home = await self.bus.home(code)
-                if home is None or home == self.node_id:
+                if home is None and time.monotonic() < self._rebuilding_until:
+                    pass  # the store restarted: its node may not have re-registered yet
+                elif home is None or home == self.node_id:
                     return None
-                if not self._live.get(home):
+                elif not self._live.get(home):
                     self._live = await self.bus.nodes()
-                if self._live.get(home) and not self._suspect(home):
+                if home is not None and self._live.get(home) and not self._suspect(home):
                     return home
             except TransportError:
                 pass
@@ -461,7 +465,8 @@ class ClusterNode:
         it proxied to us (their seats wait in reconnect grace)."""
         if node == self.node_id:
             return
-        self._live[node] = False
+        if node in self._live:
+            self._live[node] = False
         self._unreachable[node] = time.monotonic()
         for conn_id, home in list(self._routes.items()):
             if home == node:
@@ -479,6 +484,7 @@ class ClusterNode:
 
     def _subscription_lost(self) -> None:
         """Our channel dropped (messages may be lost): restart every cross-node link."""
+        self._rebuilding_until = time.monotonic() + self.adopt_wait_s  # a store restart?
         for node in {*self._routes.values(), *(o for o, _ in self._remote.values())}:
             self._node_down(node)
 
@@ -564,6 +570,7 @@ class ClusterNode:
     async def _register(self) -> None:
         """After the store came back: claim our rooms again, rewrite their snapshots;
         a room another node adopted meanwhile is closed here (1012: rejoin there)."""
+        self._rebuilding_until = time.monotonic() + self.adopt_wait_s
         codes = sorted(self._owned | set(self.core.rooms()))
         for code in codes:
             if await self.bus.keep(code, self.node_id):
@@ -584,7 +591,9 @@ class ClusterNode:
         self._refill.set()
 
     async def _watch_nodes(self) -> None:
-        self._live = await self.bus.nodes()
+        before, self._live = self._live, await self.bus.nodes()
+        for node in before.keys() - self._live.keys():
+            self._node_down(node)  # dead and already forgotten (another node adopted)
         for node, alive in self._live.items():
             if node != self.node_id and not alive:
                 self._node_down(node)
