@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import IceServer, LobbyConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, TransportError
 from .lobby_log import LOG_FORMATS, LogFormat, setup_logging
 from .lobby_server import serve_lobby
 
@@ -283,6 +283,9 @@ async def _run(host: str, port: int, config: LobbyConfig) -> int:
         server = await serve_lobby(host, port, config)
     except OSError as exc:
         print(f"netcode lobby: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    except TransportError as exc:  # --redis given but Redis unreachable at start
+        print(f"netcode lobby: cannot join the cluster: {exc}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
