@@ -104,6 +104,7 @@ class RedisBus(LobbyBus):
             raise ConfigError(f"redis url {url!r:.80}: {exc}") from None
         self._timeout = timeout_s
         self._listener: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None
         self._adopt = self._redis.register_script(_ADOPT)
         self._keep = self._redis.register_script(_KEEP)
         self._release = self._redis.register_script(_RELEASE)
@@ -124,6 +125,7 @@ class RedisBus(LobbyBus):
         while True:
             try:
                 while True:
+                    self._pubsub = pubsub
                     msg = await pubsub.get_message(timeout=None)
                     if msg is not None and msg.get("type") == "message":
                         handler(msg["data"])
@@ -150,6 +152,10 @@ class RedisBus(LobbyBus):
             self._listener.cancel()
             await asyncio.wait([self._listener], timeout=1.0)  # bounded, see ClusterNode
             self._listener = None
+        if self._pubsub is not None:  # gone from the channel at once, like a dead process
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
 
     async def publish(self, items: list[tuple[str, bytes]]) -> list[int]:
         async with _store(), self._redis.pipeline(transaction=False) as pipe:
