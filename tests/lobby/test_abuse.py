@@ -73,8 +73,6 @@ def closes(out: Output) -> list[tuple[int, CloseConnection]]:
 # --- lone surrogates ------------------------------------------------------------------
 
 
-
-
 def test_every_string_field_of_every_client_message_has_a_surrogate_slot() -> None:
     """A new string field cannot go unfuzzed: every non-int/bool field has a slot."""
     for cls in m.CLIENT_TYPES:

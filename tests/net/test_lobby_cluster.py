@@ -121,9 +121,7 @@ async def test_a_killed_node_and_a_restarted_redis() -> None:
                 await asyncio.sleep(0.01)
         back = await _rejoin(nodes[2].url, info.token, info.room, opened)
         far2 = await _rejoin(nodes[1].url, far_info.token, info.room, opened)
-        print(
-            f"\nnode SIGKILL -> clients back in their room: {time.perf_counter() - killed:.2f} s"
-        )
+        print(f"\nnode SIGKILL -> clients back in their room: {time.perf_counter() - killed:.2f} s")
         assert (await next_of(back, PeerReconnected)).peer_id == far_info.peer_id
         await far2.send_signal(info.peer_id, "answer", {"sdp": "x"})
         assert (await next_of(back, SignalMsg)).sender == far_info.peer_id
