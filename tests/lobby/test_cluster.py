@@ -32,6 +32,7 @@ def room_with_two() -> tuple[LobbyCore, RoomJoined, RoomJoined]:
 
 def test_an_adopted_room_takes_its_members_back_by_token_only() -> None:
     old, host, guest = room_with_two()
+    assert host.token is not None and guest.token is not None
     snap = decode_snapshot(encode_snapshot(old.snapshot(host.room)))  # type: ignore[arg-type]
     assert hash_token(host.token) in [s.token_hash for s in snap.seats]
     assert host.token not in encode_snapshot(snap).decode()  # never in clear

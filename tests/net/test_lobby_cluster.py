@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.net.redis_util import RedisProcess, redis_process
 from tests.net.test_lobby_nodes import next_of
 
 LEASE = "1.5"
+T = TypeVar("T")
 
 
 class Node:
@@ -119,6 +121,7 @@ async def test_a_killed_node_and_a_restarted_redis() -> None:
         async with asyncio.timeout(TIMEOUT):
             while not far.closed:  # noqa: ASYNC110 - the 1012 close has no event to await
                 await asyncio.sleep(0.01)
+        assert info.token is not None and far_info.token is not None
         back = await _rejoin(nodes[2].url, info.token, info.room, opened)
         far2 = await _rejoin(nodes[1].url, far_info.token, info.room, opened)
         print(f"\nnode SIGKILL -> clients back in their room: {time.perf_counter() - killed:.2f} s")
@@ -152,7 +155,7 @@ async def _rejoin(
                 await c.close()
 
 
-async def _retry(call):  # type: ignore[no-untyped-def]
+async def _retry(call: Callable[[], Awaitable[T]]) -> T:
     async with asyncio.timeout(TIMEOUT):
         while True:
             try:

@@ -152,6 +152,7 @@ async def test_a_dead_node_costs_its_clients_one_reconnect_and_no_room(cluster: 
             await asyncio.sleep(0.02)
     assert far.close_code == 1012
     # Both come back through surviving nodes with their tokens.
+    assert info.token is not None and far_info.token is not None
     again = await cluster.client(2)
     back = await again.rejoin(info.token, info.room)
     assert back.peer_id == info.peer_id
