@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -28,10 +31,19 @@ REQUIRE_SERVICES = os.environ.get("NETCODE_REQUIRE_SERVICES") == "1"
 
 def require_service(available: bool, what: str) -> None:
     """Skip (or, under NETCODE_REQUIRE_SERVICES=1, fail) unless ``available``."""
-    import pytest
-
     if available:
         return
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing: {what} (NETCODE_REQUIRE_SERVICES=1)")
     pytest.skip(f"needs {what}")
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """``netcode lobby``'s main() configures the root logger (handlers, level); tests
+    that call it in-process must not change what later tests' caplog sees."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -267,7 +267,7 @@ async def test_oversize_state_is_sent_with_one_warning(
 ) -> None:
     async with mesh(lobby.url, 2) as (a, b):
         log = EventLog(b)
-        with caplog.at_level(logging.WARNING, logger="netcode.rtc"):
+        with caplog.at_level(logging.WARNING, logger="netcode.link"):
             assert a.send_state({"pad": b"z" * 2000, "n": 1})
             assert a.send_state({"pad": b"z" * 2000, "n": 2})
         await log.wait_for(lambda _: any(e.data["n"] == 2 for e in log.of(StateReceived)))
