@@ -402,9 +402,12 @@ class LobbyConfig:
     # (a fixed allow-list of static files, no secrets); False: /play answers 404.
     serve_play: bool = _cli(True, "serve the browser client and demo page at /play")
     # Operations (docs/LOBBY.md "Operations"): the node's name in metrics and logs
-    # (None: hostname:port), a bearer token for /metrics (None: open like /healthz),
-    # and built-in TLS (wss://): a PEM certificate chain and its key (None: in certfile).
-    node_id: str | None = _cli(None, "this node's name in metrics and logs (default hostname:port)")
+    # (None: host name + random, new each start), a bearer token for /metrics (None:
+    # open like /healthz), and built-in TLS (wss://): a PEM certificate chain and its
+    # key (None: in certfile).
+    node_id: str | None = _cli(
+        None, "this node's name in metrics, logs and the cluster (default HOSTNAME-random)"
+    )
     metrics_token: str | None = field(
         default=None,
         repr=False,

@@ -93,7 +93,7 @@ class ClusterNode:
         self.core = server.core
         self.bus = bus
         cfg = server.config
-        self.node_id = cfg.node_id or secrets.token_hex(6)
+        self.node_id = server.node_id
         self.lease_s = cfg.node_lease_s
         # The longest a join waits for a dead node's rooms to be adopted.
         self.adopt_wait_s = 2 * self.lease_s + 2.0

@@ -27,6 +27,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -154,7 +155,11 @@ class LobbyServer:
         # Plain-HTTP endpoints; a websocket upgrade on any path still reaches the lobby.
         self.routes: dict[str, HttpRoute] = {"/healthz": self._healthz}
         # Counts and event logs from the core's output (docs/LOBBY.md "Operations").
-        self.observer = LobbyObserver(self.core)
+        # One name for this node in metrics, logs and the cluster: given, or the host
+        # name plus a fresh random part (a restarted node must not pass for its former
+        # self, whose leases and rooms the other nodes are about to adopt).
+        self.node_id = self.config.node_id or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+        self.observer = LobbyObserver(self.core, self.node_id)
         self.routes["/metrics"] = metrics_route(self.observer, self.config.metrics_token)
         if self.config.serve_play:  # the browser client and demo page (docs/BROWSER.md)
             play = WebAssets().handle
@@ -199,7 +204,6 @@ class LobbyServer:
         self._host, self._port = host, int(sockname[1])
         self._tls = tls is not None
         self._started = time.monotonic()
-        self.observer.node = cfg.node_id or f"{socket.gethostname()}:{self._port}"
         self.observer.started(self.url)
 
     @property

@@ -125,7 +125,7 @@ async def test_default_node_is_host_and_port() -> None:
     async with lobby() as server:
         status, _, body = await http_get(server.port, "/metrics")
     assert status == 200
-    assert f'node="{socket.gethostname()}:{server.port}"' in body
+    assert f'node="{server.node_id}"' in body and server.node_id.startswith(socket.gethostname())
 
 
 async def test_metrics_token() -> None:
