@@ -62,11 +62,16 @@ function currentInput() {
 
 // ------------------------------------------------------------------ state
 
+/** As demo_game/client.py's: positions interpolated, 0.1 s of extrapolation when dry. */
+function newBuffer() {
+  return new InterpolationBuffer({ snapshotRate: SNAPSHOT_RATE, fields: ["x", "y"], maxExtrapolation: 0.1 });
+}
+
 const game = {
   session: null,
   host: null,
   me: new LocalPlayer(),
-  buffer: new InterpolationBuffer({ snapshotRate: SNAPSHOT_RATE }),
+  buffer: newBuffer(),
   latest: null, // newest snapshot's entities (pickups, scores)
   lastTick: -1,
   snapshots: 0,
@@ -120,7 +125,14 @@ async function join(lobby, room) {
   status();
   session.on("SnapshotReceived", onSnapshot);
   session.on("StatsUpdated", onStats);
-  session.on("HostChanged", (e) => (game.host = e.peerId));
+  session.on("HostChanged", (e) => {
+    // Another peer runs the match now (demo_game/client.py new_host): its tick count and
+    // clock are not the old host's, so its first snapshot is taken whatever its tick
+    // and the interpolation history starts afresh; our prediction carries on.
+    game.host = e.peerId;
+    game.lastTick = -Infinity;
+    game.buffer = newBuffer();
+  });
   for (const type of ["PeerLeft", "PeerLost"]) session.on(type, (e) => game.graph.forget(e.peerId));
   session.on("Kicked", (e) => {
     sessionStorage.removeItem(seatKey(lobby, room));

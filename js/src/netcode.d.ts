@@ -230,10 +230,38 @@ export function listRooms(
   options?: { game?: string | null; token?: string | null; timeoutMs?: number },
 ): Promise<RoomSummary[]>;
 
+/** A bad setting or time argument of the game (InterpolationBuffer), never network data. */
+export class ConfigError extends NetcodeError {}
+/** Two snapshot intervals plus twice the jitter, in seconds (Python's recommended_delay). */
+export function recommendedDelay(snapshotRate: number, jitterMs?: number): number;
+
+/** Python's netcode.protocol.interpolation.InterpolationBuffer (docs/BROWSER.md). */
 export class InterpolationBuffer {
-  constructor(options?: { snapshotRate?: number; delay?: number | null; capacity?: number });
+  constructor(options?: {
+    /** Default recommendedDelay(snapshotRate). */
+    delay?: number | null;
+    snapshotRate?: number;
+    /** Seconds past the newest snapshot that motion is extrapolated (default 0.1). */
+    maxExtrapolation?: number;
+    /** {field: max change}: a bigger change snaps; also caps extrapolation. */
+    teleport?: Record<string, number> | null;
+    /** Only these fields are interpolated (default every number). */
+    fields?: Iterable<string> | null;
+    capacity?: number;
+    /** Default 0.25 / snapshotRate: a push closer than this to a held one is refused. */
+    minSpacing?: number | null;
+  });
   delay: number;
+  maxExtrapolation: number;
+  readonly minSpacing: number;
+  readonly capacity: number;
+  readonly length: number;
+  readonly newestTime: number | null;
   droppedSnapshots: number;
+  droppedEntities: number;
   push(t: number, entities: Entities | Record<string, Record<string, Decoded>>): boolean;
   sample(now: number): Entities;
+  sampleAt(renderTime: number): Entities;
+  lag(now: number): number | null;
+  clear(): void;
 }

@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS, EncodeError, NetcodeError, encode } from "./msgpack.js"
 import { MsgType, encodeEventPackets, serialize } from "./wire.js";
 
 export * from "./msgpack.js";
-export { InterpolationBuffer } from "./interpolation.js";
+export { ConfigError, InterpolationBuffer, recommendedDelay } from "./interpolation.js";
 
 export { ConnectTimeout, LobbyError, listRooms } from "./lobby.js";
 
