@@ -431,6 +431,14 @@ export class PeerLink {
     if (this.s.topology === "star" && !this.s.isHost && this.peerId === this.s.host) this.s._hostLinkEvent(ev);
   }
 
+  /** Close quietly (no event): a star client's link to the host it no longer has. */
+  retire(state = "lost") {
+    if (this.ended) return;
+    this.ended = true;
+    this.state = state;
+    this._closePc();
+  }
+
   lose(reason, detail = "") {
     this.end("lost", reason, detail);
   }

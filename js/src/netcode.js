@@ -9,6 +9,7 @@
 import { PeerLink, now, nowUs } from "./link.js";
 import { ConnectTimeout, LobbyError, Requests, openLobby, parseLobby, withTimeout } from "./lobby.js";
 import { DEFAULT_LIMITS, EncodeError, NetcodeError, encode } from "./msgpack.js";
+import { hostChangePlan, peerKinds } from "./star.js";
 import { MsgType, encodeEventPackets, serialize } from "./wire.js";
 
 export * from "./msgpack.js";
@@ -182,11 +183,9 @@ export class Session {
         this.links.clear();
         this.viaHost.clear();
         return;
-      case "host_changed": {
-        const previous = this.host;
-        this.host = msg.host ?? this.host;
-        return this._emit({ type: "HostChanged", peerId: this.host, previous, you: this.host === this.peerId });
-      }
+      case "host_changed":
+        if (typeof msg.host !== "string") return; // malformed: ignored like unknown messages
+        return this._hostChanged(msg.host, typeof msg.previous === "string" ? msg.previous : this.host);
       case "peer_reconnecting":
         return this._emit({ type: "PeerReconnecting", peerId: msg.peer_id });
       case "peer_reconnected":
@@ -199,11 +198,12 @@ export class Session {
       case "quick_match_waiting":
         return this._emit({ type: "QuickMatchWaiting", game: msg.game, size: msg.size, waiting: msg.waiting });
       case "peer_left": {
-        if (this.viaHost.delete(msg.peer_id)) {
-          this._emit({ type: "PeerLeft", peerId: msg.peer_id, reason: msg.reason ?? "left" });
-        }
+        const reason = msg.reason ?? "left";
         const link = this.links.get(msg.peer_id);
-        if (link && !link.ended) link.end("left", msg.reason ?? "left");
+        // As Python's: PeerLeft whenever a member goes, after a PeerLost of its link too.
+        if (link && !link.ended) link.end("left", reason);
+        else if (link || this.viaHost.has(msg.peer_id)) this._emit({ type: "PeerLeft", peerId: msg.peer_id, reason });
+        this.viaHost.delete(msg.peer_id);
         this.links.delete(msg.peer_id);
         return;
       }
@@ -211,6 +211,25 @@ export class Session {
         return this._onSignal(msg);
       default:
         return; // unknown server messages are ignored (PROTOCOL.md 1.5)
+    }
+  }
+
+  /** The lobby named a new host. In a star the links are rebuilt around it at once
+   *  (star.js hostChangePlan): clients offer to the new host, which answers each. */
+  _hostChanged(host, previous) {
+    this.host = host;
+    this._emit({ type: "HostChanged", peerId: host, previous, you: host === this.peerId });
+    if (this.topology !== "star") return; // a mesh only changes owner
+    const plan = hostChangePlan({ me: this.peerId, host, previous, peers: peerKinds(this.links, this.viaHost) });
+    for (const pid of plan.retire) this.links.get(pid).retire();
+    for (const pid of plan.toVia) {
+      this.links.delete(pid);
+      this.viaHost.add(pid);
+    }
+    for (const pid of [...plan.answer, ...(plan.offerTo === null ? [] : [plan.offerTo])]) {
+      this.viaHost.delete(pid);
+      this.links.get(pid)?.retire();
+      this.links.set(pid, new PeerLink(this, pid, pid === plan.offerTo));
     }
   }
 
@@ -229,11 +248,7 @@ export class Session {
   _replaceLink(pid, offer) {
     const old = this.links.get(pid);
     if (!old) return this._addPeer(pid, offer);
-    if (!old.ended) {
-      old.ended = true;
-      old.state = "closed";
-      old._closePc();
-    }
+    old.retire("closed");
     const link = new PeerLink(this, pid, offer);
     this.links.set(pid, link);
     return link;
@@ -287,7 +302,10 @@ export class Session {
     try {
       const { reply } = this._requests.send(this.ws, { type: "rejoin", token: this.reconnectToken, room: this.room });
       const joined = await withTimeout(reply, this.cfg.lobbyTimeoutMs, "no answer to rejoin");
+      const host = this.host;
       this._enterRoom(joined);
+      this.host = host; // a host change while we were away is applied as host_changed
+      if (typeof joined.host === "string" && joined.host !== host) this._hostChanged(joined.host, host);
       this._afterRejoin(joined);
       return "ok";
     } catch (err) {
@@ -316,6 +334,11 @@ export class Session {
     for (const pid of present) {
       if (away.has(pid) || this.viaHost.has(pid)) continue;
       const link = this.links.get(pid);
+      if (this.topology === "star" && !this.isHost && pid !== this.host && link?.state !== "connected") {
+        if (link) this.links.delete(pid);
+        this.viaHost.add(pid); // a star client reaches the others through the host only
+        continue;
+      }
       if (!link) this._addPeer(pid, true);
       else if (link.state !== "connected") this._replaceLink(pid, true);
     }
