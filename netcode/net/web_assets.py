@@ -70,6 +70,7 @@ ASSETS: Mapping[str, tuple[str, str]] = {
     "/src/reliability.js": ("src/reliability.js", _JS),
     "/src/snapshot.js": ("src/snapshot.js", _JS),
     "/src/interpolation.js": ("src/interpolation.js", _JS),
+    "/src/star.js": ("src/star.js", _JS),
 }
 
 # The page reads lobby and room from the query string and opens a websocket to
