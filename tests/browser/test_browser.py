@@ -8,13 +8,10 @@ only matter when something is broken.
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 from typing import Any
 
 import pytest
 
-from benchmarks._common import percentile
 from netcode.events import (
     EventReceived,
     PeerConnected,
@@ -194,36 +191,29 @@ def _ended(event: object, peer: str) -> bool:
     return isinstance(event, PeerLeft | PeerLost) and event.peer_id == peer
 
 
-async def _echo_rtts(py: Session, peer: str, n: int) -> list[float]:
-    """Python sends {"t": i}; the peer echoes it back as state; RTT per echo, ms."""
-    out: list[float] = []
+async def _echo_states(py: Session, peer: str, n: int) -> None:
+    """Python sends {"t": i}; the peer echoes it back as state; one in flight at a time."""
     for i in range(n):
-        sent = time.perf_counter()
         py.send_state({"t": i}, to=peer)
         async with asyncio.timeout(TIMEOUT):
             while True:
                 ev = await py.next_event()
                 if isinstance(ev, StateReceived) and ev.peer_id == peer and ev.data == {"e": i}:
                     break
-        out.append((time.perf_counter() - sent) * 1000)
-    return out
 
 
-async def test_echo_rtt_and_connect_time_beside_python(
-    lobby: LobbyServer, page: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Benchmark row: browser<->Python vs Python<->Python, same run, same host process.
+async def test_stats_sane_on_both_sides_after_echoes(lobby: LobbyServer, page: Any) -> None:
+    """200 state round trips Python -> tab -> Python: both sides' stats are sane.
 
-    Connect: the joiner's join call to its link with the host being up (lobby join +
-    offer/answer + ICE + DTLS + SCTP), on Python's clock for both. Echo: the Python
-    host sends state, the peer sends it back as state at once; 200 round trips.
+    Timing lives in ``python -m benchmarks.browser`` (connect and echo RTT beside
+    Python <-> Python); this checks only what must hold: every echo arrives, RTT is
+    measured on both sides, and the tab acks like Python does, so Python counts
+    none of its 200 packets as lost.
     """
     n = 200
     async with connect(lobby.url, create=True, config=CONFIG) as py:
-        t0 = time.perf_counter()
         me = await join(page, lobby.url, room=py.room)
         await wait_connected(page, me["index"], 1)
-        browser_connect = (time.perf_counter() - t0) * 1000
         await page.evaluate(
             """(i) => { const s = window.sessions[i];
                s.on('StateReceived', (e) => {
@@ -231,34 +221,11 @@ async def test_echo_rtt_and_connect_time_beside_python(
             me["index"],
         )
         await EventLog(py).wait_event(PeerConnected, me["peerId"])
-        browser = await _echo_rtts(py, me["peerId"], n)
+        await _echo_states(py, me["peerId"], n)
         stats = py.stats(me["peerId"])
         js_stats = await page.evaluate(
             "([i, p]) => window.sessions[i].stats(p)", [me["index"], py.peer_id]
         )
-    async with connect(lobby.url, create=True, config=CONFIG) as py2:
-        t0 = time.perf_counter()
-        async with connect(lobby.url, room=py2.room, config=CONFIG) as other:
-            await other.wait_for_peers(1, timeout=TIMEOUT)
-            py_connect = (time.perf_counter() - t0) * 1000
-
-            def echo(e: StateReceived) -> None:
-                other.send_state({"e": e.data["t"]}, to=e.peer_id)
-
-            other.on_state(echo)
-            await EventLog(py2).wait_event(PeerConnected, other.peer_id)
-            python = await _echo_rtts(py2, other.peer_id, n)
-    with capsys.disabled():
-        print(
-            f"\nbrowser<->python: connect {browser_connect:.0f} ms, echo p50 "
-            f"{statistics.median(browser):.2f} ms p99 {percentile(browser, 99):.2f} ms\n"
-            f"python<->python: connect {py_connect:.0f} ms, echo p50 "
-            f"{statistics.median(python):.2f} ms p99 {percentile(python, 99):.2f} ms\n"
-            f"browser's stats of python: rtt {js_stats['rttMs']:.2f} ms loss "
-            f"{js_stats['loss']:.2f}; python's stats of browser: rtt {stats.rtt_ms:.2f} ms "
-            f"loss {stats.loss:.2f}"
-        )
-    assert len(browser) == len(python) == n and statistics.median(browser) < 100
     assert 0 < js_stats["rttMs"] < 1000 and 0 < stats.rtt_ms < 1000
     assert js_stats["packetsReceived"] >= n and js_stats["badPackets"] == 0
     # The browser acks every 16 accepted packets, so none of Python's 200 count as lost.
