@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,14 @@ async def test_browser_follows_a_python_client_that_becomes_the_host(
             await wait_connected(page, i, 2)  # the host, and the client through it
             assert await js(page, i, "[...s.links.keys()]") == [old_host]
             clog = EventLog(client)
+            killed = time.perf_counter()
             proc.send_signal(signal.SIGKILL)  # mid-match: nothing said
 
             await wait_after_host_change(
                 page, i, f"e.type === 'PeerConnected' && e.peerId === '{client.peer_id}'"
             )
+            took = time.perf_counter() - killed
+            print(f"\nhost SIGKILL -> tab linked to the new host: {took:.2f} s")
             changed = await js(page, i, "s.log.find((e) => e.type === 'HostChanged')")
             assert changed == {
                 "type": "HostChanged",
@@ -179,12 +183,15 @@ async def test_browser_becomes_the_host_and_relays_between_python_clients(
                 await s.wait_for_peers(3, timeout=TIMEOUT)
             await wait_connected(page, i, 3)
             alog, blog = EventLog(a), EventLog(b)
+            killed = time.perf_counter()
             proc.send_signal(signal.SIGKILL)
 
             for pid in (a.peer_id, b.peer_id):
                 await wait_after_host_change(
                     page, i, f"e.type === 'PeerConnected' && e.peerId === '{pid}'"
                 )
+            took = time.perf_counter() - killed
+            print(f"\nhost SIGKILL -> both clients linked to the tab: {took:.2f} s")
             assert await js(page, i, "[s.host, s.isHost]") == [bid, True]
             for log in (alog, blog):
                 changed = await log.wait_event(HostChanged)
