@@ -29,38 +29,18 @@ from types import TracebackType
 from typing import Any
 
 from ..config import DEFAULT_MAX_PLAYERS, ChannelConfig, NetworkConditions, SessionConfig
-from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError, LobbyError
-from ..events import (
-    Event,
-    EventReceived,
-    HostChanged,
-    Kicked,
-    PeerConnected,
-    PeerConnectFailed,
-    PeerJoined,
-    PeerLeft,
-    PeerLost,
-    PeerReconnected,
-    PeerReconnecting,
-    SnapshotReceived,
-    StateReceived,
-)
-from ..lobby.match_messages import HostChanged as HostChangedMsg
-from ..lobby.match_messages import Kicked as KickedMsg
-from ..lobby.match_messages import PeerReconnected as PeerReconnectedMsg
-from ..lobby.match_messages import PeerReconnecting as PeerReconnectingMsg
-from ..lobby.match_messages import RoomUpdated
-from ..lobby.messages import PeerJoinedMsg, PeerLeftMsg, RoomSummary, SignalMsg
+from ..errors import ConfigError, ConnectionClosed, ConnectTimeout, EncodeError
+from ..events import Event, SnapshotReceived, StateReceived
+from ..lobby.messages import RoomSummary
 from ..protocol import wire
 from ..protocol.impairment import KEEP, Keep
-from ..protocol.link import LinkEvent, RelayReceived
 from ..protocol.reliability import PeerStats
 from ..protocol.snapshot import Entities, SnapshotEncoder, SnapshotFrame
+from ._lobby_seat import _LobbySeat, check_room_choice, first_lobby, lobby_urls
 from .event_queue import EventQueue
 from .peer_table import (
     CLOSE_DRAIN_S,
     EVENTS_LABEL,
-    MAX_RETIRED,
     RELAY_OVERHEAD,
     PeerInfo,
     PeerRow,
@@ -90,10 +70,12 @@ __all__ = [
 logger = logging.getLogger("netcode.session")
 
 
-class Session:
+class Session(_LobbySeat):
     """A seat in a lobby room with peer-to-peer links to every other seat.
 
-    Created by :func:`connect`; not constructed directly.
+    Created by :func:`connect`; not constructed directly. Built in layers: the
+    peer table and star routing (:mod:`netcode.net._peer_links`), the lobby side
+    (:mod:`netcode.net._lobby_seat`), and here what the game calls.
     """
 
     def __init__(
@@ -149,12 +131,7 @@ class Session:
                 self._add_peer(peer_id, offer=True)
         self._signal_task = self._loop.create_task(self._signal_loop())
 
-    # -- properties ---------------------------------------------------------------------
-
-    @property
-    def peer_id(self) -> str:
-        """Our id in the lobby (assigned by the lobby)."""
-        return str(self._client.peer_id)
+    # -- properties (peer_id and is_host: in _peer_links, which routes by them) ----------
 
     @property
     def reconnect_token(self) -> str | None:
@@ -183,10 +160,6 @@ class Session:
     def host_id(self) -> str | None:
         """The room's host (the star's hub, or the mesh's owner), if the lobby named one."""
         return self._host_id
-
-    @property
-    def is_host(self) -> bool:
-        return self._host_id is not None and self._host_id == self.peer_id
 
     @property
     def room(self) -> str:
@@ -234,311 +207,6 @@ class Session:
         """Events waiting for :meth:`poll` / :meth:`next_event` (bounded per peer)."""
         return len(self._queue)
 
-    # -- peers ----------------------------------------------------------------------------
-
-    def _link(self, peer_id: str) -> PeerLink | None:
-        peer = self._peers.get(peer_id)
-        return None if peer is None else peer.link
-
-    def _live(self) -> list[PeerLink]:
-        return [p.link for p in self._peers.values() if p.link is not None]
-
-    def _changed(self) -> None:
-        """The table changed: refresh the thread-safe view, wake wait_for_peers."""
-        self._peers_view = {pid: PeerInfo(pid, self._state_of(p)) for pid, p in self._peers.items()}
-        self._peers_changed.set()
-
-    def _state_of(self, peer: PeerRow) -> PeerState:
-        if not peer.via_host:
-            return peer.state
-        host = self._peers.get(self._host_id or "")
-        if host is None or host.via_host or (host.link is None and host.ended is None):
-            return "connecting"  # a new host whose link is not set up yet
-        return host.state
-
-    def _wants_link(self, peer_id: str) -> bool:
-        """Mesh: a link to everyone. Star: the host links to everyone, a client to the host."""
-        return self._topology == "mesh" or self.is_host or peer_id == self._host_id
-
-    def _add_via_host(self, peer_id: str) -> None:
-        """Star client: a peer we reach through the host."""
-        self._peers[peer_id] = PeerRow(None, via_host=True)
-        self._changed()
-        self._push(PeerJoined(peer_id))
-        if self._state_of(self._peers[peer_id]) == "connected":
-            self._push(PeerConnected(peer_id))
-
-    def _host_link_event(self, event: Event) -> None:
-        """Star client: the host link's fate is every relayed peer's too (their rows
-        take their state from the host's row, so only the events are ours to add)."""
-        for pid, peer in list(self._peers.items()):
-            if not peer.via_host:
-                continue
-            if isinstance(event, PeerConnected):
-                self._push(PeerConnected(pid))
-            elif isinstance(event, PeerLost | PeerConnectFailed):
-                self._push(PeerLost(pid, getattr(event, "reason", "closed"), "via the host"))
-        self._changed()
-
-    def _on_relay(self, relayed: RelayReceived) -> None:
-        """Star host: deliver what a client relayed, here and/or to the other clients."""
-        to, origin = relayed.to, relayed.peer_id
-        if to in ("", self.peer_id):
-            if relayed.channel == STATE_LABEL:
-                self._push(StateReceived(origin, relayed.payload, relayed.n, relayed.sent_us))
-            else:
-                self._push(EventReceived(origin, relayed.payload, relayed.channel, relayed.size))
-        if to == self.peer_id:
-            return
-        targets = self._live() if to == "" else [link for link in [self._link(to)] if link]
-        for link in targets:
-            if link.peer_id != origin:
-                link.send_forward(relayed)
-
-    def _add_peer(self, peer_id: str, *, offer: bool, announce: bool = True) -> PeerLink | None:
-        if not self._wants_link(peer_id):
-            self._add_via_host(peer_id)
-            return None
-
-        async def send_signal(kind: str, data: dict[str, Any]) -> None:
-            await self._client.send_signal(peer_id, kind, data)
-
-        def emit(event: LinkEvent) -> None:
-            # A retired link may still be winding down: its events are stale.
-            if entry.link is link and self._peers.get(peer_id) is entry:
-                kind = type(event)
-                if kind is StateReceived or kind is SnapshotReceived:  # the hot path
-                    handler = self._handlers.get(kind)
-                    if handler is None:
-                        self._push(event)  # type: ignore[arg-type]
-                    else:
-                        self._call_handler(handler, event)  # type: ignore[arg-type]
-                elif isinstance(event, RelayReceived):
-                    self._on_relay(event)
-                else:
-                    if peer_id == self._host_id and not self.is_host and self._topology == "star":
-                        self._host_link_event(event)
-                    self._on_link_event(event)
-
-        link = PeerLink(
-            peer_id,
-            self._config,
-            emit=emit,
-            send_signal=send_signal,
-            ice_servers=self._ice_servers,
-        )
-        if self._conditions is not None or self._inbound is not None:
-            link.set_conditions(self._conditions, inbound=self._inbound)
-        if self._topology == "star":
-            link.core.star_role = "host" if self.is_host else "client"
-        self._retired.pop(peer_id, None)
-        entry = self._peers[peer_id] = PeerRow(link)
-        self._changed()
-        if announce:
-            self._push(PeerJoined(peer_id))
-        link.start(offer=offer)
-        return link
-
-    def _retire(self, peer_id: str, ended: PeerState | None) -> None:
-        """The link to ``peer_id`` ended (``ended``: lost/failed) or the peer left (None)."""
-        peer = self._peers.get(peer_id)
-        if peer is None:
-            return
-        link, peer.link, peer.ended = peer.link, None, ended
-        if ended is None:
-            del self._peers[peer_id]
-        self._changed()
-        # Only the final numbers are kept: the link and its RTCPeerConnection are
-        # freed once closed, so churning peers cost nothing that lasts.
-        if link is not None:
-            self._retired.pop(peer_id, None)
-            self._retired[peer_id] = (link.stats(), link.oversize_states)
-            while len(self._retired) > MAX_RETIRED:
-                del self._retired[next(iter(self._retired))]
-            link.begin_close()
-            self._closing.add(link)
-            link.on_closed(self._closing.discard)
-
-    def _on_link_event(self, event: Event) -> None:
-        """Events from a link: keep the peer table in step, then hand them to the game."""
-        if isinstance(event, PeerConnected):
-            self._changed()
-        elif isinstance(event, PeerLost):
-            self._retire(event.peer_id, "lost")
-        elif isinstance(event, PeerConnectFailed):
-            self._retire(event.peer_id, "failed")
-        elif isinstance(event, PeerLeft):  # goodbye on the data channel
-            self._retire(event.peer_id, None)
-        self._push(event)
-
-    def _push(self, event: Event) -> None:
-        overflowed = self._queue.push(event)
-        self._event_ready.set()
-        if overflowed is not None:
-            link = self._link(overflowed)
-            if link is not None:
-                cfg = self._config
-                link.disconnect(
-                    "overflow",
-                    f"over max_queued_events={cfg.max_queued_events} or max_queued_event_bytes="
-                    f"{cfg.max_queued_event_bytes} of its events waiting for poll()",
-                )
-
-    # -- lobby ------------------------------------------------------------------------------
-
-    async def _signal_loop(self) -> None:
-        while True:
-            try:
-                async for msg in self._client:
-                    self._on_lobby_message(msg)
-            except ConnectionClosed:
-                pass
-            except Exception:  # never let a lobby hiccup kill established peer links
-                logger.exception("lobby connection failed")
-            self.lobby_connected = False
-            if self._closed or self._kicked or not await self._rejoin_lobby():
-                break
-        if not self._closed:
-            logger.warning("lost the lobby connection; peer links stay up")
-
-    async def _rejoin_lobby(self) -> bool:
-        """Take our seat back on a new lobby connection, within the grace period."""
-        if self._token is None or not self._url:
-            return False
-        if self._client.close_code == 1000:
-            # The lobby closed us on purpose (our seat was taken by a newer connection
-            # with our token, or we were told to go): taking it back would fight it.
-            logger.info("the lobby closed our connection normally: not rejoining")
-            return False
-        logger.info("lobby connection lost: rejoining room %s", self._room)
-        deadline = self._loop.time() + max(self._token_ttl, 1.0)
-        delay = 0.05
-        turn = 0
-        while not self._closed and self._loop.time() < deadline:
-            url = self._urls[turn % len(self._urls)]
-            try:
-                client = await SignalingClient.connect(
-                    url, token=self._config.token, timeout=self._config.lobby_timeout_s
-                )
-            except (ConnectionClosed, ConnectTimeout, OSError):
-                turn += 1  # that node is down: the next one (several lobby nodes)
-                if turn % len(self._urls) == 0:
-                    await asyncio.sleep(delay)  # none is back yet: retry, backing off
-                    delay = min(delay * 2, 1.0)
-                continue
-            self._url = url
-            try:
-                info = await client.rejoin(self._token, self._room)
-            except LobbyError as exc:  # bad_token (expired), banned, room gone: final
-                if exc.code == "unavailable":  # several nodes: the room is moving
-                    await client.close()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 1.0)
-                    continue
-                logger.warning("could not rejoin room %s: %s", self._room, exc)
-                await client.close()
-                return False
-            except (ConnectionClosed, ConnectTimeout, TimeoutError):
-                await client.abort()
-                continue
-            self._client, self.lobby_connected = client, True
-            # Fresh TURN credentials come with the new welcome: rebuilt links use them.
-            self._ice_servers = self._config.ice_servers or tuple(client.ice_servers)
-            self._after_rejoin(info)
-            return True
-        return False
-
-    def _after_rejoin(self, info: RoomInfo) -> None:
-        """Back in the room: rebuild the links that died meanwhile (we offer: others
-        wait for the rejoiner), keep the ones that still work."""
-        self._host_id = info.host
-        for peer_id in info.peers:
-            if peer_id in info.reconnecting:
-                continue
-            peer = self._peers.get(peer_id)
-            link = None if peer is None else peer.link
-            if link is None or link.state != "connected":
-                self._replace_link(peer_id, offer=True)
-
-    def _replace_link(self, peer_id: str, *, offer: bool) -> PeerLink | None:
-        """A fresh link to a peer that is (back) in the room; the old one is freed quietly."""
-        peer = self._peers.get(peer_id)
-        if peer is not None:
-            old = peer.link
-            del self._peers[peer_id]
-            if old is not None:
-                old.begin_close()
-                self._closing.add(old)
-                old.on_closed(self._closing.discard)
-        return self._add_peer(peer_id, offer=offer, announce=peer is None)
-
-    def _on_lobby_message(self, msg: object) -> None:
-        if isinstance(msg, SignalMsg):
-            self._on_signal(msg)
-        elif isinstance(msg, PeerJoinedMsg):
-            if msg.peer_id not in self._peers and msg.peer_id != self.peer_id:
-                self._add_peer(msg.peer_id, offer=False)
-        elif isinstance(msg, PeerLeftMsg) and msg.peer_id in self._peers:
-            self._retire(msg.peer_id, None)
-            self._push(PeerLeft(msg.peer_id, msg.reason))
-        elif isinstance(msg, PeerReconnectingMsg):
-            self._push(PeerReconnecting(msg.peer_id))
-        elif isinstance(msg, PeerReconnectedMsg):
-            self._push(PeerReconnected(msg.peer_id))
-            # It offers anew where its links died; ours is replaced when its offer comes.
-        elif isinstance(msg, HostChangedMsg):
-            self._on_host_changed(msg.host, msg.previous)
-        elif isinstance(msg, KickedMsg):
-            self._on_kicked(msg.reason)
-        elif isinstance(msg, RoomUpdated):
-            self._metadata, self._locked = dict(msg.metadata), msg.locked
-
-    def _on_host_changed(self, host: str, previous: str) -> None:
-        self._host_id = host
-        self._push(HostChanged(host, previous, you=host == self.peer_id))
-        if self._topology != "star":
-            return  # a mesh only changes owner
-        peer = self._peers.get(previous)
-        if peer is not None and peer.link is not None:
-            self._retire(previous, "lost")
-        if host == self.peer_id:
-            # The new hub: every client offers to us; their rows wait for that offer.
-            for row in self._peers.values():
-                row.via_host = False
-                if row.link is None and row.ended is None:
-                    row.ended = "lost"
-        else:
-            for pid, row in self._peers.items():  # everyone else: through the new host
-                if pid not in (host, previous) and row.link is None:
-                    row.via_host, row.ended = True, None
-            if host in self._peers:
-                self._replace_link(host, offer=True)  # clients offer to the new host
-        self._changed()
-
-    def _on_kicked(self, reason: str) -> None:
-        self._kicked = True
-        for peer_id in list(self._peers):
-            self._retire(peer_id, None)
-        self._push(Kicked(self.peer_id, reason))
-
-    def _on_signal(self, msg: SignalMsg) -> None:
-        if not isinstance(msg.data, dict):
-            logger.debug("signal %r from %s without a data object", msg.kind, msg.sender)
-            return
-        link = self._link(msg.sender)
-        fresh = link is None or link.state != "connecting" or self._offered(link)
-        if msg.kind == "offer" and msg.sender != self.peer_id and fresh:
-            # A new peer (its offer raced peer_joined), one that is back after a
-            # crash or a dropped link, or a client of ours offering in a new star.
-            link = self._replace_link(msg.sender, offer=False)
-        if link is not None:
-            link.handle_signal(msg.kind, msg.data)
-
-    @staticmethod
-    def _offered(link: PeerLink) -> bool:
-        """We sent an offer on this link too (both sides offered: the newer offer wins)."""
-        return link.offerer
-
     # -- room control (the host only) -------------------------------------------------------
 
     async def kick(self, peer_id: str, reason: str = "") -> None:
@@ -567,10 +235,6 @@ class Session:
         if self._kicked:
             raise ConnectionClosed("kicked from the room")
 
-    def _relays(self, to: str | None) -> bool:
-        """Star client sending to anyone but the host: it goes through the host."""
-        return self._topology == "star" and not self.is_host and to != self._host_id
-
     def _targets(self, to: str | None) -> list[PeerLink]:
         if to is None:
             return self._live()
@@ -588,13 +252,13 @@ class Session:
         self._check_open()
         packed = wire.pack_payload(data, self._config.limits)
         if self._relays(to):
-            host = self._link(self._host_id or "")
+            host = self._host_link()
             return host is not None and host.send_relay(to or "", packed, STATE_LABEL)
         if to is not None:  # one peer (the common case): no target list
             link = self._link(to)
             return link is not None and link.send_state(packed)
         results = [link.send_state(packed) for link in self._live()]
-        return bool(results) and all(results)
+        return _all_sent(results)
 
     def send_snapshot(self, entities: Entities, to: str | None = None) -> bool:
         """Send ``{entity_id: {field: value}}``, delta-compressed per peer against the
@@ -618,15 +282,20 @@ class Session:
         self._check_open()
         if self._relays(to) and to is not None:
             raise EncodeError("in a star, a client sends snapshots to the host only")
-        targets = [self._link(self._host_id or "")] if self._relays(to) else self._targets(to)
+        targets = [self._host_link()] if self._relays(to) else self._targets(to)
         results = [link.send_frame(frame) for link in targets if link is not None]
-        return bool(results) and all(results)
+        return _all_sent(results)
 
-    def encode_event(self, data: Any, channel: str = EVENTS_LABEL) -> list[bytes]:
-        """The packets of one event (chunked when over a packet); pure, thread-safe."""
+    def _event_channel(self, channel: str) -> ChannelConfig:
+        """The configuration of event channel ``channel`` (ConfigError if none)."""
         cfg = self._channels.get(channel)
         if cfg is None or channel == STATE_LABEL:
             raise ConfigError(f"send_event: no event channel {channel!r}")
+        return cfg
+
+    def encode_event(self, data: Any, channel: str = EVENTS_LABEL) -> list[bytes]:
+        """The packets of one event (chunked when over a packet); pure, thread-safe."""
+        cfg = self._event_channel(channel)
         self._msg_id = (self._msg_id + 1) & 0xFFFF_FFFF
         packets = encode_event_packets(data, self._msg_id, self._config.limits)
         if len(packets) > 1 and not (cfg.reliable and cfg.ordered):
@@ -652,16 +321,14 @@ class Session:
         self.send_packets(self.encode_event(data, channel), to, channel)
 
     def _relay_event(self, data: Any, to: str | None, channel: str) -> None:
-        cfg = self._channels.get(channel)
-        if cfg is None or channel == STATE_LABEL:
-            raise ConfigError(f"send_event: no event channel {channel!r}")
+        self._event_channel(channel)
         packed = wire.pack_payload(data, self._config.limits)
         if len(packed.data) + RELAY_OVERHEAD > self._config.limits.max_packet_bytes:
             raise EncodeError(
                 f"event of {len(packed.data)} bytes is too big to relay through the star's "
                 "host (one packet at most): send it to the host (to=session.host_id)"
             )
-        host = self._link(self._host_id or "")
+        host = self._host_link()
         if host is None:
             self.events_unsent += 1
             return
@@ -670,8 +337,7 @@ class Session:
     def send_packets(self, packets: Sequence[bytes], to: str | None, channel: str) -> None:
         """Queue pre-encoded event packets (from :meth:`encode_event`)."""
         self._check_open()
-        if channel == STATE_LABEL or channel not in self._channels:
-            raise ConfigError(f"send_event: no event channel {channel!r}")
+        self._event_channel(channel)
         targets = self._targets(to)
         if not targets:
             # Nobody to deliver to (no peer yet, or ``to`` is gone): events are not kept
@@ -731,13 +397,6 @@ class Session:
             raise ConfigError(f"handler must be callable or None, got {type(handler).__name__}")
         else:
             self._handlers[kind] = handler
-
-    def _call_handler(self, handler: Callable[[Any], None], event: Event) -> None:
-        try:
-            handler(event)
-        except Exception:  # a bug in the game's handler must not break the link
-            self.handler_errors += 1
-            logger.exception("%s handler raised", type(event).__name__)
 
     def poll(self) -> list[Event]:
         """Every event received since the last call, oldest first; never blocks.
@@ -852,9 +511,9 @@ async def _open(
     rejoin_token: str | None,
 ) -> Session:
     check_channels(config)
-    _check_room_choice(room, create, quick_match, rejoin_token)
+    check_room_choice(room, create, quick_match, rejoin_token)
     urls = lobby_urls(url)
-    client, used = await _first_lobby(urls, config)
+    client, used = await first_lobby(urls, config)
     url = (used, *(u for u in urls if u != used))
     meta = dict(metadata) if metadata is not None else None
     try:
@@ -878,57 +537,6 @@ async def _open(
     except BaseException:
         await client.close()
         raise
-
-
-def lobby_urls(url: str | Sequence[str]) -> tuple[str, ...]:
-    """The lobby URLs a session may use: one URL, a comma-separated list of them
-    (``"ws://a:8765,ws://b:8765"``) or a sequence; ConfigError if there is none."""
-    parts = url.split(",") if isinstance(url, str) else list(url)
-    if not all(isinstance(p, str) for p in parts):
-        raise ConfigError(f"lobby url: a str or a sequence of str, got {url!r:.80}")
-    urls = tuple(p.strip() for p in parts if p.strip())
-    if not urls:
-        raise ConfigError(f"lobby url: none given in {url!r:.80}")
-    return urls
-
-
-async def _first_lobby(urls: tuple[str, ...], config: SessionConfig) -> tuple[SignalingClient, str]:
-    """A client of the first lobby node that answers, in order."""
-    error: Exception | None = None
-    for url in urls:
-        try:
-            client = await SignalingClient.connect(
-                url, token=config.token, timeout=config.lobby_timeout_s
-            )
-            return client, url
-        except (ConnectionClosed, ConnectTimeout) as exc:  # refused, closed, silent
-            error = exc
-    raise ConnectTimeout(f"lobby {', '.join(urls)} unreachable: {error}") from error
-
-
-def _check_room_choice(
-    room: str | None,
-    create: bool,
-    quick_match: Mapping[str, Any] | None,
-    rejoin_token: str | None,
-) -> None:
-    """Exactly one way into a room, and well-formed options, before any I/O."""
-    if room is not None and create:
-        raise ConfigError("connect: pass room= to join, or create=True, not both")
-    if quick_match is not None:
-        if room is not None or create or rejoin_token is not None:
-            raise ConfigError(
-                "connect: quick_match= finds the room: no room=/create=/rejoin_token="
-            )
-        if not isinstance(quick_match, Mapping) or not {"game", "size"} <= quick_match.keys():
-            raise ConfigError(
-                'quick_match: a mapping with "game" and "size", e.g. {"game": "arena", "size": 4}'
-            )
-    if rejoin_token is not None and (create or not isinstance(rejoin_token, str)):
-        raise ConfigError(
-            "connect: rejoin_token= (a str from session.reconnect_token) takes "
-            "the seat back; no create="
-        )
 
 
 class _Connecting:
@@ -999,7 +607,7 @@ def connect(
     check_connect_args(metadata, cfg)
     if topology not in ("mesh", "star"):
         raise ConfigError(f'topology: "mesh" or "star", got {topology!r:.40}')
-    _check_room_choice(room, create, quick_match, rejoin_token)
+    check_room_choice(room, create, quick_match, rejoin_token)
     lobby_urls(url)  # ConfigError now, not at the first await
     kwargs: dict[str, Any] = {
         "room": room,
@@ -1032,3 +640,8 @@ async def list_rooms(
             return await client.list_rooms(game)
     finally:
         await client.close()
+
+
+def _all_sent(results: list[bool]) -> bool:
+    """Sent to at least one peer, and dropped for none."""
+    return bool(results) and all(results)
