@@ -40,7 +40,7 @@ from .roomstate import Room, RoomView, Seat, choose_host
 from .states import ROOM_CODE_ALPHABET, CloseConnection, ConnId, ConnState, LobbyStats, Output
 
 # Private to netcode.lobby (see the module docstring).
-__all__ = ["_Conn", "_Refusal", "_Registry", "_announce"]
+__all__ = ["_Conn", "_Refusal", "_Registry", "announce"]
 
 
 @dataclass(slots=True)
@@ -281,7 +281,7 @@ class _Registry:
         self._touch(room.code)
         out: Output = [(conn.conn_id, self._joined(room, conn.peer_id, token, rid))]
         joined = PeerJoinedMsg(room=room.code, peer_id=conn.peer_id)
-        out.extend(_announce(room, joined, exclude=conn.peer_id))
+        out.extend(announce(room, joined, exclude=conn.peer_id))
         out.extend(self._migrate_if_overdue(room))  # a host long gone hands over now
         return out
 
@@ -318,7 +318,7 @@ class _Registry:
         if not room.seats:
             self._drop_room(room)
             return []
-        out = _announce(room, PeerLeftMsg(room=room.code, peer_id=seat.peer_id, reason=reason))
+        out = announce(room, PeerLeftMsg(room=room.code, peer_id=seat.peer_id, reason=reason))
         if room.host == seat.peer_id:
             out.extend(self._migrate(room))
         return out
@@ -349,7 +349,7 @@ class _Registry:
             # Drop/rejoin churn leaves stale entries behind: compact, amortized O(1).
             self._deadlines = [entry for entry in self._deadlines if self._due(*entry)]
             heapq.heapify(self._deadlines)
-        return _announce(room, PeerReconnecting(room=room.code, peer_id=seat.peer_id))
+        return announce(room, PeerReconnecting(room=room.code, peer_id=seat.peer_id))
 
     def _keep(self, room: Room, seat: Seat, now: float) -> None:
         """Mark ``seat`` reconnecting: its grace (and, for the host, host grace) from now."""
@@ -402,7 +402,7 @@ class _Registry:
         self._touch(room.code)
         if not new.connected:
             new.host_deadline = None  # chosen while away: already overdue
-        return _announce(room, HostChanged(room=room.code, host=new.peer_id, previous=previous))
+        return announce(room, HostChanged(room=room.code, host=new.peer_id, previous=previous))
 
     # --- connections, ids, tokens, address slots -------------------------------------
 
@@ -443,7 +443,7 @@ class _Registry:
         raise RuntimeError("id space exhausted: is randbelow random?")
 
 
-def _announce(room: Room, event: ServerMessage, exclude: str | None = None) -> Output:
+def announce(room: Room, event: ServerMessage, exclude: str | None = None) -> Output:
     """``event`` to every connected member of ``room`` (but peer ``exclude``)."""
     return [(c, event) for c in room.connected(exclude=exclude)]
 

@@ -42,7 +42,7 @@ import itertools
 from typing import Any
 
 from ..errors import IllegalTransition, LobbyProtocolError
-from ._registry import _announce, _Conn, _Refusal, _Registry
+from ._registry import _Conn, _Refusal, _Registry, announce
 from .budget import TokenBucket, address_key, frame_size, json_size, normalize_room_code
 from .cluster import is_hashed
 from .messages import (
@@ -400,7 +400,7 @@ class LobbyCore(_Registry):
         self._touch(room.code)
         out.append((conn.conn_id, self._joined(room, seat.peer_id, seat.token, msg.rid)))
         event = PeerReconnected(room=room.code, peer_id=seat.peer_id)
-        out.extend(_announce(room, event, exclude=seat.peer_id))
+        out.extend(announce(room, event, exclude=seat.peer_id))
         out.extend(self._migrate_if_overdue(room))
         return out
 
@@ -426,7 +426,7 @@ class LobbyCore(_Registry):
             room.metadata = dict(metadata)
         self._touch(room.code)
         update = RoomUpdated(room=room.code, metadata=room.metadata, locked=room.locked)
-        return [(conn.conn_id, Ok(rid=msg.rid)), *_announce(room, update)]
+        return [(conn.conn_id, Ok(rid=msg.rid)), *announce(room, update)]
 
     def _kick_member(self, conn: _Conn, room: Room, msg: Kick) -> Output:
         seat = room.seat(msg.peer)
