@@ -72,7 +72,7 @@ EchoSink = Callable[[Any], None]
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
     quick: bool = False
-    rounds: int = 8
+    rounds: int = 10
     messages: int = 300
     warmup_messages: int = 20
     bare: bool = True
@@ -83,7 +83,7 @@ class Settings:
     def make(cls, *, quick: bool, rounds: int | None, messages: int | None, bare: bool) -> Settings:
         return cls(
             quick=quick,
-            rounds=rounds or (3 if quick else 8),
+            rounds=rounds or (3 if quick else 10),
             messages=messages or (60 if quick else 300),
             warmup_messages=10 if quick else 20,
             bare=bare,
@@ -497,7 +497,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="short run (< 40 s), same schema")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 8; quick 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 10; quick 3)")
     parser.add_argument("--messages", type=int, default=None, help="echoes per path and round")
     parser.add_argument("--no-bare", action="store_true", help="leave out bare aiortc")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
