@@ -4,7 +4,8 @@ The lobby names the earliest-joined member that is still connected as the new ho
 (docs/PROTOCOL.md 1.6, ``host_changed``); every member rebuilds the star around it
 at once: clients offer to the new host, which answers each. Here the new host is a
 Python client (the browser re-links to it) or the browser itself (the Python
-clients link to the tab, which relays between them). Nothing is said by the killed
+clients link to the tab, which relays between them); and the /play demo page plays
+on with the Python player that takes the match over. Nothing is said by the killed
 process: no BYE, no leave_room; its sockets just vanish.
 """
 
@@ -28,10 +29,12 @@ from netcode.config import LobbyConfig
 from netcode.events import EventReceived, HostChanged, PeerConnected, StateReceived
 from netcode.net.lobby_server import LobbyServer
 from netcode.net.session import connect
+from tests.browser.conftest import wait_js
 from tests.browser.test_browser import CONFIG, QUANTIZE, join, wait_connected, wait_log
 from tests.browser.test_browser_star import _got, _send_until
+from tests.browser.test_demo_page import _Host, open_play, steer_right
 from tests.conftest import TIMESCALE
-from tests.helpers import TIMEOUT, EventLog, running_lobby
+from tests.helpers import TIMEOUT, EventLog, loopback_config, running_lobby
 
 __all__: list[str] = []
 
@@ -60,6 +63,45 @@ HOST = textwrap.dedent(
 )
 
 
+# The doomed host of the demo page's match: demo_game's HostGame, as
+# tests/browser/test_demo_page.py's _Host runs it, in a process of its own.
+DEMO_HOST = textwrap.dedent(
+    """
+    import asyncio, sys
+    from demo_game.host import HostGame
+    from demo_game.messages import decode_inputs
+    from netcode import DecodeError
+    from netcode.config import SessionConfig
+    from netcode.events import PeerConnected, StateReceived
+    from netcode.net.session import connect
+
+    async def main(url):
+        cfg = SessionConfig(host_addresses=("127.0.0.1",))
+        s = await connect(url, create=True, topology="star", max_players=6, config=cfg)
+        game = HostGame(local_pid=None)
+        print(s.room, s.peer_id, flush=True)
+        tick = 0
+        while True:
+            for ev in s.poll():
+                if isinstance(ev, PeerConnected):
+                    game.add_peer(ev.peer_id)
+                    s.send_event({"k": "welcome", "host": True}, to=ev.peer_id)
+                elif isinstance(ev, StateReceived):
+                    try:
+                        game.receive_inputs(ev.peer_id, decode_inputs(ev.data))
+                    except DecodeError:
+                        pass
+            game.tick()
+            tick += 1
+            if tick % 2 == 0 and game.queues:
+                s.send_snapshot(game.snapshot())
+            await asyncio.sleep(1 / 60)  # the host's fixed tick
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
 @pytest.fixture
 async def lobby() -> AsyncIterator[LobbyServer]:
     async with running_lobby(FAST) as server:
@@ -67,12 +109,14 @@ async def lobby() -> AsyncIterator[LobbyServer]:
 
 
 @contextlib.asynccontextmanager
-async def host_process(url: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, str]]:
+async def host_process(
+    url: str, script: str = HOST
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, str]]:
     """(process, room, host peer id) of a Python star host in its own process."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        HOST,
+        script,
         url,
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(netcode.__file__).parents[1])},
@@ -229,3 +273,40 @@ async def test_browser_becomes_the_host_and_relays_between_python_clients(
             assert a.stats(bid).bad_packets == 0 and b.stats(bid).bad_packets == 0
         finally:
             await asyncio.gather(a.close(), b.close())
+
+
+async def test_play_page_plays_on_with_the_python_player_that_takes_over(
+    lobby: LobbyServer, browser: Any
+) -> None:
+    """The /play page in a star whose host process dies: it follows HostChanged, takes
+    the new host's snapshots (its tick count starts anew) and its player moves there."""
+    async with host_process(lobby.url, DEMO_HOST) as (proc, room, old_host):
+        heir = await connect(lobby.url, room=room, config=loopback_config())  # earliest
+        ticking: asyncio.Task[None] | None = None
+        try:
+            page = await open_play(browser, lobby, room)
+            pid = await page.evaluate("window.demo.session.peerId")
+            await wait_js(page, "() => window.demo.snapshots > 30 && window.demo.me.predictor")
+            before = await page.evaluate("window.demo.snapshots")
+            old_tick = await page.evaluate("window.demo.lastTick")  # about 60 by now
+            proc.send_signal(signal.SIGKILL)
+
+            changed = await EventLog(heir).wait_event(HostChanged)
+            assert changed.you and changed.previous == old_host
+            new_host = _Host(heir)  # heir's game loop from now on, as demo_game's takes over
+            ticking = asyncio.create_task(new_host.run())
+            await new_host.wait(new_host.placed(pid))
+            await steer_right(page, new_host, pid)
+            # The new host's ticks count from 0: taken although older than the last one seen.
+            await wait_js(
+                page,
+                "([h, n, t]) => window.demo.host === h && window.demo.snapshots > n + 10"
+                " && window.demo.lastTick < t",
+                [heir.peer_id, before, old_tick],
+            )
+            assert new_host.bad_inputs == 0 and page.page_errors == []
+            await page.close()
+        finally:
+            if ticking is not None:
+                ticking.cancel()
+            await heir.close()
