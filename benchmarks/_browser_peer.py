@@ -59,7 +59,11 @@ class BrowserBenchPeer:
         # Drained so the queue never fills (echoes go out from the handler above).
         drain = asyncio.ensure_future(_drain(session))
         stack.callback(drain.cancel)
-        await session.wait_for_peers(1, timeout=timeout)
+        try:
+            await session.wait_for_peers(1, timeout=timeout)
+        except BaseException:
+            await self.cmd_leave()  # no half-joined session left behind
+            raise
         return {"peer_id": session.peer_id, "peer_connect_ms": (time.monotonic() - t0) * 1e3}
 
     async def cmd_leave(self) -> dict[str, Any]:

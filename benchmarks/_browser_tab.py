@@ -46,7 +46,9 @@ _JOIN = """async ([url, room, ms]) => {
     const info = await window.join(url, { room });
     const s = window.sessions[info.index];
     s.on('StateReceived', (e) => { s.sendState(e.data, e.peerId); });
-    await window.waitLog(info.index, (log) => log.some((e) => e.type === 'PeerConnected'), ms);
+    try {
+        await window.waitLog(info.index, (log) => log.some((e) => e.type === 'PeerConnected'), ms);
+    } catch (e) { await s.close(); throw e; }  // no half-joined session left behind
     return { ...info, peerConnectMs: performance.now() - t0 };
 }"""
 _STATS = """([i, p]) => { const st = window.sessions[i].stats(p);

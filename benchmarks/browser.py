@@ -233,6 +233,7 @@ class LobbyRemote(Remote):
         self.peer_id = ""
 
     async def connect(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        self.peer_id = ""
         t0 = time.monotonic()
         info = await self._join(self.url, self.host.session.room, timeout)
         self.peer_id = info["peer_id"]
@@ -250,7 +251,8 @@ class LobbyRemote(Remote):
 
     async def disconnect(self, timeout: float) -> None:  # noqa: ASYNC109
         await self._leave()
-        await self.host.wait_gone(self.peer_id, timeout)
+        if self.peer_id:
+            await self.host.wait_gone(self.peer_id, timeout)
 
 
 class TabRemote(LobbyRemote):
@@ -319,6 +321,8 @@ class Bench:
                 got = await self.remotes[key].connect(self.settings.timeout_s)
             except Exception as exc:  # recorded; the other paths still run
                 cell["error"] = f"{type(exc).__name__}: {exc}"
+                with contextlib.suppress(Exception):  # whatever half of it is up
+                    await self.remotes[key].disconnect(5.0)
                 continue
             cell.update(connected=True, **{k: _ms(v) for k, v in got.items()})
             up.append(key)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def quick_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     missing = chromium_missing()
-    require_service(missing is None, missing or "")
+    require_service(missing is None, f"chromium and playwright for Python ({missing})")
     out = tmp_path_factory.mktemp("browser_bench")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
