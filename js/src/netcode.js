@@ -219,7 +219,8 @@ export class Session {
   _hostChanged(host, previous) {
     this.host = host;
     this._emit({ type: "HostChanged", peerId: host, previous, you: host === this.peerId });
-    if (this.topology !== "star") return; // a mesh only changes owner
+    const fresh = new Set(); // the peers given a new link (returned)
+    if (this.topology !== "star") return fresh; // a mesh only changes owner
     const plan = hostChangePlan({ me: this.peerId, host, previous, peers: peerKinds(this.links, this.viaHost) });
     for (const pid of plan.retire) this.links.get(pid).retire();
     for (const pid of plan.toVia) {
@@ -230,7 +231,9 @@ export class Session {
       this.viaHost.delete(pid);
       this.links.get(pid)?.retire();
       this.links.set(pid, new PeerLink(this, pid, pid === plan.offerTo));
+      fresh.add(pid);
     }
+    return fresh;
   }
 
   _onSignal(msg) {
@@ -305,8 +308,8 @@ export class Session {
       const host = this.host;
       this._enterRoom(joined);
       this.host = host; // a host change while we were away is applied as host_changed
-      if (typeof joined.host === "string" && joined.host !== host) this._hostChanged(joined.host, host);
-      this._afterRejoin(joined);
+      const moved = typeof joined.host === "string" && joined.host !== host;
+      this._afterRejoin(joined, moved ? this._hostChanged(joined.host, host) : new Set());
       return "ok";
     } catch (err) {
       this.ws.onclose = null;
@@ -318,7 +321,7 @@ export class Session {
 
   /** Back in the room: peers gone meanwhile are dropped, links that died are rebuilt
    *  (we offer: the others wait for the rejoiner), working ones are kept. */
-  _afterRejoin(joined) {
+  _afterRejoin(joined, fresh) {
     const present = new Set(ids(joined.peers));
     const away = new Set(ids(joined.reconnecting));
     for (const [pid, link] of [...this.links]) {
@@ -332,15 +335,15 @@ export class Session {
       this._emit({ type: "PeerLeft", peerId: pid, reason: "left" });
     }
     for (const pid of present) {
-      if (away.has(pid) || this.viaHost.has(pid)) continue;
+      if (away.has(pid) || this.viaHost.has(pid) || fresh.has(pid)) continue;
       const link = this.links.get(pid);
-      if (this.topology === "star" && !this.isHost && pid !== this.host && link?.state !== "connected") {
-        if (link) this.links.delete(pid);
-        this.viaHost.add(pid); // a star client reaches the others through the host only
-        continue;
-      }
-      if (!link) this._addPeer(pid, true);
-      else if (link.state !== "connected") this._replaceLink(pid, true);
+      if (!link) this._addPeer(pid, true); // in a star: reached through the host
+      else if (link.state === "connected") continue;
+      else if (this.topology === "star" && !this.isHost && pid !== this.host) {
+        link.retire(); // a star client reaches the others through the host only
+        this.links.delete(pid);
+        this.viaHost.add(pid);
+      } else this._replaceLink(pid, true);
     }
   }
 

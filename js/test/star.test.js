@@ -62,9 +62,9 @@ class FakePc {
   }
 }
 
-/** A lobby socket that answers the first request with ``joined`` and records the rest. */
+/** Lobby sockets that answer every request with ``box.joined`` and record what is sent. */
 function install(joined) {
-  const box = {};
+  const box = { joined, sockets: [] };
   globalThis.RTCPeerConnection = FakePc;
   globalThis.WebSocket = class FakeWS {
     static OPEN = 1;
@@ -72,18 +72,23 @@ function install(joined) {
       this.readyState = 1;
       this.sent = [];
       box.ws = this;
+      box.sockets.push(this);
       setTimeout(() => this.deliver({ type: "welcome", v: 1, peer_id: "me", ice_servers: [] }), 1);
     }
     send(text) {
       const msg = JSON.parse(text);
       this.sent.push(msg);
-      if (msg.rid !== undefined) setTimeout(() => this.deliver({ ...joined, rid: msg.rid }), 1);
+      if (msg.rid !== undefined) setTimeout(() => this.deliver({ ...box.joined, rid: msg.rid }), 1);
     }
     deliver(msg) {
       this.onmessage?.({ data: JSON.stringify(msg) });
     }
     close() {
       this.readyState = 3;
+    }
+    drop() {
+      this.readyState = 3;
+      this.onclose?.({ code: 1006, reason: "" });
     }
   };
   return box;
@@ -96,8 +101,9 @@ async function starSession(host, peers) {
   });
   const s = await connect("ws://lobby.test/", { room: "K7QX2M" });
   const log = [];
-  for (const type of ["PeerJoined", "PeerConnected", "PeerLost", "PeerLeft", "HostChanged"]) s.on(type, (e) => log.push(e));
-  return { s, ws: box.ws, log };
+  const types = ["PeerJoined", "PeerConnected", "PeerLost", "PeerLeft", "HostChanged", "LobbyRejoined"];
+  for (const type of types) s.on(type, (e) => log.push(e));
+  return { s, ws: box.ws, log, box };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -168,6 +174,28 @@ test("a mesh only changes owner; a malformed host_changed is ignored", async () 
     s.ws.onmessage({ data: JSON.stringify({ type: "host_changed", host: "p", previous: "me" }) });
     assert.equal(s.host, "p");
     assert.equal(s.links.get("p"), link, "the mesh link is kept");
+  } finally {
+    await s.close();
+  }
+});
+
+test("a host change while our lobby socket was down is applied on rejoin: one offer to the new host", async () => {
+  const { s, ws, log, box } = await starSession("h", ["h", "c", "d"]);
+  try {
+    await settle();
+    open(s.links.get("h"));
+    s.links.get("h").lose("timeout", "nothing received");
+    box.joined = { ...box.joined, host: "c", peers: ["h", "c", "d"], reconnecting: ["h"] };
+    ws.drop();
+    for (let i = 0; i < 100 && !log.some((e) => e.type === "LobbyRejoined"); i++) await settle();
+    await settle();
+    const after = box.sockets[box.sockets.length - 1];
+    assert.notEqual(after, ws, "a new lobby socket");
+    assert.deepEqual(brief(log).slice(-2), ["HostChanged c", "LobbyRejoined me"]);
+    assert.equal(s.host, "c");
+    assert.deepEqual(offersTo(after), ["c"], "exactly one offer, to the new host");
+    assert.deepEqual([...s.viaHost], ["d"]);
+    assert.equal(s.peers.h.state, "lost");
   } finally {
     await s.close();
   }
