@@ -39,7 +39,7 @@ from ..errors import DecodeError, LobbyProtocolError, TransportError
 from ..lobby.budget import normalize_room_code
 from ..lobby.cluster import decode_snapshot, encode_snapshot
 from ..lobby.messages import ErrorMsg, JoinRoom, QuickMatch, Rejoin, RoomSummary, parse_client
-from ..lobby.rooms import CloseConnection, ConnId, DisconnectReason, Outgoing
+from ..lobby.rooms import CloseConnection, ConnId, DisconnectReason, Outgoing, Output
 from ..lobby.states import ROOM_CODE_ALPHABET
 from .lobby_bus import (
     Bounce,
@@ -114,6 +114,10 @@ class ClusterNode:
         self._summaries: tuple[RoomSummary, ...] = ()
         self._registered = True
         self._store_ok = True
+        # Output that follows a room change, waiting for the change's snapshot to be
+        # stored (see hold()); and whether the last snapshot write worked.
+        self._held: list[Output] = []
+        self._flush_ok = True
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.bad_messages = 0  # malformed bus payloads dropped
@@ -148,6 +152,8 @@ class ClusterNode:
             async with asyncio.timeout(2.0):
                 await self._drain_outbox()
                 await self._flush_once()
+                self._release(len(self._held))
+                await self._drain_outbox()
                 await self.bus.heartbeat(self.node_id, 0.05)
         await self.bus.unsubscribe(self.node_id)
         await self.bus.close()
@@ -513,15 +519,44 @@ class ClusterNode:
         """Rooms changed in the core: snapshot them soon."""
         self._flush_ready.set()
 
+    def hold(self, out: Output) -> bool:
+        """Keep ``out`` until the rooms changed so far are stored (True: held).
+
+        A client told "you are in" (room_joined, peer_joined, a kick...) must find
+        that seat in the snapshot another node adopts if this one dies the next
+        millisecond: so output that follows a change waits for the snapshot write,
+        about one store round trip. Order is kept: once something waits, everything
+        after it waits too. While the store fails, nothing waits on it.
+        """
+        if self._stopping or not (self._store_ok and self._flush_ok):
+            return False
+        if not self._held and not self.core.dirty:
+            return False
+        self._held.append(out)
+        self._flush_ready.set()
+        return True
+
+    def _release(self, count: int) -> None:
+        """Deliver the first ``count`` held outputs (the ones the last write covered)."""
+        batch, self._held = self._held[:count], self._held[count:]
+        for out in batch:
+            self.server._deliver(out)
+
     async def _flush_loop(self) -> None:
         while not self._stopping:
             await self._flush_ready.wait()
             self._flush_ready.clear()
+            covered = len(self._held)  # held before this write started: it covers them
             try:
                 await self._flush_once()
+                self._flush_ok = True
             except TransportError:
+                self._flush_ok = False
+                self._release(len(self._held))  # never keep clients waiting on the store
                 self._flush_ready.set()  # retried once the store answers (see _lease_loop)
                 await asyncio.sleep(self.lease_s / 3)
+                continue
+            self._release(covered)
 
     async def _flush_once(self) -> None:
         dirty = self.core.dirty

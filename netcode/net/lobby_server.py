@@ -383,7 +383,13 @@ class LobbyServer:
             await writer
 
     def _dispatch(self, out: Output) -> None:
-        """Queue the core's output on each recipient's writer (never blocks)."""
+        """Queue the core's output on each recipient's writer (never blocks); with
+        several nodes, output that follows a room change waits for its snapshot."""
+        if self.cluster is not None and self.cluster.hold(out):
+            return
+        self._deliver(out)
+
+    def _deliver(self, out: Output) -> None:
         for conn_id, item in out:
             link = self._links.get(conn_id)
             if link is None:

@@ -143,8 +143,10 @@ async def test_a_dead_node_costs_its_clients_one_reconnect_and_no_room(cluster: 
     await next_of(home, PeerJoinedMsg)
     dead = cluster.nodes[0]
     assert dead.cluster is not None
-    # Snapshots are written just after each change: crash once the join is stored.
-    await _stored(dead.cluster.bus, info.room, seats=2)
+    # What a client was told (room_joined, peer_joined) is stored before it is sent:
+    # the seat is in the snapshot already, and a crash right now cannot lose it.
+    stored = await dead.cluster.bus.load(info.room)
+    assert stored is not None and len(decode_snapshot(stored).seats) == 2
     await dead.cluster.crash()
     # The proxy closes its client (1012) once the home is found dead.
     async with asyncio.timeout(TIMEOUT):
@@ -168,6 +170,47 @@ async def test_a_dead_node_costs_its_clients_one_reconnect_and_no_room(cluster: 
     # Relays work in the adopted room, across nodes or not.
     await again.send_signal(far_info.peer_id, "offer", {"n": 1})
     assert (await next_of(far2, SignalMsg)).data == {"n": 1}
+
+
+class GatedBus(MemoryBus):
+    """A store whose snapshot writes wait for ``gate`` (``writing`` is set meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.writing = asyncio.Event(), asyncio.Event()
+        self.gate.set()
+
+    async def save(self, snapshots: dict[str, bytes]) -> None:
+        if not self.gate.is_set():
+            self.writing.set()
+            await self.gate.wait()
+        await super().save(snapshots)
+
+
+async def test_what_a_client_is_told_is_stored_before_it_is_sent() -> None:
+    bus = GatedBus()
+    cfg = LobbyConfig(node_lease_s=LEASE, node_id="n0")
+    async with await serve_lobby("127.0.0.1", 0, cfg, bus=bus) as node:
+        home = await SignalingClient.connect(node.url, timeout=TIMEOUT)
+        guest = await SignalingClient.connect(node.url, timeout=TIMEOUT)
+        try:
+            info = await home.create_room()
+            sent = node.observer.sent_by_type
+            before = (sent.get("room_joined", 0), sent.get("peer_joined", 0))
+            bus.gate.clear()
+            joining = asyncio.ensure_future(guest.join_room(info.room))
+            async with asyncio.timeout(TIMEOUT):
+                await bus.writing.wait()
+            # The join is decided and its snapshot is being written: nobody told yet.
+            assert (sent.get("room_joined", 0), sent.get("peer_joined", 0)) == before
+            assert not joining.done()
+            bus.gate.set()
+            joined = await joining
+            stored = await bus.load(info.room)
+            assert stored is not None and len(decode_snapshot(stored).seats) == 2
+            assert (await next_of(home, PeerJoinedMsg)).peer_id == joined.peer_id
+        finally:
+            await asyncio.gather(home.close(), guest.close(), return_exceptions=True)
 
 
 async def test_a_restarted_store_is_rebuilt_and_cross_node_joins_work(cluster: Cluster) -> None:
