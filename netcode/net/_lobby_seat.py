@@ -115,15 +115,29 @@ class _LobbySeat(_PeerLinks):
         return False
 
     def _after_rejoin(self, info: RoomInfo) -> None:
-        """Back in the room: rebuild the links that died meanwhile (we offer: others
-        wait for the rejoiner), keep the ones that still work."""
+        """Back in the room: catch up on what the lobby said while we were away (a new
+        host, peers gone), rebuild the links that died meanwhile (we offer: others
+        wait for the rejoiner), keep the ones that work or were made just now."""
+        before = {pid: row.link for pid, row in self._peers.items()}
+        previous = self._host_id
+        if info.host is not None and previous is not None and info.host != previous:
+            self._on_host_changed(info.host, previous)  # the event, and the star rebuilt
         self._host_id = info.host
+        for gone in [p for p in self._peers if p not in info.peers]:
+            self._retire(gone, None)
+            self._push(PeerLeft(gone, "left"))
         for peer_id in info.peers:
             if peer_id in info.reconnecting:
                 continue
             peer = self._peers.get(peer_id)
+            if not self._wants_link(peer_id):  # a star client: through the host
+                if peer is None:
+                    self._add_via_host(peer_id)
+                continue
             link = None if peer is None else peer.link
-            if link is None or link.state != "connected":
+            if link is not None and link is not before.get(peer_id):
+                continue  # made by the host change above: its offer is on its way
+            if link is None or link.state != "connected":  # its signals may be lost
                 self._replace_link(peer_id, offer=True)
 
     def _on_lobby_message(self, msg: object) -> None:

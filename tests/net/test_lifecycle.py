@@ -225,6 +225,29 @@ async def test_host_lost_in_a_star_moves_the_hub_and_play_goes_on(lobby: LobbySe
         assert log_far.of(EventReceived)[-1].peer_id == others[0].peer_id
 
 
+async def test_a_host_change_missed_while_away_is_caught_up_on_rejoin(
+    lobby: LobbyServer,
+) -> None:
+    async with star(lobby.url, 2) as (host, (x, y)):
+        log_x, log_y = EventLog(x), EventLog(y)
+        x._urls = ("ws://127.0.0.1:1",)  # its lobby unreachable for a while (refused)
+        await x._client.abort()
+        await log_y.wait_event(PeerReconnecting, x.peer_id)
+        await crash(host)  # the host dies while x cannot hear the lobby
+        changed = await log_y.wait_event(HostChanged)
+        assert changed.peer_id == y.peer_id and y.is_host
+        x._urls = (lobby.url,)  # back: x rejoins and learns what it missed
+        missed = await log_x.wait_event(HostChanged)
+        assert (missed.peer_id, missed.previous) == (y.peer_id, host.peer_id)
+        assert x.host_id == y.peer_id and not missed.you
+        # The star is rebuilt around y: x links to it again.
+        await log_x.wait_for(lambda _: getattr(x.peers.get(y.peer_id), "state", "") == "connected")
+        x.send_event("caught up")
+        await log_y.wait_for(
+            lambda evs: any(isinstance(e, EventReceived) and e.data == "caught up" for e in evs)
+        )
+
+
 def test_the_sync_api_plays_a_star_and_controls_the_room() -> None:
     with (
         lobby_in_thread(FAST) as url,
