@@ -31,7 +31,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -56,6 +56,7 @@ from ..lobby.rooms import (
 from ..lobby.turn import with_turn_credentials
 from .lobby_bus import LobbyBus
 from .lobby_cluster import ClusterNode
+from .lobby_keepalive import Keepalive
 from .lobby_metrics import LobbyObserver, metrics_route
 from .lobby_tls import server_ssl_context
 from .web_assets import PLAY_PATH, WebAssets
@@ -74,21 +75,30 @@ HttpRoute = Callable[[ServerConnection, Request], Response]
 _KEEPALIVE_CLOSE_CODE = 1011
 # A client's normal close (1000) means it left on purpose: no reconnect grace.
 _NORMAL_CLOSE_CODE = 1000
+# What an open connection's ws.request.headers becomes (shared; never mutated).
+_NO_HEADERS = Headers()
+# asyncio's socket transport reads up to 256 KiB per recv() into a fresh bytes object
+# that it then shrinks: with thousands of connections those short-lived 256 KiB
+# blocks fragment the C heap (measured: +1.3 KiB per idle connection in 2 runs of 6;
+# 0 of 5 with 16 KiB reads). A lobby frame is at most max_message_bytes (64 KiB):
+# a few reads more for the largest.
+_READ_CHUNK = 16 * 1024
 
 
 @dataclass(eq=False, slots=True)
 class _Link:
     """One websocket as the server sees it: its socket, queue and writer task.
 
-    The writer task exists only while something is queued (it exits once the queue
-    is drained): an idle connection holds no task and no asyncio.Queue, which at
-    10k connections is a few KiB each (measured by benchmarks.lobby_load).
+    The writer task and its queue exist only while something is queued (both go
+    once the queue is drained): an idle connection holds no task and no deque
+    (an empty deque is 760 bytes), which at 10k connections is a few KiB each
+    (measured by benchmarks.lobby_load).
     """
 
     conn_id: ConnId
     ws: ServerConnection
     # Frames already UTF-8 encoded, so their size is exact and nothing encodes twice.
-    queue: collections.deque[bytes | CloseConnection] = field(default_factory=collections.deque)
+    queue: collections.deque[bytes | CloseConnection] | None = None
     writer: asyncio.Task[None] | None = None
     closing: bool = False
     kicked: bool = False
@@ -152,6 +162,8 @@ class LobbyServer:
         self._tls = False
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        # One keepalive task for every connection (docs/LOBBY.md "Dead connections").
+        self.keepalive = Keepalive(self.config.ping_interval_s, self.config.ping_timeout_s)
         # Plain-HTTP endpoints; a websocket upgrade on any path still reaches the lobby.
         self.routes: dict[str, HttpRoute] = {"/healthz": self._healthz}
         # Counts and event logs from the core's output (docs/LOBBY.md "Operations").
@@ -191,7 +203,9 @@ class LobbyServer:
             # Signaling frames are small; per-connection deflate state costs ~64 KiB.
             compression=None,
             max_size=cfg.max_message_bytes,
-            ping_interval=cfg.ping_interval_s,
+            # Not websockets' keepalive (a task per connection): self.keepalive
+            # pings every connection from one task, with the same timings.
+            ping_interval=None,
             ping_timeout=cfg.ping_timeout_s,
             # A peer that missed its pong won't answer a close frame either: don't
             # wait long for it. Worst case, a dead peer is gone after
@@ -200,6 +214,7 @@ class LobbyServer:
             logger=logging.getLogger("netcode.lobby.websockets"),
         )
         self._timer = asyncio.create_task(self._timer_loop())
+        self.keepalive.start()
         sockname = self._server.sockets[0].getsockname()
         self._host, self._port = host, int(sockname[1])
         self._tls = tls is not None
@@ -226,6 +241,7 @@ class LobbyServer:
             await self.cluster.close()
         self._server.close(code=1001, reason="lobby shutting down")
         await self._server.wait_closed()
+        await self.keepalive.close()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -317,11 +333,11 @@ class LobbyServer:
         conn_id = next(self._ids)
         link = _Link(conn_id, ws)
         self._links[conn_id] = link
+        self.keepalive.add(ws)
         try:
-            address = self._address_of(ws)
-            out = self.core.connect(conn_id, time.monotonic(), address)
-            self._dispatch(with_turn_credentials(out, self.config, time.time()))
-            async for data in ws:
+            self._connect(link)
+            while True:  # recv() rather than `async for`: no async generator per connection
+                data = await ws.recv()
                 now = time.monotonic()
                 self.observer.received(conn_id, now)
                 if self.cluster is None:
@@ -329,7 +345,7 @@ class LobbyServer:
                 else:
                     await self.cluster.on_frame(link, data)
         except WsConnectionClosed:
-            pass  # abnormal close (1006, 1009, keepalive...): cleaned up below
+            pass  # any close (1000, 1006, 1009, keepalive...): cleaned up below
         finally:
             reason = self._disconnect_reason(link)
             del self._links[conn_id]
@@ -339,6 +355,16 @@ class LobbyServer:
             self._dispatch(self.core.disconnect(conn_id, reason, time.monotonic()))
             self._wake.set()  # the disconnect may have started a grace period
             await self._stop_writer(link)
+
+    def _connect(self, link: _Link) -> None:
+        """Greet a new connection. Its own frame, so that what it built (the address,
+        the greeting) is not held by the handler for the connection's life."""
+        address = self._address_of(link.ws)
+        self._forget_handshake(link.ws)
+        if hasattr(link.ws.transport, "max_size"):  # asyncio's selector transport
+            link.ws.transport.max_size = _READ_CHUNK
+        out = self.core.connect(link.conn_id, time.monotonic(), address)
+        self._dispatch(with_turn_credentials(out, self.config, time.time()))
 
     async def _timer_loop(self) -> None:
         """Run the core's deadlines: sleep until the next one (or a wake), tick."""
@@ -361,6 +387,16 @@ class LobbyServer:
         headers = ws.request.headers.get_all("X-Forwarded-For") if ws.request else []
         forwarded = ",".join(headers) or None
         return client_address(peer, forwarded, self.config.trusted_proxies)
+
+    @staticmethod
+    def _forget_handshake(ws: ServerConnection) -> None:
+        """Drop the handshake's headers, read once above: websockets keeps the request
+        and response for the connection's life (two header maps, ~3.8 KiB per
+        connection). ``ws.request`` itself stays (websockets tells the handshake
+        from later frames by it), with no headers."""
+        if ws.request is not None:
+            ws.request.headers = _NO_HEADERS
+        ws.response = None
 
     @staticmethod
     def _disconnect_reason(link: _Link) -> DisconnectReason:
@@ -433,7 +469,7 @@ class LobbyServer:
         if link.closing:
             return
         link.queued_bytes += len(frame)
-        too_many = len(link.queue) >= MAX_OUTBOUND_MESSAGES
+        too_many = link.queue is not None and len(link.queue) >= MAX_OUTBOUND_MESSAGES
         if too_many or link.queued_bytes > self.config.max_outbound_bytes:
             self._drop_slow_reader(link.conn_id, link)
         else:
@@ -441,12 +477,15 @@ class LobbyServer:
             self._report_backlog(link)
 
     def _enqueue(self, link: _Link, item: bytes | CloseConnection) -> None:
+        if link.queue is None:
+            link.queue = collections.deque()
         link.queue.append(item)
         if link.writer is None:  # started on demand; it exits when the queue is empty
             link.writer = asyncio.create_task(self._write_loop(link))
 
     def _report_backlog(self, link: _Link) -> None:
-        self.core.report_backlog(link.conn_id, link.queued_bytes, len(link.queue))
+        queued = 0 if link.queue is None else len(link.queue)
+        self.core.report_backlog(link.conn_id, link.queued_bytes, queued)
 
     def _drop_slow_reader(self, conn_id: ConnId, link: _Link) -> None:
         """A client that does not read would make us buffer without bound: close it
@@ -484,6 +523,8 @@ class LobbyServer:
             # Not if a close task has replaced this writer (_drop_slow_reader).
             if link.writer is asyncio.current_task():
                 link.writer = None
+                if not link.queue:
+                    link.queue = None  # drained: an idle connection keeps no deque
 
 
 async def serve_lobby(
