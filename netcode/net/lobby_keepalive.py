@@ -34,9 +34,9 @@ __all__ = ["Keepalive"]
 
 log = logging.getLogger("netcode.lobby")
 
-# Pings sent between two yields to the event loop: bounds how long one tick can
-# hold the loop (a few ms) when many connections come due together.
-_CHUNK = 128
+# Pings sent between two yields to the event loop: bounds how long the keepalive
+# holds the loop at a time (~0.5 ms) when many connections come due together.
+_CHUNK = 32
 # Room left in the write buffer for a ping frame: ping() must never wait in
 # drain() (that would stall every other connection's keepalive).
 _PING_FRAME_ROOM = 64
@@ -53,14 +53,16 @@ class Keepalive:
         self.interval = interval_s
         self.timeout = timeout_s
         # Granularity of the schedule: pings are early by at most this, never late.
-        self.step = step_s if step_s is not None else max(0.005, min(interval_s, timeout_s) / 20)
+        self.step = step_s if step_s is not None else max(0.005, min(interval_s, timeout_s) / 50)
         self.pings = 0
         self.timeouts = 0
         self._due: collections.deque[tuple[float, list[ServerConnection]]] = collections.deque()
         self._new: list[ServerConnection] = []
         self._last_tick = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._failing: set[asyncio.Task[None]] = set()
+        self._failing: dict[ServerConnection, asyncio.Task[None]] = {}
+        # Clogged connections, each pinged by a task of its own (see _ping_clogged).
+        self._clogged: dict[ServerConnection, asyncio.Task[None]] = {}
 
     def add(self, ws: ServerConnection) -> None:
         self._new.append(ws)
@@ -75,7 +77,8 @@ class Keepalive:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._failing) if t is not None]
+        slow = [*self._failing.values(), *self._clogged.values()]
+        tasks = [t for t in (self._task, *slow) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -109,12 +112,18 @@ class Keepalive:
         self, conns: list[ServerConnection], again: list[ServerConnection]
     ) -> None:
         sent: list[ServerConnection] = []
+        now = asyncio.get_running_loop().time()
         for ws in conns:
             if ws.state is not State.OPEN:
                 continue  # closing or closed: it leaves the schedule
             again.append(ws)
-            # Still waiting for a pong (its timer fails it), or clogged: not now.
-            if ws.pending_pings or not _can_ping(ws):
+            if ws in self._clogged:
+                continue
+            if ws.pending_pings:  # still waiting for its pong: its timer fails it
+                self._expire_one(ws, now)  # (a backstop, should that timer miss it)
+                continue
+            if not _can_ping(ws):
+                self._ping_clogged(ws)
                 continue
             try:
                 await ws.ping()  # the pong future is websockets' (pending_pings)
@@ -130,11 +139,35 @@ class Keepalive:
     def _expire(self, sent: list[ServerConnection]) -> None:
         now = asyncio.get_running_loop().time()
         for ws in sent:
-            if ws.state is State.OPEN and _unanswered_for(ws, now) >= self.timeout:
+            self._expire_one(ws, now)
+
+    def _expire_one(self, ws: ServerConnection, now: float) -> None:
+        # The loop may run a timer a clock tick early: 1 ms of slack, not a miss.
+        late = _unanswered_for(ws, now) >= self.timeout - 1e-3
+        if late and ws.state is State.OPEN and ws not in self._failing:
+            self.timeouts += 1
+            task = asyncio.create_task(_fail(ws))
+            self._failing[ws] = task
+            task.add_done_callback(lambda _: self._failing.pop(ws, None))
+
+    def _ping_clogged(self, ws: ServerConnection) -> None:
+        """A connection whose ping would wait in drain() (its peer is not reading)
+        gets what websockets' own keepalive does, in a task of its own: ping (waiting
+        for the buffer to drain first), then fail it if the pong misses the timeout."""
+        task = asyncio.create_task(self._ping_and_wait(ws))
+        self._clogged[ws] = task
+        task.add_done_callback(lambda _: self._clogged.pop(ws, None))
+
+    async def _ping_and_wait(self, ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            pong = await ws.ping()
+            self.pings += 1
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await pong
+            except TimeoutError:
                 self.timeouts += 1
-                task = asyncio.create_task(_fail(ws))
-                self._failing.add(task)
-                task.add_done_callback(self._failing.discard)
+                await _fail(ws)
 
 
 def _unanswered_for(ws: ServerConnection, now: float) -> float:
@@ -151,8 +184,8 @@ def _can_ping(ws: ServerConnection) -> bool:
     """True if a ping goes out without waiting in drain(): the write buffer is
     below its low-water mark (so writing is not paused) with room for the frame.
 
-    websockets' own keepalive would sit in drain() on a connection that does not
-    read; here it is skipped this round (the lobby's slow-reader limit closes it).
+    Otherwise the ping waits in drain(), which the one keepalive task must not do
+    for every other connection's sake: such a connection gets a task of its own.
     """
     transport = ws.transport
     low = transport.get_write_buffer_limits()[0]

@@ -14,6 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
+
+from netcode.net import lobby_keepalive
 from netcode.net.lobby_server import LobbyServer
 from tests.conftest import TIMESCALE
 from tests.lobby.netutil import TIMEOUT, clients, lobby, wait_until
@@ -121,7 +124,7 @@ async def test_silent_client_closed_within_bound_ponging_client_kept() -> None:
 
 
 async def test_every_connection_pinged_once_per_interval() -> None:
-    """More connections than one batch of pings (128): all pinged, none timed out."""
+    """More connections than one batch of pings (32): all pinged, none timed out."""
     n = 150
     async with (
         lobby(
@@ -148,3 +151,27 @@ async def test_closed_connections_leave_the_schedule() -> None:
             await wait_until(lambda: server.keepalive.pings >= pings + 2, "newcomer pinged")
             assert server.keepalive.scheduled == 1
         assert server.keepalive.timeouts == 0
+
+
+async def test_clogged_connections_get_websockets_keepalive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection whose ping would wait for its write buffer to drain is pinged
+    by a task of its own (websockets' own keepalive step): same bound, same close."""
+    monkeypatch.setattr(lobby_keepalive, "_can_ping", lambda ws: False)
+    async with (
+        lobby(ping_interval_s=INTERVAL, ping_timeout_s=PING_TIMEOUT) as server,
+        raw_client(server) as silent,
+        raw_client(server) as alive,
+    ):
+        keep = asyncio.create_task(alive.pings_answered(1_000_000))
+        try:
+            async with asyncio.timeout(BOUND + 1.0 * TIMESCALE):
+                code, reason = await silent.until_closed(answer=False)
+            assert (code, reason) == (1011, "keepalive ping timeout")
+            assert silent.pings == 1 and server.keepalive.timeouts == 1
+            before = alive.pings
+            await wait_until(lambda: alive.pings >= before + 3, "ponging client pinged")
+            assert not keep.done(), keep
+        finally:
+            keep.cancel()
