@@ -9,8 +9,9 @@ pings; websockets answers pongs by itself), so the client side stays cheap.
 
 ``python -m benchmarks._lobby_load_client bare --port 0`` runs the alternative: a
 bare websockets server that greets with a peer id and relays ``signal`` frames by
-``to``, stamping ``from``. No rooms, no limits, no queues: the floor the lobby is
-measured against.
+``to``, stamping ``from``. No rooms, no limits, no queues, websockets' defaults
+(its keepalive task per connection, the handshake kept): the reference the lobby
+is measured against.
 """
 
 from __future__ import annotations

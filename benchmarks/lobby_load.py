@@ -11,7 +11,8 @@ stime), so the figures are the server's alone. Modes, in one run:
 * ``lobby``: one node;
 * ``lobby3``: three nodes sharing a private ``redis-server`` (``--redis``), when
   ``netcode lobby`` has that flag (otherwise recorded as pending);
-* ``bare``: a bare websockets relay server, the floor the lobby is compared with.
+* ``bare``: a bare websockets relay server (websockets' defaults: its own keepalive
+  task per connection, the handshake kept), the reference the lobby is compared with.
 
 Per crowd level (idle connections per node): KiB per idle connection (RSS delta
 over the empty server / connections), idle CPU (CPU-seconds per second: the
