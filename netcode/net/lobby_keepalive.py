@@ -2,13 +2,14 @@
 
 websockets' own keepalive (``ping_interval`` given to ``serve``) runs a task per
 connection that sleeps, pings and waits for the pong: at 10k idle connections
-that is 10k tasks with their timers, futures and frames (~1.2 KiB each) and two
-task wake-ups per connection per interval. :class:`Keepalive` does the same job
-from one task that wakes every ``step`` seconds, with the same bound: a
-connection is pinged at most ``interval`` after it opened or after its previous
-ping, and one whose pong has not come ``timeout`` after the ping is failed the
-way websockets fails it (close 1011 "keepalive ping timeout", then the TCP
-connection after the close timeout). docs/LOBBY.md "Dead connections".
+that is 10k tasks with their timers, futures and frames (~1.9 KiB each, measured
+with tracemalloc) and two task wake-ups per connection per interval.
+:class:`Keepalive` does the same job from one task that wakes every ``step``
+seconds, with the same bound: a connection is pinged at most ``interval`` after
+it opened or after its previous ping, and one whose pong has not come
+``timeout`` after the ping is failed the way websockets fails it (close 1011
+"keepalive ping timeout", then the TCP connection after the close timeout).
+docs/LOBBY.md "Dead connections".
 
 Connections are kept in buckets by when their next ping is due, in due order
 (every bucket is due ``interval - step`` after the tick that made it, so a
@@ -16,6 +17,8 @@ connection is never pinged later than ``interval`` after its last ping). Each
 batch of pings gets one timer at its ``timeout``, which fails the connections
 whose pong has not arrived. A closed connection is dropped the next time its
 bucket comes up (so it is referenced here for at most ``interval + timeout``).
+A connection whose ping would have to wait for its write buffer to drain (a peer
+not reading) gets websockets' keepalive step in a task of its own instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+from typing import cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -52,7 +56,7 @@ class Keepalive:
     def __init__(self, interval_s: float, timeout_s: float, *, step_s: float | None = None) -> None:
         self.interval = interval_s
         self.timeout = timeout_s
-        # Granularity of the schedule: pings are early by at most this, never late.
+        # Granularity of the schedule: pings come up to two steps early, never late.
         self.step = step_s if step_s is not None else max(0.005, min(interval_s, timeout_s) / 50)
         self.pings = 0
         self.timeouts = 0
@@ -119,7 +123,7 @@ class Keepalive:
             again.append(ws)
             if ws in self._clogged:
                 continue
-            if ws.pending_pings:  # still waiting for its pong: its timer fails it
+            if _pending_pings(ws):  # still waiting for its pong: its timer fails it
                 self._expire_one(ws, now)  # (a backstop, should that timer miss it)
                 continue
             if not _can_ping(ws):
@@ -177,7 +181,17 @@ def _unanswered_for(ws: ServerConnection, now: float) -> float:
     -> (future, send time)) and removes them when the pong comes; reading it here
     means no future of ours per connection. A pong answers every older ping too.
     """
-    return max((now - sent_at for _, sent_at in ws.pending_pings.values()), default=0.0)
+    pending = _pending_pings(ws).values()
+    return max((now - sent_at for _, sent_at in pending), default=0.0)
+
+
+def _pending_pings(ws: ServerConnection) -> dict[bytes, tuple[asyncio.Future[float], float]]:
+    """websockets' map of unanswered pings: ``pending_pings`` in websockets 17,
+    ``pong_waiters`` in earlier releases (same shape); pyproject allows >= 14."""
+    pings = getattr(ws, "pending_pings", None)
+    if pings is None:
+        pings = getattr(ws, "pong_waiters")  # noqa: B009 - absent from newer stubs
+    return cast("dict[bytes, tuple[asyncio.Future[float], float]]", pings)
 
 
 def _can_ping(ws: ServerConnection) -> bool:
