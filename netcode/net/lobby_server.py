@@ -163,7 +163,7 @@ class LobbyServer:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         # One keepalive task for every connection (docs/LOBBY.md "Dead connections").
-        self.keepalive = Keepalive(self.config.ping_interval_s, self.config.ping_timeout_s)
+        self._keepalive = Keepalive(self.config.ping_interval_s, self.config.ping_timeout_s)
         # Plain-HTTP endpoints; a websocket upgrade on any path still reaches the lobby.
         self.routes: dict[str, HttpRoute] = {"/healthz": self._healthz}
         # Counts and event logs from the core's output (docs/LOBBY.md "Operations").
@@ -203,7 +203,7 @@ class LobbyServer:
             # Signaling frames are small; per-connection deflate state costs ~64 KiB.
             compression=None,
             max_size=cfg.max_message_bytes,
-            # Not websockets' keepalive (a task per connection): self.keepalive
+            # Not websockets' keepalive (a task per connection): self._keepalive
             # pings every connection from one task, with the same timings.
             ping_interval=None,
             ping_timeout=cfg.ping_timeout_s,
@@ -214,7 +214,7 @@ class LobbyServer:
             logger=logging.getLogger("netcode.lobby.websockets"),
         )
         self._timer = asyncio.create_task(self._timer_loop())
-        self.keepalive.start()
+        self._keepalive.start()
         sockname = self._server.sockets[0].getsockname()
         self._host, self._port = host, int(sockname[1])
         self._tls = tls is not None
@@ -241,7 +241,7 @@ class LobbyServer:
             await self.cluster.close()
         self._server.close(code=1001, reason="lobby shutting down")
         await self._server.wait_closed()
-        await self.keepalive.close()
+        await self._keepalive.close()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -275,6 +275,7 @@ class LobbyServer:
             "reconnecting": stats.reconnecting,
             "quick_match_waiting": stats.quick_match_waiting,
             "uptime_s": round(time.monotonic() - self._started, 3),
+            "keepalive": {"pings": self._keepalive.pings, "timeouts": self._keepalive.timeouts},
         } | ({} if self.cluster is None else {"cluster": self.cluster.health()})
 
     # --- HTTP handshake --------------------------------------------------------------
@@ -333,7 +334,7 @@ class LobbyServer:
         conn_id = next(self._ids)
         link = _Link(conn_id, ws)
         self._links[conn_id] = link
-        self.keepalive.add(ws)
+        self._keepalive.add(ws)
         try:
             self._connect(link)
             while True:  # recv() rather than `async for`: no async generator per connection

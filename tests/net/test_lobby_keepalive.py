@@ -112,14 +112,14 @@ async def test_silent_client_closed_within_bound_ponging_client_kept() -> None:
             assert silent.pings == 1  # no second ping while the first is unanswered
             # Never early: the first ping comes after the connection opened.
             assert took >= PING_TIMEOUT
-            assert server.keepalive.timeouts == 1
+            assert server.health()["keepalive"]["timeouts"] == 1
             # The ponging client, pinged all along, answers several more and stays.
             before = alive.pings
             await wait_until(lambda: alive.pings >= before + 3, "ponging client pinged")
             assert not keep.done(), keep
         finally:
             keep.cancel()
-        assert server.keepalive.timeouts == 1
+        assert server.health()["keepalive"]["timeouts"] == 1
         await wait_until(lambda: server.health()["connections"] == 1, "silent one gone")
 
 
@@ -132,10 +132,12 @@ async def test_every_connection_pinged_once_per_interval() -> None:
         ) as server,
         clients(server.url, n) as crowd,
     ):
-        start = server.keepalive.pings
+        start = server.health()["keepalive"]["pings"]
         # Three rounds each: websockets' client answers every ping by itself.
-        await wait_until(lambda: server.keepalive.pings >= start + 3 * n, "three rounds")
-        assert server.keepalive.timeouts == 0
+        await wait_until(
+            lambda: server.health()["keepalive"]["pings"] >= start + 3 * n, "three rounds"
+        )
+        assert server.health()["keepalive"]["timeouts"] == 0
         assert not any(c.closed for c in crowd)
         assert server.health()["connections"] == n
 
@@ -145,12 +147,14 @@ async def test_closed_connections_leave_the_schedule() -> None:
         async with raw_client(server) as client:
             await client.pings_answered(2)
         await wait_until(lambda: server.health()["connections"] == 0, "client gone")
-        pings = server.keepalive.pings
+        pings = server.health()["keepalive"]["pings"]
         async with clients(server.url, 1):
             # Two rounds for the newcomer: the closed one's turn has come and gone.
-            await wait_until(lambda: server.keepalive.pings >= pings + 2, "newcomer pinged")
-            assert server.keepalive.scheduled == 1
-        assert server.keepalive.timeouts == 0
+            await wait_until(
+                lambda: server.health()["keepalive"]["pings"] >= pings + 2, "newcomer pinged"
+            )
+            assert server._keepalive.scheduled == 1
+        assert server.health()["keepalive"]["timeouts"] == 0
 
 
 async def test_clogged_connections_get_websockets_keepalive(
@@ -169,7 +173,7 @@ async def test_clogged_connections_get_websockets_keepalive(
             async with asyncio.timeout(BOUND + 1.0 * TIMESCALE):
                 code, reason = await silent.until_closed(answer=False)
             assert (code, reason) == (1011, "keepalive ping timeout")
-            assert silent.pings == 1 and server.keepalive.timeouts == 1
+            assert silent.pings == 1 and server.health()["keepalive"]["timeouts"] == 1
             before = alive.pings
             await wait_until(lambda: alive.pings >= before + 3, "ponging client pinged")
             assert not keep.done(), keep

@@ -276,6 +276,8 @@ async def test_healthz_and_plain_http() -> None:
         health = json.loads(body)
         assert (health["status"], health["rooms"], health["connections"]) == ("ok", 1, 2)
         assert health["uptime_s"] >= 0
+        keepalive = health["keepalive"]
+        assert set(keepalive) == {"pings", "timeouts"} and keepalive["timeouts"] == 0
         assert (await http_get(server.host, server.port, "/nope"))[0] == 404
         status, headers, _ = await http_get(server.host, server.port, "/")
         assert status == 426 and headers["upgrade"].lower() == "websocket"
@@ -327,7 +329,7 @@ async def test_many_clients_in_many_rooms() -> None:
         await asyncio.gather(
             *(c.join_room(info.room) for g, info in zip(groups, infos, strict=True) for c in g[1:])
         )
-        assert server.health() | {"uptime_s": 0} == {
+        assert server.health() | {"uptime_s": 0, "keepalive": None} == {
             "status": "ok",
             "v": 1,
             "rooms": 15,
@@ -336,6 +338,7 @@ async def test_many_clients_in_many_rooms() -> None:
             "reconnecting": 0,
             "quick_match_waiting": 0,
             "uptime_s": 0,
+            "keepalive": None,
         }
         for group in groups:  # the last joiner greets the host of its room
             await group[3].send_signal(group[0].peer_id, "offer", {"n": group[3].peer_id})
