@@ -186,7 +186,10 @@ class LobbyBus(ABC):
         """The room is gone: forget its home (if still ``node``'s) and snapshot."""
 
     @abstractmethod
-    async def save(self, snapshots: dict[str, bytes]) -> None: ...
+    async def save(self, snapshots: dict[str, bytes], node: str) -> list[str]:
+        """Store the snapshots of rooms ``node`` homes, re-registering each home as
+        :meth:`keep` does (a store that restarted since its claim forgot it); the
+        codes another node homes now are not written, and returned."""
 
     @abstractmethod
     async def load(self, code: str) -> bytes | None: ...
@@ -293,9 +296,14 @@ class MemoryBus(LobbyBus):
             self._snapshots.pop(code, None)
         self._owned.get(node, set()).discard(code)
 
-    async def save(self, snapshots: dict[str, bytes]) -> None:
+    async def save(self, snapshots: dict[str, bytes], node: str) -> list[str]:
         self._check()
-        self._snapshots.update(snapshots)
+        lost = [code for code in snapshots if self._homes.setdefault(code, node) != node]
+        for code, data in snapshots.items():
+            if code not in lost:
+                self._owned.setdefault(node, set()).add(code)
+                self._snapshots[code] = data
+        return lost
 
     async def load(self, code: str) -> bytes | None:
         self._check()

@@ -573,7 +573,9 @@ class ClusterNode:
                 elif code in self._owned:
                     await self.bus.release(code, self.node_id)
                     self._owned.discard(code)
-            await self.bus.save(snaps)
+            # Each write re-registers the room's home too: a store that restarted
+            # since the room was created may not know it yet (joins look it up).
+            await self.bus.save(snaps, self.node_id)
         except TransportError:
             dirty.update(codes)
             raise

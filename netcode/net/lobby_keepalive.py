@@ -187,7 +187,7 @@ def _unanswered_for(ws: ServerConnection, now: float) -> float:
 
 def _pending_pings(ws: ServerConnection) -> dict[bytes, tuple[asyncio.Future[float], float]]:
     """websockets' map of unanswered pings: ``pending_pings`` in websockets 17,
-    ``pong_waiters`` in earlier releases (same shape); pyproject allows >= 14."""
+    ``pong_waiters`` in earlier releases (same shape); pyproject requires >= 17."""
     pings = getattr(ws, "pending_pings", None)
     if pings is None:
         pings = getattr(ws, "pong_waiters")  # noqa: B009 - absent from newer stubs

@@ -60,6 +60,23 @@ redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[3]) end
 return 1
 """
+# KEYS: rooms of node, then home and snapshot of each code; ARGV: node, then the
+# code and snapshot of each: written unless another node homes it (returned).
+_SAVE = """
+local lost = {}
+for i = 2, #ARGV, 2 do
+  local home_key, snap_key = KEYS[i], KEYS[i + 1]
+  local home = redis.call('GET', home_key)
+  if home and home ~= ARGV[1] then
+    lost[#lost + 1] = ARGV[i]
+  else
+    redis.call('SET', home_key, ARGV[1])
+    redis.call('SADD', KEYS[1], ARGV[i])
+    redis.call('SET', snap_key, ARGV[i + 1])
+  end
+end
+return lost
+"""
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('SADD', KEYS[2], ARGV[2])
@@ -109,6 +126,7 @@ class RedisBus(LobbyBus):
         self._keep = self._redis.register_script(_KEEP)
         self._release = self._redis.register_script(_RELEASE)
         self._claim = self._redis.register_script(_CLAIM)
+        self._save = self._redis.register_script(_SAVE)
 
     # -- messages -------------------------------------------------------------------
 
@@ -218,11 +236,17 @@ class RedisBus(LobbyBus):
             keys = [_P + "home:" + code, _P + "rooms:" + node, _P + "snap:" + code]
             await self._release(keys=keys, args=[node, code])
 
-    async def save(self, snapshots: dict[str, bytes]) -> None:
+    async def save(self, snapshots: dict[str, bytes], node: str) -> list[str]:
         if not snapshots:
-            return
+            return []
+        keys: list[str] = [_P + "rooms:" + node]
+        args: list[str | bytes] = [node]
+        for code, data in snapshots.items():
+            keys += [_P + "home:" + code, _P + "snap:" + code]
+            args += [code, data]
         async with _store():
-            await self._redis.mset({_P + "snap:" + c: data for c, data in snapshots.items()})
+            lost = await self._save(keys=keys, args=args)
+        return [_text(code) for code in lost]
 
     async def load(self, code: str) -> bytes | None:
         async with _store():
