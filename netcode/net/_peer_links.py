@@ -243,6 +243,13 @@ class _PeerLinks:
             return  # a mesh only changes owner
         peer = self._peers.get(previous)
         if peer is not None and peer.link is not None:
+            if peer.link.state == "connected":
+                # A link that still works but is no longer the way: the game hears
+                # it lost, with the peers reached through it, as if it had died, so
+                # every PeerConnected that follows comes after a loss.
+                lost = PeerLost(previous, "closed", "no longer the host")
+                self._push(lost)
+                self._host_link_event(lost)
             self._retire(previous, "lost")
         if host == self.peer_id:
             # The new hub: every client offers to us; their rows wait for that offer.

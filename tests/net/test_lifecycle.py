@@ -19,6 +19,7 @@ from netcode.events import (
     Kicked,
     PeerConnected,
     PeerLeft,
+    PeerLost,
     PeerReconnected,
     PeerReconnecting,
     StateReceived,
@@ -246,6 +247,49 @@ async def test_a_host_change_missed_while_away_is_caught_up_on_rejoin(
         await log_y.wait_for(
             lambda evs: any(isinstance(e, EventReceived) and e.data == "caught up" for e in evs)
         )
+
+
+def connected_twice(events: list[Any]) -> list[str]:
+    """Peers announced PeerConnected again with no PeerLost/PeerLeft in between."""
+    up: set[str] = set()
+    twice = []
+    for e in events:
+        if isinstance(e, PeerConnected):
+            if e.peer_id in up:
+                twice.append(e.peer_id)
+            up.add(e.peer_id)
+        elif isinstance(e, PeerLost | PeerLeft):
+            up.discard(e.peer_id)
+    return twice
+
+
+async def test_a_host_replaced_while_its_links_work_is_lost_before_the_new_star(
+    lobby: LobbyServer,
+) -> None:
+    async with star(lobby.url, 3) as (host, (x, y, z)):
+        logs = {c.peer_id: EventLog(c) for c in (x, y, z)}
+        host._urls = ("ws://127.0.0.1:1",)  # its lobby socket dies for good; links stay
+        await host._client.abort()
+        changed = await logs[x.peer_id].wait_event(HostChanged)
+        new_host = next(c for c in (x, y, z) if c.peer_id == changed.peer_id)
+        for c in (x, y, z):  # the star rebuilt: everyone connected to everyone again
+            log = logs[c.peer_id]
+            others = {s.peer_id for s in (x, y, z)} - {c.peer_id}
+
+            def rebuilt(evs: list[Any], others: set[str] = others) -> bool:
+                return others <= reconnected(evs)
+
+            await log.wait_for(rebuilt)
+            assert connected_twice(log.events) == [], (c is new_host, log.events)
+            if c is not new_host:  # the old host's link was retired: heard as lost
+                lost = [e for e in log.of(PeerLost) if e.peer_id == host.peer_id]
+                assert lost and lost[0].detail == "no longer the host"
+
+
+def reconnected(events: list[Any]) -> set[str]:
+    """Peers connected again after the host changed (directly or through the host)."""
+    after = next((i for i, e in enumerate(events) if isinstance(e, HostChanged)), len(events))
+    return {e.peer_id for e in events[after:] if isinstance(e, PeerConnected)}
 
 
 def test_the_sync_api_plays_a_star_and_controls_the_room() -> None:
