@@ -222,7 +222,18 @@ export class Session {
     const fresh = new Set(); // the peers given a new link (returned)
     if (this.topology !== "star") return fresh; // a mesh only changes owner
     const plan = hostChangePlan({ me: this.peerId, host, previous, peers: peerKinds(this.links, this.viaHost) });
-    for (const pid of plan.retire) this.links.get(pid).retire();
+    for (const pid of plan.retire) {
+      const link = this.links.get(pid);
+      if (link.state === "connected") {
+        // A link that still works but is no longer the way: heard as lost, with the
+        // peers reached through it, as Python's session does, so every PeerConnected
+        // that follows comes after a loss.
+        const lost = { type: "PeerLost", peerId: pid, reason: "closed", detail: "no longer the host" };
+        this._emit(lost);
+        this._hostLinkEvent(lost);
+      }
+      link.retire();
+    }
     for (const pid of plan.toVia) {
       this.links.delete(pid);
       this.viaHost.add(pid);
