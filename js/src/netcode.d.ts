@@ -13,7 +13,7 @@ export type Value =
   | ArrayBuffer
   | Float
   | Int
-  | Value[]
+  | readonly Value[]
   | Map<Key, Value>
   | { [field: string]: Value };
 /** What arrives: maps with any int key are Maps, others null-prototype objects. */
@@ -34,6 +34,9 @@ export class EncodeError extends NetcodeError {}
 /** Bytes that break the protocol (counted in badPackets, never thrown to the game). */
 export class DecodeError extends NetcodeError {}
 export class LobbyError extends NetcodeError {
+  /** The message is ``${code}: ${message}``. */
+  constructor(code: string, message: string);
+  /** PROTOCOL.md 1.8's error code (room_not_found, bad_token...), or "closed" / "not_connected". */
   code: string;
 }
 export class ConnectTimeout extends NetcodeError {}
@@ -42,11 +45,14 @@ export class ConnectTimeout extends NetcodeError {}
 export class Float {
   constructor(value: number);
   readonly value: number;
+  valueOf(): number;
 }
 /** Always a msgpack int: a safe integer or a BigInt within int64/uint64. */
 export class Int {
   constructor(value: number | bigint);
   readonly value: number | bigint;
+  /** Number(value): a BigInt beyond 2^53 is rounded. */
+  valueOf(): number;
 }
 
 export interface Limits {
@@ -188,6 +194,8 @@ export interface RoomSummary {
 }
 
 export class Session {
+  /** Sessions come from connect(). */
+  private constructor();
   readonly peerId: string;
   readonly room: string;
   readonly topology: "mesh" | "star";
@@ -212,8 +220,9 @@ export class Session {
   listRooms(game?: string | null): Promise<RoomSummary[]>;
   sendState(data: Value, to?: string | null): boolean;
   sendEvent(data: Value, to?: string | null, options?: { channel?: string }): void;
+  /** Entity ids: safe integers, BigInts or strings (an Int wrapper is an EncodeError). */
   sendSnapshot(
-    entities: Map<Key, Record<string, Value>> | Record<string, Record<string, Value>>,
+    entities: Map<number | bigint | string, Record<string, Value>> | Record<string, Record<string, Value>>,
     to?: string | null,
   ): boolean;
   poll(): NetEvent[];
