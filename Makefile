@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# js/ devDependencies (tsc, for tests/browser/test_js_types.py), installed only where npm
+# exists: without it that test skips with its reason. npm ci writes this file.
+JS_STAMP := $(if $(shell command -v npm 2>/dev/null),js/node_modules/.package-lock.json)
 
 .PHONY: demo test lint typecheck bench bench-quick lobby clean
 
@@ -11,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[demo,bench,dev,lobby]'
 	touch $(STAMP)
+
+js/node_modules/.package-lock.json: js/package-lock.json
+	npm ci --prefix js --no-audit --no-fund
 
 demo: $(STAMP)
 	$(BIN)/python -m demo_game $(ARGS)
@@ -25,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(JS_STAMP) lint typecheck
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
