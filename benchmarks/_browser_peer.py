@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = ["BrowserBenchPeer", "main"]
-
-Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class BrowserBenchPeer:
@@ -97,32 +93,14 @@ async def _drain(session: Any) -> None:
         pass
 
 
-async def _serve(peer: BrowserBenchPeer) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
-    while line := await reader.readline():
-        request = json.loads(line)
-        rid, cmd = request.pop("id"), request.pop("cmd")
-        handler: Handler | None = getattr(peer, f"cmd_{cmd}", None)
-        try:
-            if handler is None:
-                raise ValueError(f"unknown command {cmd!r}")
-            reply: dict[str, Any] = {"id": rid, "ok": True, **(await handler(**request))}
-        except Exception as exc:  # reported to the parent, which raises it
-            reply = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
-
-
 async def _amain() -> None:
+    from benchmarks._peer import serve_commands
     from benchmarks._transports import pin_loopback
 
     pin_loopback()
     peer = BrowserBenchPeer()
     try:
-        await _serve(peer)
+        await serve_commands(peer)
     finally:
         await peer.cmd_close_all()
 

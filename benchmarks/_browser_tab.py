@@ -6,9 +6,10 @@ the benchmark's lobby through the public ``netcode.connect`` API. Its echo is a
 ``StateReceived`` handler installed with ``page.evaluate``: every state goes
 straight back to its sender, as the Python peer's ``on_state`` does.
 
-Chromium flags as tests/browser/conftest.py (kept in step by hand; benchmarks do
-not import the test suite): with only loopback to offer, Chromium starts ICE
-checks only with both WebRTC flags. Never ``playwright install``.
+The Chromium flags and the static server are shared with tests/browser/conftest.py
+(which imports them from here): with only loopback to offer, Chromium starts ICE
+checks only with both WebRTC flags (AIORTC_NOTES trap 12); the rest keep a
+headless Chromium quiet and off the network. Never ``playwright install``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "BrowserTab", "chromium_missing", "open_tab"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "JS_DIR",
+    "BrowserTab",
+    "chromium_missing",
+    "js_http_server",
+    "open_tab",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 JS_DIR = Path(__file__).resolve().parent.parent / "js"
@@ -71,7 +80,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _js_server() -> Iterator[str]:
+def js_http_server() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` serving js/ (the client and its harness page)."""
     handler = functools.partial(_Quiet, directory=str(JS_DIR))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -116,7 +125,7 @@ async def open_tab(timeout_s: float) -> AsyncIterator[BrowserTab]:
     """A headless Chromium with one harness tab; Chromium is closed (killed) on exit."""
     from playwright.async_api import async_playwright
 
-    with _js_server() as base:
+    with js_http_server() as base:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
             try:

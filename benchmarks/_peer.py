@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks._common import RATE_HZ, decode_payload
 from netcode.errors import DecodeError
 
-__all__ = ["Recorder", "main"]
+__all__ = ["Recorder", "main", "serve_commands"]
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -178,7 +178,8 @@ class Peer:
         return {"cpu": time.process_time(), "wall": time.monotonic()}
 
 
-async def _serve(peer: Peer) -> None:
+async def serve_commands(peer: object) -> None:
+    """Answer the parent's JSON-line commands on stdin (``cmd_<name>`` of ``peer``)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -204,7 +205,7 @@ async def _amain() -> None:
     peer = Peer()
     frames = asyncio.ensure_future(peer.frames())
     try:
-        await _serve(peer)
+        await serve_commands(peer)
     finally:
         frames.cancel()
         await peer.cmd_close_all()

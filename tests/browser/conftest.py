@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import http.server
 import importlib.util
 import os
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks._browser_tab import CHROMIUM, CHROMIUM_ARGS, JS_DIR, js_http_server
 from netcode.net.lobby_server import LobbyServer
 from tests.conftest import require_service
 from tests.helpers import TIMEOUT, running_lobby
@@ -39,44 +37,16 @@ __all__ = [
     "wait_until",
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-JS_DIR = Path(__file__).resolve().parents[2] / "js"
-# AIORTC_NOTES trap 12: with only loopback to offer, Chromium starts ICE checks only
-# with both WebRTC flags; the rest keep a headless Chromium quiet and off the network.
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-)
-
 
 def _have_playwright() -> bool:
     return importlib.util.find_spec("playwright") is not None
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def js_server() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` serving the js/ folder (the client and its pages)."""
-    handler = functools.partial(_Quiet, directory=str(JS_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="js-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with js_http_server() as url:
+        yield url
 
 
 @pytest.fixture
