@@ -10,6 +10,7 @@ import {
   mismatchData, mismatchDetail, parseHello, quantizeHash, serializeHello,
 } from "../src/hello.js";
 import { PeerLink } from "../src/link.js";
+import { FakePc } from "./fakes.js";
 
 const CHANNELS = [
   { label: "state", id: 1, ordered: false, maxRetransmits: 0 },
@@ -115,40 +116,6 @@ test("hostile hellos: never a crash, only a verdict, bounded details", () => {
 
 // ------------------------------------------------------------------ a PeerLink, no browser
 
-class FakeChannel {
-  constructor(label) {
-    this.label = label;
-    this.readyState = "connecting";
-    this.bufferedAmount = 0;
-  }
-  send() {}
-}
-
-class FakePc {
-  constructor() {
-    this.remoteDescription = null;
-    this.localDescription = null;
-  }
-  createDataChannel(label) {
-    return new FakeChannel(label);
-  }
-  async createOffer() {
-    return { type: "offer", sdp: "v=0 offer" };
-  }
-  async createAnswer() {
-    return { type: "answer", sdp: "v=0 answer" };
-  }
-  async setLocalDescription(d) {
-    this.localDescription = d;
-  }
-  async setRemoteDescription(d) {
-    this.remoteDescription = d;
-  }
-  async addIceCandidate() {}
-  close() {
-    this.closed = true;
-  }
-}
 
 function fakeSession(channels) {
   globalThis.RTCPeerConnection = FakePc;

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "../src/netcode.js";
 import { hostChangePlan } from "../src/star.js";
+import { FakePc } from "./fakes.js";
 
 const kinds = (o) => new Map(Object.entries(o));
 
@@ -27,40 +28,6 @@ test("plan, the old host (back after the lobby moved on): live links kept, offer
 
 // ------------------------------------------------------------------ a Session, no browser
 
-class FakeChannel {
-  constructor(label) {
-    this.label = label;
-    this.readyState = "connecting";
-    this.bufferedAmount = 0;
-  }
-  send() {}
-}
-
-class FakePc {
-  constructor() {
-    this.remoteDescription = null;
-    this.localDescription = null;
-  }
-  createDataChannel(label) {
-    return new FakeChannel(label);
-  }
-  async createOffer() {
-    return { type: "offer", sdp: "v=0 offer" };
-  }
-  async createAnswer() {
-    return { type: "answer", sdp: "v=0 answer" };
-  }
-  async setLocalDescription(d) {
-    this.localDescription = d;
-  }
-  async setRemoteDescription(d) {
-    this.remoteDescription = d;
-  }
-  async addIceCandidate() {}
-  close() {
-    this.closed = true;
-  }
-}
 
 /** Lobby sockets that answer every request with ``box.joined`` and record what is sent. */
 function install(joined) {
