@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { readdirSync } from "node:fs";
 import * as netcode from "../src/netcode.js";
 
 const DTS = readFileSync(fileURLToPath(new URL("../src/netcode.d.ts", import.meta.url)), "utf8");
@@ -54,4 +55,73 @@ test("type-only names (type/interface) do not shadow a runtime export", () => {
   const types = runtime((k) => TYPE_ONLY.has(k));
   assert.ok(types.includes("NetEvent") && types.includes("ConnectOptions"), types.join(", "));
   assert.deepEqual(types.filter((n) => n in netcode), []);
+});
+
+// ------------------------------------------------------------------ events
+// The event objects the JS builds (`_emit({ type: "X", ... })`) against the NetEvent
+// union: same types, same fields. tsc checks the docs' usage against the .d.ts; this
+// checks the .d.ts against what the code really emits.
+
+const SRC = new URL("../src/", import.meta.url);
+
+/** ``s`` split on ``sep`` outside brackets and string literals. */
+function splitTop(s, sep) {
+  const out = [];
+  let depth = 0;
+  let quote = null;
+  let cur = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    cur += c;
+    if (quote) {
+      if (c === "\\") cur += s[++i];
+      else if (c === quote) quote = null;
+    } else if (c === '"' || c === "'" || c === "`") quote = c;
+    else if (c === sep && depth === 0) out.push(cur.slice(0, -1)), (cur = "");
+    else if ("([{".includes(c)) depth++;
+    else if (")]}".includes(c)) depth--;
+  }
+  return cur.trim() ? [...out, cur] : out;
+}
+
+/** The text inside the braces opening at ``s[i]``. */
+function braced(s, i) {
+  const [inner] = splitTop(s.slice(i + 1), "}");
+  return inner;
+}
+
+const fieldsOf = (body, sep) => splitTop(body, sep).map((p) => p.trim().match(/^[A-Za-z_$][\w$]*/)[0]).sort().join(", ");
+
+function emitted() {
+  const out = new Map(); // type -> Set of field lists
+  for (const file of readdirSync(SRC).filter((f) => f.endsWith(".js"))) {
+    const text = readFileSync(new URL(file, SRC), "utf8");
+    for (const m of text.matchAll(/(?:_emit|_lifecycle)\(\{ type: "(\w+)"/g)) {
+      const fields = fieldsOf(braced(text, m.index + m[0].indexOf("{")), ",");
+      out.set(m[1], new Set([...(out.get(m[1]) ?? []), fields]));
+    }
+  }
+  return out;
+}
+
+function declaredEvents() {
+  const text = DTS.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+  const start = text.indexOf("export type NetEvent =");
+  const [union] = splitTop(text.slice(start + "export type NetEvent =".length), ";");
+  const out = new Map();
+  for (const member of splitTop(union, "|").filter((m) => m.trim())) {
+    const body = braced(member, member.indexOf("{"));
+    out.set(body.match(/type: "(\w+)"/)[1], fieldsOf(body, ";"));
+  }
+  return out;
+}
+
+test("the events the JS emits are NetEvent's members, field for field", () => {
+  const js = emitted();
+  const dts = declaredEvents();
+  assert.ok(js.size >= 10 && dts.size >= 10, `parsed ${js.size} emitted, ${dts.size} declared`);
+  assert.deepEqual([...js.keys()].sort(), [...dts.keys()].sort());
+  for (const [type, shapes] of js) {
+    assert.deepEqual([...shapes], [dts.get(type)], `${type}: emitted with {${[...shapes].join("} / {")}}`);
+  }
 });
