@@ -79,6 +79,20 @@ class JsonLinesChild:
             raise RuntimeError(f"{self.name}: {cmd}: {reply.get('error')}")
         return reply
 
+    async def close(self, close_all_s: float = 15.0, exit_s: float = 10.0) -> None:
+        """Ask the child to close what it holds (``close_all``), then end it: stdin
+        closed, killed if it has not exited within ``exit_s``."""
+        with contextlib.suppress(Exception):
+            await self.call("close_all", wait_s=close_all_s)
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(self._proc.wait(), exit_s)
+        except TimeoutError:
+            if self._proc.returncode is None:
+                self._proc.kill()
+            await self._proc.wait()
+
 
 class PeerProcess(JsonLinesChild):
     """The echo peer child process (``python -m benchmarks._peer``), JSON lines over pipes."""
@@ -92,17 +106,6 @@ class PeerProcess(JsonLinesChild):
         peer = cls(await cls.spawn("benchmarks._peer", prefix))
         await peer.call("ping", wait_s=60.0)
         return peer
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.call("close_all", wait_s=15.0)
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            await asyncio.wait_for(self._proc.wait(), 10.0)
-        except TimeoutError:
-            self._proc.kill()
-            await self._proc.wait()
 
 
 @dataclass(frozen=True)

@@ -381,17 +381,6 @@ class PythonPeer(JsonLinesChild):
         await peer.call("ping", wait_s=60.0)
         return peer
 
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.call("close_all", wait_s=15.0)
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            await asyncio.wait_for(self._proc.wait(), 10.0)
-        except TimeoutError:
-            self._proc.kill()
-            await self._proc.wait()
-
 
 async def _setup(
     settings: Settings, stack: contextlib.AsyncExitStack

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import os
@@ -90,16 +89,8 @@ class Proc(JsonLinesChild):
             self._proc.kill()
         await self._proc.wait()
 
-    async def close(self) -> None:
-        """Ask the child to close its links, then end it (killed if it does not exit)."""
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.call("close_all"), 30.0)
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            await asyncio.wait_for(self._proc.wait(), 10.0)
-        except TimeoutError:
-            await self.kill()
+    async def close(self, close_all_s: float = 30.0, exit_s: float = 10.0) -> None:
+        await super().close(close_all_s, exit_s)
 
 
 def split(n: int) -> tuple[int, int]:

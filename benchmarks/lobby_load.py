@@ -152,16 +152,8 @@ class Crowd(JsonLinesChild):
         await child.call("ping", wait_s=60)
         return child
 
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.call("close_all", wait_s=120)
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            await asyncio.wait_for(self._proc.wait(), 15)
-        except TimeoutError:
-            self._proc.kill()
-            await self._proc.wait()
+    async def close(self, close_all_s: float = 120.0, exit_s: float = 15.0) -> None:
+        await super().close(close_all_s, exit_s)  # thousands of sockets to close first
 
 
 async def _fill(crowds: list[Crowd], servers: list[Server], add_per_node: int) -> dict[str, Any]:
