@@ -62,6 +62,7 @@ ASSETS: Mapping[str, tuple[str, str]] = {
     "/demo/netgraph.js": ("demo/netgraph.js", _JS),
     "/src/netcode.js": ("src/netcode.js", _JS),
     "/src/netcode.d.ts": ("src/netcode.d.ts", _TS),
+    "/src/msgpack.d.ts": ("src/msgpack.d.ts", _TS),
     "/src/lobby.js": ("src/lobby.js", _JS),
     "/src/link.js": ("src/link.js", _JS),
     "/src/hello.js": ("src/hello.js", _JS),

@@ -39,6 +39,13 @@ import type {
 } from "../../src/netcode.js";
 // The package's own name resolves through package.json "exports" -> "types".
 import * as pkg from "netcode-client";
+// The codec alone (the "./msgpack" subpath has its own types).
+import * as msgpack from "netcode-client/msgpack";
+
+export const packed: Uint8Array = msgpack.encode({ x: new msgpack.Float(1), n: new msgpack.Int(2) });
+export const unpacked: msgpack.Decoded = msgpack.decode(packed, msgpack.DEFAULT_LIMITS);
+// @ts-expect-error: a Date is no Value (the codec refuses it at the send call)
+msgpack.encode(new Date());
 
 declare const player: { x: number; y: number };
 declare function draw(id: number | bigint | string, x: Decoded, y: Decoded): void;
