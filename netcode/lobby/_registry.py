@@ -113,6 +113,11 @@ class _Registry:
         conn = self._conns.get(conn_id)
         return None if conn is None else conn.peer_id
 
+    def address_of(self, conn_id: ConnId) -> str | None:
+        """The connection's address key (its per-address cap unit), as given at connect."""
+        conn = self._conns.get(conn_id)
+        return None if conn is None else conn.address
+
     def room_of(self, conn_id: ConnId) -> str | None:
         conn = self._conns.get(conn_id)
         return None if conn is None else conn.room

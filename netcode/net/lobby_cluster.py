@@ -307,7 +307,9 @@ class ClusterNode:
         if peer is None:
             return True  # closed meanwhile
         frame, binary = _raw(data)
-        address = self.server._address_of(link.ws)
+        # The address read at the handshake (a trusted proxy's X-Forwarded-For
+        # included): the headers are not kept past it.
+        address = self.core.address_of(conn_id)
         opening = Open(self.node_id, conn_id, peer, address, frame, binary)
         self._routes[conn_id] = home
         try:

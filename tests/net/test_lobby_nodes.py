@@ -9,8 +9,10 @@ The separate-process cluster is in tests/net/test_lobby_cluster.py.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from netcode.lobby.messages import PeerJoinedMsg, PeerReconnected, SignalMsg
 from netcode.net.lobby_bus import Frame, LobbyBus, MemoryBus, encode_bus
 from netcode.net.lobby_server import LobbyServer, serve_lobby
 from netcode.net.signaling import SignalingClient
-from tests.lobby.netutil import TIMEOUT, wait_until
+from tests.lobby.netutil import TIMEOUT, raw_client, recv_json, wait_until
 from tests.net.redis_util import redis_server
 
 LEASE = 1.5  # short leases (a dead node is noticed within ~2 s), long enough for a busy CI box
@@ -278,6 +280,29 @@ async def _restart_store(bus: LobbyBus) -> None:
 
     assert isinstance(bus, RedisBus)
     await bus._redis.flushdb()  # what a restart without persistence loses
+
+
+async def test_a_proxied_connection_keeps_its_forwarded_address_on_the_home_node() -> None:
+    # Behind a trusted proxy, the per-address cap on a room's home node counts the
+    # client's address from X-Forwarded-For, not the proxy's.
+    bus = MemoryBus()
+    cfg = LobbyConfig(node_lease_s=LEASE, trusted_proxies=("127.0.0.0/8",))
+    n0, n1 = replace(cfg, node_id="n0"), replace(cfg, node_id="n1")
+    async with (
+        await serve_lobby("127.0.0.1", 0, n0, bus=bus) as home,
+        await serve_lobby("127.0.0.1", 0, n1, bus=bus) as far,
+    ):
+        owner = await SignalingClient.connect(home.url, timeout=TIMEOUT)
+        try:
+            info = await owner.create_room()
+            headers = {"X-Forwarded-For": "203.0.113.7"}
+            async with raw_client(far.url, additional_headers=headers) as ws:
+                assert (await recv_json(ws))["type"] == "welcome"
+                await ws.send(json.dumps({"type": "join_room", "room": info.room, "rid": 1}))
+                assert (await recv_json(ws))["type"] == "room_joined"
+                assert home.core.address_slots().get("203.0.113.7") == 1
+        finally:
+            await owner.close()
 
 
 async def test_malformed_bus_payloads_are_counted_and_dropped(cluster: Cluster) -> None:
