@@ -94,13 +94,13 @@ async def _drain(session: Any) -> None:
 
 
 async def _amain() -> None:
-    from benchmarks._peer import serve_commands
+    from benchmarks._child import serve_json_lines
     from benchmarks._transports import pin_loopback
 
     pin_loopback()
     peer = BrowserBenchPeer()
     try:
-        await serve_commands(peer)
+        await serve_json_lines(peer, limit=1 << 20)
     finally:
         await peer.cmd_close_all()
 

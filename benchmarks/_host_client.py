@@ -27,20 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
-import json
 import logging
 import math
 import pstats
 import random
-import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from benchmarks._child import serve_json_lines
 from benchmarks._common import encode_payload, make_payload, percentile
 
 __all__ = [
@@ -684,27 +683,6 @@ class Child:
         return {}
 
 
-async def _serve(child: Child) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
-    while line := await reader.readline():  # EOF (the parent went away) ends the process
-        request = json.loads(line)
-        rid, cmd = request.pop("id"), request.pop("cmd")
-        handler: Callable[..., Awaitable[dict[str, Any]]] | None = getattr(
-            child, f"cmd_{cmd}", None
-        )
-        try:
-            if handler is None:
-                raise ValueError(f"unknown command {cmd!r}")
-            reply: dict[str, Any] = {"id": rid, "ok": True, **(await handler(**request))}
-        except Exception as exc:  # reported to the parent, which records it
-            reply = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
-
-
 class _FirstFew(logging.Filter):
     """Lets the first few records of each message template through.
 
@@ -734,7 +712,7 @@ async def _amain() -> None:
     pin_loopback()
     child = Child()
     try:
-        await _serve(child)
+        await serve_json_lines(child)
     finally:
         await child.cmd_close_all()
 

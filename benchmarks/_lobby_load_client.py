@@ -22,14 +22,14 @@ import contextlib
 import itertools
 import json
 import signal
-import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from benchmarks._child import serve_json_lines
 
 __all__ = ["Crowd", "main", "run_bare"]
 
@@ -166,31 +166,10 @@ class Crowd:
         return {"relays": self.relays}
 
 
-async def _serve(crowd: Crowd) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
-    while line := await reader.readline():  # EOF (the parent went away) ends the process
-        request = json.loads(line)
-        rid, cmd = request.pop("id"), request.pop("cmd")
-        handler: Callable[..., Awaitable[dict[str, Any]]] | None = getattr(
-            crowd, f"cmd_{cmd}", None
-        )
-        try:
-            if handler is None:
-                raise ValueError(f"unknown command {cmd!r}")
-            reply: dict[str, Any] = {"id": rid, "ok": True, **(await handler(**request))}
-        except Exception as exc:  # reported to the parent, which records it
-            reply = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
-
-
 async def _crowd_main() -> None:
     crowd = Crowd()
     try:
-        await _serve(crowd)
+        await serve_json_lines(crowd)
     finally:
         await crowd.cmd_close_all()
 

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from benchmarks._child import serve_json_lines
 from benchmarks._common import RATE_HZ, decode_payload
 from netcode.errors import DecodeError
 
-__all__ = ["Recorder", "main", "serve_commands"]
+__all__ = ["Recorder", "main"]
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -178,26 +177,6 @@ class Peer:
         return {"cpu": time.process_time(), "wall": time.monotonic()}
 
 
-async def serve_commands(peer: object) -> None:
-    """Answer the parent's JSON-line commands on stdin (``cmd_<name>`` of ``peer``)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
-    while line := await reader.readline():
-        request = json.loads(line)
-        rid, cmd = request.pop("id"), request.pop("cmd")
-        handler: Handler | None = getattr(peer, f"cmd_{cmd}", None)
-        try:
-            if handler is None:
-                raise ValueError(f"unknown command {cmd!r}")
-            reply: dict[str, Any] = {"id": rid, "ok": True, **(await handler(**request))}
-        except Exception as exc:  # reported to the parent, which raises it
-            reply = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
-
-
 async def _amain() -> None:
     from benchmarks._transports import pin_loopback
 
@@ -205,7 +184,7 @@ async def _amain() -> None:
     peer = Peer()
     frames = asyncio.ensure_future(peer.frames())
     try:
-        await serve_commands(peer)
+        await serve_json_lines(peer, limit=1 << 20)
     finally:
         frames.cancel()
         await peer.cmd_close_all()

@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +30,7 @@ from typing import Any, Protocol
 import msgpack
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
+from benchmarks._child import serve_json_lines
 from netcode.lobby.messages import PeerJoinedMsg, PeerLeftMsg, SignalMsg
 from netcode.net.rtc import pinned_host_addresses
 from netcode.net.signaling import SignalingClient
@@ -610,26 +609,6 @@ class _Commands:
 
     async def cmd_ping(self) -> dict[str, Any]:
         return {"cpu": time.process_time(), "wall": time.monotonic()}
-
-
-async def serve_json_lines(handler: object) -> None:
-    """Answer ``{"id", "cmd", ...}`` lines on stdin with ``handler.cmd_<cmd>(**rest)``."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
-    while line := await reader.readline():
-        request = json.loads(line)
-        rid, cmd = request.pop("id"), request.pop("cmd")
-        method = getattr(handler, f"cmd_{cmd}", None)
-        try:
-            if method is None:
-                raise ValueError(f"unknown command {cmd!r}")
-            reply: dict[str, Any] = {"id": rid, "ok": True, **(await method(**request))}
-        except Exception as exc:  # reported to the parent, which raises it
-            reply = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
 
 
 async def _amain() -> None:

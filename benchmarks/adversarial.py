@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks._child import serve_json_lines
 from benchmarks._common import RATE_HZ, make_payload, summarize
 from benchmarks._report import write_json
-from benchmarks._rogue import serve_json_lines
 from benchmarks._runner import ROOT, EchoCollector
 
 __all__ = ["ATTACK_LIST", "Settings", "main", "run"]
