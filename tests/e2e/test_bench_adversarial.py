@@ -7,12 +7,7 @@ never the timing goals: those are reported by the benchmark, not tested.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +15,7 @@ import pytest
 from benchmarks.adversarial import ATTACK_LIST
 from netcode.config import SessionConfig
 from tests.conftest import TIMESCALE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchrun import run_bench
 
 
 def _number(value: object) -> bool:
@@ -31,13 +25,7 @@ def _number(value: object) -> bool:
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("adversarial")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.adversarial", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=200 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    loaded: dict[str, Any] = json.loads((out / "adversarial-quick.json").read_text())
+    loaded: dict[str, Any] = run_bench("adversarial", out, "adversarial-quick.json", timeout_s=200)
     return loaded
 
 

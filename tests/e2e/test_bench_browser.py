@@ -7,12 +7,8 @@ the benchmark's business, never a test's. Plus the benchmark's pure pieces.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +20,9 @@ from hypothesis import strategies as st
 from benchmarks._browser_tab import chromium_missing
 from benchmarks.browser import PATHS, Echoes, make_echo_payload, parse_echo
 from tests.conftest import TIMESCALE, require_service
+from tests.e2e.benchrun import run_bench
 
 __all__: list[str] = []
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +30,7 @@ def quick_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     missing = chromium_missing()
     require_service(missing is None, f"chromium and playwright for Python ({missing})")
     out = tmp_path_factory.mktemp("browser_bench")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.browser", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads((out / "browser-quick.json").read_text()), out
+    return run_bench("browser", out, "browser-quick.json", timeout_s=120), out
 
 
 def _ordered(rtt: dict[str, Any]) -> bool:

@@ -6,11 +6,7 @@ fit) on their own.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +29,7 @@ from benchmarks._host_client import (
 )
 from benchmarks._host_report import fit_line, kept_up
 from tests.conftest import TIMESCALE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchrun import run_bench
 
 
 def _number(value: object) -> bool:
@@ -44,13 +39,7 @@ def _number(value: object) -> bool:
 @pytest.fixture(scope="module")
 def quick_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     out = tmp_path_factory.mktemp("host_scale")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.host_scale", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads((out / "host_scale-quick.json").read_text()), out
+    return run_bench("host_scale", out, "host_scale-quick.json", timeout_s=150), out
 
 
 @pytest.mark.timeout(int(180 * TIMESCALE))

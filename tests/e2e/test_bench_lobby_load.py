@@ -7,29 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.lobby_load import proc_cpu_s, proc_rss_kib, summarize_ms
 from tests.conftest import TIMESCALE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchrun import run_bench
 
 
 @pytest.fixture(scope="module")
 def quick_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("lobby_load")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.lobby_load", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    doc: dict[str, Any] = json.loads((out / "lobby_load-quick.json").read_text())
+    doc: dict[str, Any] = run_bench("lobby_load", out, "lobby_load-quick.json", timeout_s=240)
     return doc
 
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +27,7 @@ from benchmarks.latency import AB_PATHS
 from netcode.config import SessionConfig
 from netcode.errors import DecodeError
 from tests.conftest import TIMESCALE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchrun import run_bench
 
 
 def _number(value: object) -> bool:
@@ -41,13 +36,7 @@ def _number(value: object) -> bool:
 
 @pytest.mark.timeout(int(240 * TIMESCALE))
 def test_quick_benchmark_writes_every_transport_and_condition(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.latency", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=200 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    doc = json.loads((tmp_path / "latency-quick.json").read_text())
+    doc = run_bench("latency", tmp_path, "latency-quick.json", timeout_s=200)
     assert (tmp_path / "latency-quick.png").stat().st_size > 10_000
     assert doc["quick"] is True
     assert doc["errors"] == {}
@@ -101,14 +90,7 @@ def _check_ab(ab: dict[str, Any], rounds: int) -> None:
 
 @pytest.mark.timeout(int(120 * TIMESCALE))
 def test_ab_only_writes_rounds_and_ratios(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.latency", "--quick", "--ab-only",
-         "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100 * TIMESCALE,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    doc = json.loads((tmp_path / "latency-ab-quick.json").read_text())
+    doc = run_bench("latency", tmp_path, "latency-ab-quick.json", "--ab-only", timeout_s=100)
     assert doc["errors"] == {}
     assert "results" not in doc  # the A/B only
     _check_ab(doc["overhead_ab"], rounds=2)
