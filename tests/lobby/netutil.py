@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,13 +82,21 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
     assert predicate(), what
 
 
-async def http_get(host: str, port: int, path: str) -> tuple[int, dict[str, str], str]:
-    """A minimal HTTP/1.1 GET: (status, headers, body)."""
-    reader, writer = await asyncio.open_connection(host, port)
+async def http_get(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """A minimal HTTP/1.1 GET with extra ``headers``, over TLS if given: (status,
+    headers, body)."""
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     try:
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
-        )
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Connection: close\r\n\r\n"
+        writer.write(request.encode())
         await writer.drain()
         async with asyncio.timeout(TIMEOUT):
             raw = await reader.read()
@@ -95,8 +104,8 @@ async def http_get(host: str, port: int, path: str) -> tuple[int, dict[str, str]
         writer.close()
     head, _, body = raw.decode().partition("\r\n\r\n")
     status_line, *header_lines = head.split("\r\n")
-    headers = {}
+    parsed = {}
     for line in header_lines:
         key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
+        parsed[key.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body

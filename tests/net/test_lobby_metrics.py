@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from typing import Any
 
 import pytest
@@ -15,30 +14,19 @@ from netcode.errors import NotOwner
 from netcode.lobby.messages import SignalMsg
 from netcode.net import lobby_metrics
 from netcode.net.lobby_log import JsonFormatter, KeyValueFormatter, RedactSecrets
-from tests.lobby.netutil import TIMEOUT, clients, lobby, raw_client, recv_json, wait_until
+from tests.lobby.netutil import (
+    TIMEOUT,
+    clients,
+    http_get,
+    lobby,
+    raw_client,
+    recv_json,
+    wait_until,
+)
 
 TOKEN = "lobby-token-7f3a9c"
 TURN_SECRET = "turn-secret-0123456789abcdef"
 METRICS_TOKEN = "metrics-token-55aa"
-
-
-async def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None, tls: ssl.SSLContext | None = None
-) -> tuple[int, dict[str, str], str]:
-    """GET with extra headers, optionally over TLS: (status, headers, body)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n".encode())
-        await writer.drain()
-        async with asyncio.timeout(TIMEOUT):
-            raw = await reader.read()
-    finally:
-        writer.close()
-    head, _, body = raw.decode().partition("\r\n\r\n")
-    status_line, *lines = head.split("\r\n")
-    parsed = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
-    return int(status_line.split()[1]), parsed, body
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -54,7 +42,7 @@ def value(scraped: dict[Any, float], name: str, **labels: str) -> float:
 
 
 async def scrape(port: int, **kwargs: Any) -> dict[Any, float]:
-    status, headers, body = await http_get(port, "/metrics", **kwargs)
+    status, headers, body = await http_get("127.0.0.1", port, "/metrics", **kwargs)
     assert status == 200, body
     assert headers["content-type"].startswith("text/plain; version=")
     return samples(body)
@@ -123,21 +111,21 @@ async def test_default_node_is_host_and_port() -> None:
     import socket
 
     async with lobby() as server:
-        status, _, body = await http_get(server.port, "/metrics")
+        status, _, body = await http_get("127.0.0.1", server.port, "/metrics")
     assert status == 200
     assert f'node="{server.node_id}"' in body and server.node_id.startswith(socket.gethostname())
 
 
 async def test_metrics_token() -> None:
     async with lobby(node_id="n1", metrics_token=METRICS_TOKEN) as server:
-        status, _, _ = await http_get(server.port, "/metrics")
+        status, _, _ = await http_get("127.0.0.1", server.port, "/metrics")
         assert status == 401
         wrong = {"Authorization": "Bearer nope"}
-        assert (await http_get(server.port, "/metrics", headers=wrong))[0] == 401
+        assert (await http_get("127.0.0.1", server.port, "/metrics", headers=wrong))[0] == 401
         good = {"Authorization": f"Bearer {METRICS_TOKEN}"}
         scraped = await scrape(server.port, headers=good)
         assert value(scraped, "netcode_lobby_connections") == 0
-        assert (await http_get(server.port, "/healthz"))[0] == 200  # probes stay open
+        assert (await http_get("127.0.0.1", server.port, "/healthz"))[0] == 200  # probes stay open
 
 
 async def test_without_prometheus_client_metrics_answer_501(
@@ -146,7 +134,7 @@ async def test_without_prometheus_client_metrics_answer_501(
     monkeypatch.setattr(lobby_metrics, "metrics_available", lambda: False)
     with caplog.at_level(logging.WARNING, logger="netcode.lobby"):
         async with lobby() as server:
-            status, _, body = await http_get(server.port, "/metrics")
+            status, _, body = await http_get("127.0.0.1", server.port, "/metrics")
             async with clients(server.url, 1) as (a,):
                 await a.create_room()  # the lobby itself works
     assert status == 501

@@ -17,8 +17,7 @@ from netcode.config import LobbyConfig
 from netcode.errors import ConfigError
 from netcode.net.lobby_cli import cli_main
 from netcode.net.lobby_server import serve_lobby
-from tests.lobby.netutil import lobby, raw_client, recv_json
-from tests.net.test_lobby_metrics import http_get
+from tests.lobby.netutil import http_get, lobby, raw_client, recv_json
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
@@ -63,9 +62,10 @@ async def test_wss_and_https_with_a_self_signed_cert(tmp_path: Path) -> None:
         async with raw_client(server.url, ssl=client_context(ca)) as ws:
             welcome = await recv_json(ws)
             assert welcome["type"] == "welcome"
-        status, _, body = await http_get(server.port, "/healthz", tls=client_context(ca))
+        tls = client_context(ca)
+        status, _, body = await http_get("127.0.0.1", server.port, "/healthz", tls=tls)
         assert status == 200 and '"status": "ok"' in body
-        status, _, _ = await http_get(server.port, "/metrics", tls=client_context(ca))
+        status, _, _ = await http_get("127.0.0.1", server.port, "/metrics", tls=tls)
         assert status == 200
         # A client that does not trust the certificate gets no websocket.
         with pytest.raises(ssl.SSLCertVerificationError):
