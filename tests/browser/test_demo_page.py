@@ -9,10 +9,11 @@ its player moves on the Python side. Screenshots go to :func:`artifact_dir`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,40 +113,48 @@ async def steer_right(page: Any, host: _Host, pid: str, px: float = 50.0) -> Non
         await page.keyboard.up("ArrowRight")
 
 
-async def test_play_page_from_the_lobby_moves_on_the_python_host(
-    lobby: LobbyServer, browser: Any, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def hosted_page(
+    lobby: LobbyServer, browser: Any
+) -> AsyncIterator[tuple[Session, _Host, Any, str]]:
+    """A Python host ticking a room, and the /play page playing in it: (the host's
+    session, the host, the page, the page's peer id) once the page's player is placed."""
     async with connect(lobby.url, create=True, config=loopback_config()) as session:
         host = _Host(session)
         ticking = asyncio.create_task(host.run())
         try:
             page = await open_play(browser, lobby, session.room)
             pid = await page.evaluate("window.demo.session.peerId")
-            assert await page.evaluate("window.demo.session.url") == lobby.url + "/"
             await host.wait(host.placed(pid))
-            await steer_right(page, host, pid)
-            # Prediction: our circle is where the host will put it, ahead of the snapshots.
-            await wait_js(page, "() => window.demo.snapshots > 10 && window.demo.me.predictor")
-            drawn = await page.evaluate("window.demo.me.drawn()")
-            assert drawn["x"] == pytest.approx(host.x_of(pid), abs=60)
-            # The net graph has a row for the host: RTT samples and the ICE path.
-            await wait_js(
-                page,
-                "(h) => { const r = window.demo.graph.peers.get(h);"
-                " return r && r.rtts.length > 0 && r.path !== null; }",
-                session.peer_id,
-            )
-            path = await page.evaluate(
-                "(h) => window.demo.graph.peers.get(h).path", session.peer_id
-            )
-            assert path in ("host", "srflx")  # loopback: no relay; prflx counts as srflx
-            shot = artifact_dir(tmp_path) / "play_page.png"
-            await page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 1000
-            assert host.bad_inputs == 0 and page.page_errors == []
-            await page.close()
+            yield session, host, page, pid
         finally:
             ticking.cancel()
+
+
+async def test_play_page_from_the_lobby_moves_on_the_python_host(
+    lobby: LobbyServer, browser: Any, tmp_path: Path
+) -> None:
+    async with hosted_page(lobby, browser) as (session, host, page, pid):
+        assert await page.evaluate("window.demo.session.url") == lobby.url + "/"
+        await steer_right(page, host, pid)
+        # Prediction: our circle is where the host will put it, ahead of the snapshots.
+        await wait_js(page, "() => window.demo.snapshots > 10 && window.demo.me.predictor")
+        drawn = await page.evaluate("window.demo.me.drawn()")
+        assert drawn["x"] == pytest.approx(host.x_of(pid), abs=60)
+        # The net graph has a row for the host: RTT samples and the ICE path.
+        await wait_js(
+            page,
+            "(h) => { const r = window.demo.graph.peers.get(h);"
+            " return r && r.rtts.length > 0 && r.path !== null; }",
+            session.peer_id,
+        )
+        path = await page.evaluate("(h) => window.demo.graph.peers.get(h).path", session.peer_id)
+        assert path in ("host", "srflx")  # loopback: no relay; prflx counts as srflx
+        shot = artifact_dir(tmp_path) / "play_page.png"
+        await page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 1000
+        assert host.bad_inputs == 0 and page.page_errors == []
+        await page.close()
 
 
 def _conn_of(lobby: LobbyServer, pid: str) -> Any:
@@ -157,33 +166,22 @@ def _conn_of(lobby: LobbyServer, pid: str) -> Any:
 async def test_page_rejoins_after_a_lobby_drop_and_after_a_reload(
     lobby: LobbyServer, browser: Any
 ) -> None:
-    async with connect(lobby.url, create=True, config=loopback_config()) as session:
-        host = _Host(session)
-        ticking = asyncio.create_task(host.run())
-        try:
-            page = await open_play(browser, lobby, session.room)
-            pid = await page.evaluate("window.demo.session.peerId")
-            await host.wait(host.placed(pid))
+    async with hosted_page(lobby, browser) as (_session, host, page, pid):
+        _conn_of(lobby, pid).transport.abort()  # no close frame: the seat is kept
+        await wait_js(page, "() => window.demo.lobbyEvents.some((e) => e.type === 'LobbyRejoined')")
+        assert await page.evaluate("window.demo.session.peerId") == pid
+        await host.wait(lambda: any(isinstance(e, PeerReconnected) for e in host.seen))
+        assert any(isinstance(e, PeerReconnecting) and e.peer_id == pid for e in host.seen)
+        await steer_right(page, host, pid)  # the peer link stayed up meanwhile
 
-            _conn_of(lobby, pid).transport.abort()  # no close frame: the seat is kept
-            await wait_js(
-                page, "() => window.demo.lobbyEvents.some((e) => e.type === 'LobbyRejoined')"
-            )
-            assert await page.evaluate("window.demo.session.peerId") == pid
-            await host.wait(lambda: any(isinstance(e, PeerReconnected) for e in host.seen))
-            assert any(isinstance(e, PeerReconnecting) and e.peer_id == pid for e in host.seen)
-            await steer_right(page, host, pid)  # the peer link stayed up meanwhile
-
-            # A reload: the new page takes the same seat back (sessionStorage token).
-            await page.reload()
-            await wait_js(page, "() => window.demo && window.demo.session")
-            assert await page.evaluate("window.demo.session.peerId") == pid
-            await wait_js(page, "() => window.demo.me.predictor")
-            await steer_right(page, host, pid)
-            assert host.bad_inputs == 0 and page.page_errors == []
-            await page.close()
-        finally:
-            ticking.cancel()
+        # A reload: the new page takes the same seat back (sessionStorage token).
+        await page.reload()
+        await wait_js(page, "() => window.demo && window.demo.session")
+        assert await page.evaluate("window.demo.session.peerId") == pid
+        await wait_js(page, "() => window.demo.me.predictor")
+        await steer_right(page, host, pid)
+        assert host.bad_inputs == 0 and page.page_errors == []
+        await page.close()
 
 
 async def test_quick_match_and_owner_controls_browser_and_python(
