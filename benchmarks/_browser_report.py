@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchmarks._common import RATE_HZ, summarize
+from benchmarks._common import RATE_HZ, markdown_rows, summarize
 from benchmarks._runner import ab_ratios
 
 __all__ = [
@@ -150,9 +150,7 @@ def results_table(doc: Mapping[str, Any]) -> Table:
 
 
 def markdown_table(doc: Mapping[str, Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(doc)]
-    return "\n".join(lines)
+    return markdown_rows(COLUMNS, _rows(doc))
 
 
 def plot(path: Path, doc: Mapping[str, Any], pooled: Mapping[str, Sequence[float]]) -> None:

@@ -10,7 +10,7 @@ state age from the sender's timestamp.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "decode_payload",
     "encode_payload",
     "make_payload",
+    "markdown_rows",
     "percentile",
     "summarize",
 ]
@@ -207,3 +208,10 @@ def summarize(values: Sequence[float], qs: Sequence[int] = (50, 95, 99)) -> dict
         out[f"p{q}"] = round(percentile(ordered, q), 3) if ordered else None
     out["max"] = round(ordered[-1], 3) if ordered else None
     return out
+
+
+def markdown_rows(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table: the header, its rule, one line per row."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

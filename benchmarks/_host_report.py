@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._common import markdown_rows
+
 __all__ = [
     "CORE_LIMIT",
     "fit_line",
@@ -256,10 +258,8 @@ def print_tables(console: Console, doc: Mapping[str, Any]) -> None:
 
 
 def markdown_tables(doc: Mapping[str, Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(doc)]
     notes = [*_fit_lines(doc), *_notes(doc)]
-    return "\n".join([*lines, "", *(f"* {line}" for line in notes)])
+    return "\n".join([markdown_rows(COLUMNS, _rows(doc)), "", *(f"* {line}" for line in notes)])
 
 
 def _panel(ax: Any, doc: Mapping[str, Any], rate: str) -> float:

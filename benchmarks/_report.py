@@ -10,7 +10,14 @@ from typing import Any
 
 from rich.table import Table
 
-from benchmarks._common import CONDITIONS, KERNEL_WS, RATE_HZ, TRANSPORTS, Transport
+from benchmarks._common import (
+    CONDITIONS,
+    KERNEL_WS,
+    RATE_HZ,
+    TRANSPORTS,
+    Transport,
+    markdown_rows,
+)
 
 __all__ = [
     "ab_table",
@@ -94,10 +101,8 @@ def results_table(results: Mapping[str, Any], size: int, title: str) -> Table:
 
 def markdown_table(results: Mapping[str, Any], size: int) -> str:
     head = ["transport", "condition", *COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for transport, cond, values in _rows(results, size):
-        lines.append("| " + " | ".join([transport, cond, *values]) + " |")
-    return "\n".join(lines)
+    rows = ([transport, cond, *values] for transport, cond, values in _rows(results, size))
+    return markdown_rows(head, rows)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -275,9 +280,7 @@ def ab_table(ab: Mapping[str, Any]) -> Table:
 
 
 def markdown_ab(ab: Mapping[str, Any]) -> str:
-    lines = ["| " + " | ".join(AB_COLUMNS) + " |", "|" + "---|" * len(AB_COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in _ab_rows(ab)]
-    return "\n".join(lines)
+    return markdown_rows(AB_COLUMNS, _ab_rows(ab))
 
 
 def redundancy_summary(results: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,7 +306,7 @@ def redundancy_summary(results: Mapping[str, Any]) -> dict[str, Any]:
 def markdown_redundancy(summary: Mapping[str, Any], size: int = 100) -> str:
     head = ["condition", "B/msg x1", "B/msg x2", "bytes", "age p99 x1", "age p99 x2",
             "deliv % x1", "deliv % x2"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for c in CONDITIONS:
         r = (summary.get(c.key) or {}).get(str(size))
         if not r:
@@ -312,5 +315,5 @@ def markdown_redundancy(summary: Mapping[str, Any], size: int = 100) -> str:
         ratio = "-" if r["bytes_ratio"] is None else f"x{r['bytes_ratio']:.2f}"
         cells = [c.label, _fmt(b["x1"], 0), _fmt(b["x2"], 0), ratio, _fmt(a["x1"], 1),
                  _fmt(a["x2"], 1), _fmt(d["x1"], 1), _fmt(d["x2"], 1)]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_rows(head, rows)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._child import serve_json_lines
-from benchmarks._common import RATE_HZ, make_payload, summarize
+from benchmarks._common import RATE_HZ, make_payload, markdown_rows, summarize
 from benchmarks._report import write_json
 from benchmarks._runner import ROOT, EchoCollector
 
@@ -620,9 +620,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
-    return "\n".join(lines)
+    return markdown_rows(COLUMNS, rows(results))
 
 
 def print_table(results: dict[str, Any], title: str) -> None:
