@@ -298,11 +298,13 @@ class MemoryBus(LobbyBus):
 
     async def save(self, snapshots: dict[str, bytes], node: str) -> list[str]:
         self._check()
-        lost = [code for code in snapshots if self._homes.setdefault(code, node) != node]
+        lost = []
         for code, data in snapshots.items():
-            if code not in lost:
-                self._owned.setdefault(node, set()).add(code)
-                self._snapshots[code] = data
+            if self._homes.setdefault(code, node) != node:
+                lost.append(code)
+                continue
+            self._owned.setdefault(node, set()).add(code)
+            self._snapshots[code] = data
         return lost
 
     async def load(self, code: str) -> bytes | None:
