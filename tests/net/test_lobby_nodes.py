@@ -243,6 +243,22 @@ async def test_a_restarted_store_is_rebuilt_and_cross_node_joins_work(cluster: C
     assert joined.peers == (info.peer_id,)
 
 
+async def test_with_the_store_down_nothing_waits_for_it() -> None:
+    bus = MemoryBus()
+    cfg = LobbyConfig(node_lease_s=LEASE, node_id="n0")
+    async with await serve_lobby("127.0.0.1", 0, cfg, bus=bus) as node:
+        home = await SignalingClient.connect(node.url, timeout=TIMEOUT)
+        guest = await SignalingClient.connect(node.url, timeout=TIMEOUT)
+        try:
+            info = await home.create_room()
+            bus.down = True  # every write fails from now on: the join is answered anyway
+            joined = await guest.join_room(info.room)
+            assert joined.peers == (info.peer_id,)
+            assert (await next_of(home, PeerJoinedMsg)).peer_id == joined.peer_id
+        finally:
+            await asyncio.gather(home.close(), guest.close(), return_exceptions=True)
+
+
 async def test_a_room_made_just_after_a_store_restart_is_found_by_other_nodes(
     cluster: Cluster,
 ) -> None:
